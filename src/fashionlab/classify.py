@@ -1,0 +1,151 @@
+"""Use a trained classifier: load a run, predict, evaluate on the test set, draw its figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from torch import nn
+
+from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
+from fashionlab.data.user_images import load_user_image
+from fashionlab.models import create_model
+from fashionlab.train.device import resolve_device
+from fashionlab.train.runs import load_state, read_config, read_metrics, read_weights
+
+
+@dataclass
+class LoadedClassifier:
+    """A classifier rebuilt from its run folder, in eval mode."""
+
+    model: nn.Module
+    config: dict[str, Any]
+    device: torch.device
+
+    @torch.inference_mode()
+    def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """uint8 images (N, 28, 28) -> class probabilities (N, 10) on the CPU."""
+        return predict_proba(self.model, images, self.device, batch_size)
+
+
+def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifier:
+    """Rebuild the model of a classifier run from config.json and its safetensors weights."""
+    config = read_config(run_dir, kind="classifier")
+    state = read_weights(run_dir)
+    model = create_model(config["model"], "classifier", **config.get("model_args", {}))
+    load_state(model, state, f"the classifier in {run_dir}")
+    target = resolve_device(device)
+    return LoadedClassifier(model.to(target).eval(), config, target)
+
+
+@torch.inference_mode()
+def predict_proba(
+    model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1000
+) -> torch.Tensor:
+    """uint8 images (N, 28, 28) -> softmax probabilities (N, classes), computed in eval mode."""
+    was_training = model.training
+    model.eval()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        x = normalize(images[start : start + batch_size]).unsqueeze(1).to(device)
+        outputs.append(model(x).float().softmax(1).cpu())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.empty(0, len(CLASS_NAMES))
+
+
+def classification_report(probs: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix."""
+    predicted = probs.argmax(1).numpy()
+    truth = labels.numpy()
+    classes = list(range(len(CLASS_NAMES)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        truth, predicted, labels=classes, zero_division=0
+    )
+    return {
+        "accuracy": float((predicted == truth).mean()),
+        "samples": int(len(truth)),
+        "per_class": {
+            CLASS_NAMES[c]: {
+                "precision": float(precision[c]),
+                "recall": float(recall[c]),
+                "f1": float(f1[c]),
+                "support": int(support[c]),
+            }
+            for c in classes
+        },
+        "confusion_matrix": confusion_matrix(truth, predicted, labels=classes).tolist(),
+    }
+
+
+def evaluate_run(
+    run_dir: str | Path, data_dir: str | Path | None = None, device: str = "auto"
+) -> dict[str, Any]:
+    """Test-set report of a classifier run (see ``classification_report``)."""
+    classifier = load_classifier(run_dir, device)
+    data = load_fashion_mnist(data_dir)
+    report = classification_report(classifier.predict_proba(data.test_images), data.test_labels)
+    report.update(run=str(run_dir), model=classifier.config["model"], split="test")
+    return report
+
+
+def predict_files(
+    run_dir: str | Path, paths: Sequence[str | Path], top: int = 3, device: str = "auto"
+) -> list[dict[str, Any]]:
+    """Top-``top`` classes with probabilities for each of the user's image files."""
+    classifier = load_classifier(run_dir, device)
+    images = torch.stack([load_user_image(p) for p in paths])  # all files checked first
+    probs = classifier.predict_proba(images)
+    results = []
+    for path, p in zip(paths, probs):
+        values, indices = p.topk(min(top, len(p)))
+        results.append({
+            "file": str(path),
+            "top": [
+                {"class": CLASS_NAMES[int(i)], "index": int(i), "probability": float(v)}
+                for v, i in zip(values, indices)
+            ],
+        })
+    return results
+
+
+def write_classifier_figures(
+    run_dir: Path,
+    model: nn.Module,
+    data: FashionMNIST,
+    history: Sequence[dict[str, float]] | None = None,
+    device: torch.device | None = None,
+) -> dict[str, Path]:
+    """Curves, prediction plot, confusion matrix and mistakes gallery, on the test set."""
+    from fashionlab.viz.curves import save_training_curves
+    from fashionlab.viz.predictions import (
+        save_confusion_matrix,
+        save_mistakes_gallery,
+        save_prediction_plot,
+    )
+
+    figures = Path(run_dir) / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    device = device or next(model.parameters()).device
+    probs = predict_proba(model, data.test_images, device)
+    report = classification_report(probs, data.test_labels)
+    history = history if history is not None else read_metrics(run_dir)
+    paths = {}
+    if history:
+        paths["curves"] = save_training_curves(history, figures / "training_curves.png")
+    paths["predictions"] = save_prediction_plot(
+        data.test_images[:15], probs[:15], data.test_labels[:15], CLASS_NAMES,
+        figures / "predictions.png",
+    )
+    paths["confusion"] = save_confusion_matrix(
+        np.array(report["confusion_matrix"]), CLASS_NAMES, figures / "confusion_matrix.png",
+        title=f"Test set, {report['samples']:,} images, accuracy {report['accuracy']:.4f}",
+    )
+    paths["mistakes"] = save_mistakes_gallery(
+        data.test_images, probs, data.test_labels, CLASS_NAMES, figures / "mistakes.png"
+    )
+    return paths

@@ -1,0 +1,216 @@
+"""The ``fashionlab`` command line: argument parsing only.
+
+Each command builds a config (or plain arguments) and calls one library function.
+Errors a user can cause are ``FashionlabError``: printed as one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from fashionlab.errors import FashionlabError
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", default=None,
+        help="folder with the four Fashion-MNIST .gz files (default: $FASHIONLAB_DATA, "
+        "then ~/.cache/fashionlab, then download)",
+    )
+
+
+def _device_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+# --------------------------------------------------------------------------- show
+
+
+def _add_show(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("show", help="save a grid of sample images with their class names")
+    _data_dir_option(p)
+    p.add_argument("--out", default="runs/samples.png", help="PNG file to write")
+    p.add_argument("--n", type=positive_int, default=25, help="number of images")
+    p.add_argument("--split", choices=["train", "test"], default="train")
+    p.add_argument("--seed", type=int, default=0, help="which images (random, seeded)")
+    p.set_defaults(func=_run_show)
+
+
+def _run_show(args: argparse.Namespace) -> None:
+    from fashionlab.data import CLASS_NAMES, load_fashion_mnist
+    from fashionlab.train.runs import prepare_output_file
+    from fashionlab.viz.grids import save_sample_grid
+
+    out = prepare_output_file(args.out)
+    data = load_fashion_mnist(args.data_dir)
+    images = data.train_images if args.split == "train" else data.test_images
+    labels = data.train_labels if args.split == "train" else data.test_labels
+    import torch
+
+    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))
+    pick = pick[: args.n]
+    save_sample_grid(images[pick], labels[pick], CLASS_NAMES, out, columns=min(args.n, 8))
+    print(f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- train classifier
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model into a run folder")
+    tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
+    _add_train_classifier(tasks)
+
+
+def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
+    from fashionlab.train.classifier import ClassifierConfig
+
+    d = ClassifierConfig()
+    p = tasks.add_parser("classifier", help="train a Fashion-MNIST classifier")
+    p.add_argument("--model", default=d.model, help="a registered classifier (`fashionlab models`)")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--n-val", type=int, default=d.n_val, help="validation images")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=d.out, help="run folder to write")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    _data_dir_option(p)
+    _device_option(p)
+    p.set_defaults(func=_run_train_classifier)
+
+
+def _run_train_classifier(args: argparse.Namespace) -> None:
+    from fashionlab.train.classifier import ClassifierConfig, train_classifier
+
+    config = ClassifierConfig(
+        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, n_val=args.n_val, seed=args.seed, device=args.device,
+        data_dir=args.data_dir, out=args.out, figures=not args.no_figures,
+    )
+    result = train_classifier(config)
+    print(
+        f"{config.model}: validation accuracy {result.val_accuracy:.4f}, "
+        f"test accuracy {result.test_accuracy:.4f} (10,000 test images), "
+        f"{result.seconds_per_epoch:.2f} s per epoch; run folder {result.run_dir}"
+    )
+
+
+# --------------------------------------------------------------------------- evaluate / predict
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="test accuracy and per-class precision/recall of a run")
+    p.add_argument("run", help="classifier run folder")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _data_dir_option(p)
+    _device_option(p)
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> None:
+    from fashionlab.classify import evaluate_run
+
+    report = evaluate_run(args.run, args.data_dir, args.device)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{report['model']} on the {report['samples']:,} test images: "
+          f"accuracy {report['accuracy']:.4f}")
+    print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
+    for name, row in report["per_class"].items():
+        print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>6.4f} "
+              f"{row['support']:>7d}")
+
+
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="classify your own image files (PNG, JPEG, ...)")
+    p.add_argument("run", help="classifier run folder")
+    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("--top", type=positive_int, default=3)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _device_option(p)
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> None:
+    from fashionlab.classify import predict_files
+
+    results = predict_files(args.run, args.images, args.top, args.device)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return
+    for result in results:
+        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in result["top"])
+        print(f"{result['file']}: {ranked}")
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the registered models with their parameter counts")
+    p.set_defaults(func=_run_models)
+
+
+def _run_models(args: argparse.Namespace) -> None:
+    from fashionlab.models import create_model, get_entry, model_names
+
+    print(f"{'name':<16} {'kind':<11} {'parameters':>11}  description")
+    for name in model_names():
+        entry = get_entry(name)
+        built = create_model(name)
+        modules = built if isinstance(built, tuple) else (built,)
+        count = sum(p.numel() for m in modules for p in m.parameters())
+        print(f"{name:<16} {entry.kind:<11} {count:>11,}  {entry.description}")
+
+
+# --------------------------------------------------------------------------- main
+
+COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
+    _add_show,
+    _add_train,
+    _add_evaluate,
+    _add_predict,
+    _add_models,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fashionlab",
+        description="Deep learning on Fashion-MNIST: classify, generate, impute.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        args.func(args)
+    except FashionlabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

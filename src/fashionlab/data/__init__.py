@@ -1,0 +1,21 @@
+"""Data: Fashion-MNIST files, user images, on-device batching."""
+
+from fashionlab.data.fashion_mnist import (
+    CLASS_NAMES,
+    FashionMNIST,
+    Split,
+    from_tanh_range,
+    load_fashion_mnist,
+    normalize,
+    to_tanh_range,
+)
+
+__all__ = [
+    "CLASS_NAMES",
+    "FashionMNIST",
+    "Split",
+    "from_tanh_range",
+    "load_fashion_mnist",
+    "normalize",
+    "to_tanh_range",
+]

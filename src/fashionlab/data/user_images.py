@@ -1,0 +1,75 @@
+"""Turn a user's own picture (any size, any colour) into a Fashion-MNIST-like 28x28 image.
+
+Fashion-MNIST shows light garments on a black background, centred, filling most
+of a 28x28 frame. A photo usually shows a dark garment on a light background, so
+we convert to grayscale, invert when the border is light, fit the longer side into
+the frame keeping the aspect ratio, and pad with black.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from fashionlab.errors import FashionlabError
+
+MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
+SIDE = 28
+CONTENT = 24  # the garment fills about 24 of the 28 pixels in Fashion-MNIST
+
+
+def load_user_image(path: str | Path) -> torch.Tensor:
+    """Read one image file and return a uint8 tensor (28, 28) ready for a classifier."""
+    path = Path(path)
+    if not path.is_file():
+        raise FashionlabError(f"{path} is not a file")
+    if path.stat().st_size == 0:
+        raise FashionlabError(f"{path} is empty (0 bytes), not an image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we check below
+            with Image.open(path) as img:
+                width, height = img.size
+                if width * height > MAX_PIXELS:
+                    raise FashionlabError(
+                        f"{path} is {width}x{height} pixels, larger than the "
+                        f"{MAX_PIXELS:,}-pixel limit; shrink it first"
+                    )
+                img.draft("L", (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
+                gray = _to_gray(img)
+    except FashionlabError:
+        raise
+    except Image.DecompressionBombError:
+        raise FashionlabError(
+            f"{path} has more than {MAX_PIXELS:,} pixels; shrink it first"
+        ) from None
+    except UnidentifiedImageError:
+        raise FashionlabError(f"{path} is not an image (PNG, JPEG or another format PIL reads)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise FashionlabError(f"{path} could not be decoded as an image: {exc}") from None
+    return torch.from_numpy(fit_to_fashion_mnist(gray))
+
+
+def _to_gray(img: Image.Image) -> Image.Image:
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        # Transparent pixels count as background: composite onto white.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return img.convert("L")
+
+
+def fit_to_fashion_mnist(gray: Image.Image) -> np.ndarray:
+    """Grayscale image -> uint8 (28, 28): light-on-dark, aspect kept, centred."""
+    arr = np.asarray(gray, dtype=np.uint8)
+    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
+    if border.mean() > 127:
+        gray = ImageOps.invert(gray)
+    fitted = ImageOps.contain(gray, (CONTENT, CONTENT), Image.Resampling.LANCZOS)
+    canvas = Image.new("L", (SIDE, SIDE), 0)
+    canvas.paste(fitted, ((SIDE - fitted.width) // 2, (SIDE - fitted.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8).copy()

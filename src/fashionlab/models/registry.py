@@ -1,0 +1,65 @@
+"""A tiny name -> builder registry, so the CLI can list models and one test can run them all."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fashionlab.errors import FashionlabError
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model: its name, its task kind and the function that builds it."""
+
+    name: str
+    kind: str  # "classifier" or "gan"
+    builder: Callable[..., Any]
+    description: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register(name: str, kind: str, description: str) -> Callable[[Callable], Callable]:
+    """Decorator: register ``builder`` under ``name`` for task ``kind``."""
+
+    def decorator(builder: Callable) -> Callable:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(name, kind, builder, description)
+        return builder
+
+    return decorator
+
+
+def model_names(kind: str | None = None) -> list[str]:
+    """Names of the registered models, optionally only those of one kind."""
+    _load_all()
+    return sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind)
+
+
+def get_entry(name: str, kind: str | None = None) -> ModelEntry:
+    """Look a model up by name; an unknown name is an error listing the valid ones."""
+    _load_all()
+    entry = _REGISTRY.get(name)
+    if entry is None or (kind is not None and entry.kind != kind):
+        valid = ", ".join(model_names(kind))
+        what = f"{kind} model" if kind else "model"
+        raise FashionlabError(f"unknown {what} {name!r}; choose one of: {valid}")
+    return entry
+
+
+def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
+    """Build the model registered as ``name`` with keyword arguments ``kwargs``."""
+    entry = get_entry(name, kind)
+    try:
+        return entry.builder(**kwargs)
+    except TypeError as exc:
+        raise FashionlabError(f"model {name!r} does not accept these options: {exc}") from None
+
+
+def _load_all() -> None:
+    # Importing the model modules runs their @register decorators.
+    import fashionlab.models.classifiers  # noqa: F401

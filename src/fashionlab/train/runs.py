@@ -1,0 +1,184 @@
+"""The run folder: one folder per run holding its config, metrics log, weights and figures.
+
+Layout::
+
+    RUN/config.json        what was run (kind, model name and arguments, trainer settings)
+    RUN/metrics.jsonl      one JSON object per epoch
+    RUN/model.safetensors  weights (loading never executes code from a file)
+    RUN/figures/*.png      figures
+
+Every file is written atomically (temporary file + rename), so a run killed at any
+moment leaves either the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from fashionlab.errors import FashionlabError
+
+CONFIG = "config.json"
+METRICS = "metrics.jsonl"
+WEIGHTS = "model.safetensors"
+FIGURES = "figures"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
+
+
+def _temp_beside(path: Path) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, _FILE_MODE)
+    return fd, tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    path = Path(path)
+    fd, tmp = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def prepare_output_dir(path: str | Path) -> Path:
+    """Create ``path`` (and parents) and check that it is writable, before any work starts."""
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
+        probe.close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise FashionlabError(f"cannot write to the output folder {path}: {reason}") from None
+    return path
+
+
+def prepare_output_file(path: str | Path) -> Path:
+    """Check that the file ``path`` can be written (its folder exists or can be made)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise FashionlabError(f"{path} is a folder; give a file name")
+    prepare_output_dir(path.parent if str(path.parent) else Path("."))
+    return path
+
+
+class Run:
+    """Writes one run folder (see the module docstring)."""
+
+    def __init__(self, path: str | Path):
+        self.path = prepare_output_dir(path)
+        self.figures = self.path / FIGURES
+
+    def figure(self, name: str) -> Path:
+        """Path for figure ``name`` (creating the figures folder)."""
+        self.figures.mkdir(exist_ok=True)
+        return self.figures / name
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        atomic_write_json(self.path / CONFIG, dict(config))
+
+    def start_metrics(self) -> None:
+        """Start a fresh metrics log (a new run, not a resumed one)."""
+        atomic_write_bytes(self.path / METRICS, b"")
+
+    def log_metrics(self, row: Mapping[str, Any]) -> None:
+        """Append one JSON line to the metrics log."""
+        with open(self.path / METRICS, "a") as f:
+            f.write(json.dumps(dict(row), default=_jsonable) + "\n")
+
+    def save_weights(self, tensors: Mapping[str, torch.Tensor], name: str = WEIGHTS) -> None:
+        """Save a state dict as safetensors, atomically."""
+        fd, tmp = _temp_beside(self.path / name)
+        os.close(fd)
+        try:
+            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
+            os.replace(tmp, self.path / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """All rows of a run's metrics log."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """Read a run's config.json, checking that the run is of ``kind`` when given."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FashionlabError(f"run folder {run_dir} does not exist")
+    path = run_dir / CONFIG
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FashionlabError(f"{run_dir} is not a run folder: it has no {CONFIG}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FashionlabError(f"{path} is not valid JSON: {exc}") from None
+    if kind is not None and config.get("kind") != kind:
+        raise FashionlabError(
+            f"{run_dir} is a {config.get('kind', 'unknown')!s} run, not a {kind} run"
+        )
+    return config
+
+
+def read_weights(run_dir: str | Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
+    """Load a run's safetensors weights (no code is executed)."""
+    path = Path(run_dir) / name
+    if not path.is_file():
+        raise FashionlabError(f"{run_dir} has no weights ({name}); was the training finished?")
+    try:
+        return load_file(path)
+    except Exception as exc:  # safetensors raises its own error types for corrupt files
+        raise FashionlabError(f"{path} is not a valid safetensors file: {exc}") from None
+
+
+def load_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:
+    """Load ``state`` into ``module`` strictly; a mismatch is a user error, not a traceback."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise FashionlabError(
+            f"the weights of {what} do not match its config ({' '.join(first)})"
+        ) from None
+

@@ -1,0 +1,74 @@
+"""Image grids: samples with captions, plain tiled grids."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from PIL import Image
+
+from fashionlab.train.runs import atomic_write_bytes
+from fashionlab.viz.common import save_figure
+
+
+def save_captioned_grid(
+    images: torch.Tensor,
+    captions: Sequence[str],
+    path: str | Path,
+    columns: int = 8,
+    colors: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """uint8 images (N, 28, 28) in a grid, each with its caption underneath."""
+    n = len(images)
+    columns = max(1, min(columns, n))
+    rows = math.ceil(n / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(images[i].numpy(), cmap="gray", vmin=0, vmax=255)
+            color = colors[i] if colors is not None else "black"
+            ax.set_title(captions[i], fontsize=8, y=-0.22, color=color)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def save_sample_grid(
+    images: torch.Tensor, labels: torch.Tensor, class_names: Sequence[str], path: str | Path,
+    columns: int = 8,
+) -> Path:
+    """The notebook's first look at the data: images with their class names."""
+    captions = [class_names[int(label)] for label in labels]
+    return save_captioned_grid(images, captions, path, columns)
+
+
+def tile(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> np.ndarray:
+    """uint8 images (N, H, W) -> one uint8 array with the images tiled, black padding."""
+    n, h, w = images.shape
+    columns = columns or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    canvas = np.zeros((rows * (h + pad) + pad, columns * (w + pad) + pad), dtype=np.uint8)
+    for i, img in enumerate(images.numpy()):
+        r, c = divmod(i, columns)
+        top, left = pad + r * (h + pad), pad + c * (w + pad)
+        canvas[top : top + h, left : left + w] = img
+    return canvas
+
+
+def save_tiled_png(
+    images: torch.Tensor, path: str | Path, columns: int | None = None, scale: int = 3
+) -> Path:
+    """Save uint8 images (N, H, W) as one tiled PNG, scaled up for viewing."""
+    canvas = Image.fromarray(tile(images, columns))
+    canvas = canvas.resize((canvas.width * scale, canvas.height * scale), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

@@ -1,0 +1,59 @@
+"""Shared fixtures: the real data from ../shared (integration) and tiny synthetic data (unit)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from fashionlab.data.fashion_mnist import FashionMNIST
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+FASHION_DIR = Path(os.environ.get("FASHIONLAB_DATA", SHARED_DATA / "fashion-mnist"))
+AIR_QUALITY_DIR = SHARED_DATA / "air-quality"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    # No test may read or fill the user's real cache, or find data by accident.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
+
+
+@pytest.fixture(scope="session")
+def fashion_dir() -> Path:
+    """The real Fashion-MNIST folder (integration tests)."""
+    if not (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"Fashion-MNIST not found at {FASHION_DIR}")
+    return FASHION_DIR
+
+
+@pytest.fixture(scope="session")
+def fashion(fashion_dir) -> FashionMNIST:
+    from fashionlab.data import load_fashion_mnist
+
+    return load_fashion_mnist(fashion_dir)
+
+
+def synthetic_fashion(n_train: int = 256, n_test: int = 64, seed: int = 0) -> FashionMNIST:
+    """Tiny learnable data: class c is a bright horizontal band at rows 2c..2c+5, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        labels = torch.randint(0, 10, (n,), generator=g)
+        images = torch.randint(0, 40, (n, 28, 28), generator=g)
+        for i, c in enumerate(labels.tolist()):
+            images[i, 2 * c + 2 : 2 * c + 7, 4:24] += 200
+        return images.clamp(0, 255).to(torch.uint8), labels
+
+    train_x, train_y = make(n_train)
+    test_x, test_y = make(n_test)
+    return FashionMNIST(train_x, train_y, test_x, test_y, source=Path("synthetic"))
+
+
+@pytest.fixture
+def tiny_fashion() -> FashionMNIST:
+    return synthetic_fashion()
