@@ -1,0 +1,1 @@
+"""Imputation: scikit-learn-style imputers (GAN-based and baselines), masking and scoring."""
