@@ -233,8 +233,9 @@ def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True
 # --------------------------------------------------------------------------- downloading
 
 
-def download_to(folder: Path, mirrors: tuple[str, ...] = MIRRORS, timeout: float = 30.0) -> None:
+def download_to(folder: Path, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0) -> None:
     """Download the missing files into ``folder``, verifying each before it is kept."""
+    mirrors = MIRRORS if mirrors is None else mirrors
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

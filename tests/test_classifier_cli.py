@@ -1,0 +1,179 @@
+"""The reference classifier journey through the CLI: show, train, evaluate, predict, and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashionlab.cli import main
+from fashionlab.data import CLASS_NAMES
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_png(path: Path) -> None:
+    with Image.open(path) as img:
+        img.verify()
+        assert img.format == "PNG"
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory, fashion_dir) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "mlp"
+    code = main(["train", "classifier", "--model", "mlp", "--epochs", "2", "--out", str(out),
+                 "--data-dir", str(fashion_dir), "--device", "cpu"])
+    assert code == 0
+    return out
+
+
+def test_show_writes_a_grid(capsys, tmp_path, fashion_dir):
+    out = tmp_path / "grid.png"
+    code, stdout, _ = run_cli(capsys, "show", "--data-dir", str(fashion_dir), "--out", str(out),
+                              "--n", "10")
+    assert code == 0 and str(out) in stdout
+    assert_png(out)
+
+
+def test_training_writes_a_complete_run_folder(mlp_run):
+    config = json.loads((mlp_run / "config.json").read_text())
+    assert config["kind"] == "classifier" and config["model"] == "mlp"
+    assert config["parameters"] == 784 * 128 + 128 + 128 * 10 + 10
+    assert config["trainer"]["batch_size"] == 32 and config["trainer"]["lr"] == 1e-3
+    rows = [json.loads(line) for line in (mlp_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[1]["val_accuracy"] > 0.83  # the dense model reaches ~0.85 after one epoch
+    assert rows[1]["loss"] < rows[0]["loss"]
+    for name in ("training_curves", "predictions", "confusion_matrix", "mistakes"):
+        assert_png(mlp_run / "figures" / f"{name}.png")
+    assert (mlp_run / "model.safetensors").stat().st_size > 400_000
+
+
+def test_evaluate_reports_accuracy_and_per_class_metrics(capsys, mlp_run, fashion_dir):
+    code, out, _ = run_cli(capsys, "evaluate", str(mlp_run), "--data-dir", str(fashion_dir),
+                           "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["samples"] == 10000
+    assert 0.83 < report["accuracy"] < 0.92
+    assert set(report["per_class"]) == set(CLASS_NAMES)
+    matrix = np.array(report["confusion_matrix"])
+    assert matrix.sum() == 10000 and np.trace(matrix) == round(report["accuracy"] * 10000)
+    code, text, _ = run_cli(capsys, "evaluate", str(mlp_run), "--data-dir", str(fashion_dir))
+    assert "Ankle boot" in text and "precision" in text
+
+
+def test_predict_on_user_images(capsys, mlp_run, fashion, tmp_path):
+    # A test-set trouser as a user would photograph it: dark garment on white, large, RGB.
+    index = int((fashion.test_labels == 1).nonzero()[0])
+    garment = 255 - fashion.test_images[index].numpy()
+    photo = Image.fromarray(garment).resize((300, 420)).convert("RGB")
+    photo.save(tmp_path / "trouser.jpg", quality=95)
+    # A light-on-dark PNG with transparency and odd size.
+    sneaker = fashion.test_images[int((fashion.test_labels == 7).nonzero()[0])].numpy()
+    Image.fromarray(sneaker).resize((97, 61)).convert("LA").save(tmp_path / "sneaker.png")
+    code, out, _ = run_cli(capsys, "predict", str(mlp_run), str(tmp_path / "trouser.jpg"),
+                           str(tmp_path / "sneaker.png"), "--json")
+    assert code == 0
+    results = json.loads(out)
+    assert [len(r["top"]) for r in results] == [3, 3]
+    assert results[0]["top"][0]["class"] == "Trouser"
+    probabilities = [t["probability"] for t in results[0]["top"]]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0001
+    code, text, _ = run_cli(capsys, "predict", str(mlp_run), str(tmp_path / "trouser.jpg"))
+    assert text.startswith(str(tmp_path / "trouser.jpg") + ": Trouser")
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_not_an_image(capsys, mlp_run, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_text("this is text")
+    code, out, err = run_cli(capsys, "predict", str(mlp_run), str(bogus))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and "is not an image" in err and err.count("\n") == 1
+
+
+def test_zero_byte_image(capsys, mlp_run, tmp_path):
+    empty = tmp_path / "empty.jpg"
+    empty.touch()
+    code, _, err = run_cli(capsys, "predict", str(mlp_run), str(empty))
+    assert code == 2 and "empty (0 bytes)" in err
+
+
+def test_huge_image(capsys, mlp_run, tmp_path):
+    huge = tmp_path / "huge.png"
+    Image.new("1", (10000, 10000)).save(huge)
+    code, _, err = run_cli(capsys, "predict", str(mlp_run), str(huge))
+    assert code == 2 and "10000x10000" in err and "shrink it" in err
+
+
+def test_missing_image_file(capsys, mlp_run, tmp_path):
+    code, _, err = run_cli(capsys, "predict", str(mlp_run), str(tmp_path / "nope.png"))
+    assert code == 2 and "is not a file" in err
+
+
+def test_run_folder_without_weights(capsys, mlp_run, tmp_path, fashion_dir):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((mlp_run / "config.json").read_text())
+    code, _, err = run_cli(capsys, "evaluate", str(broken), "--data-dir", str(fashion_dir))
+    assert code == 2 and "has no weights" in err
+
+
+def test_not_a_run_folder(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", str(tmp_path))
+    assert code == 2 and "not a run folder" in err
+
+
+def test_unknown_model_lists_the_valid_ones(capsys, tmp_path):
+    out = tmp_path / "run"
+    code, _, err = run_cli(capsys, "train", "classifier", "--model", "bogus", "--out", str(out))
+    assert code == 2 and "unknown classifier model 'bogus'" in err and "mlp" in err
+    assert not out.exists()
+
+
+def test_unwritable_output_path(capsys, tmp_path, fashion_dir):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    code, _, err = run_cli(capsys, "show", "--data-dir", str(fashion_dir),
+                           "--out", str(blocker / "grid.png"))
+    assert code == 2 and "cannot write" in err
+    code, _, err = run_cli(capsys, "train", "classifier", "--out", str(blocker / "run"),
+                           "--data-dir", str(fashion_dir))
+    assert code == 2 and "cannot write" in err
+
+
+def test_missing_data_folder_from_the_cli(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "show", "--data-dir", str(tmp_path / "none"),
+                           "--out", str(tmp_path / "g.png"))
+    assert code == 2 and "--data-dir" in err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_errors_exit_nonzero_without_traceback_in_a_real_process(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "fashionlab.cli", "evaluate", str(tmp_path / "nope")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: run folder")
+    assert "Traceback" not in result.stderr
+
+
+def test_help_lists_the_commands():
+    result = subprocess.run([sys.executable, "-m", "fashionlab.cli", "--help"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0
+    for command in ("show", "train", "evaluate", "predict", "models"):
+        assert command in result.stdout

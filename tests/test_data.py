@@ -1,0 +1,158 @@
+"""The Fashion-MNIST data layer: reading, verification, finding, downloading."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import shutil
+import struct
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fashionlab.data import fashion_mnist as fm
+from fashionlab.errors import FashionlabError
+
+
+def write_idx_gz(path: Path, array: np.ndarray) -> None:
+    magic = 2051 if array.ndim == 3 else 2049
+    header = struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_real_data_shapes_and_statistics(fashion):
+    assert fashion.train_images.shape == (60000, 28, 28)
+    assert fashion.test_images.shape == (10000, 28, 28)
+    assert fashion.train_images.dtype == torch.uint8
+    assert fashion.train_labels.dtype == torch.int64
+    assert torch.bincount(fashion.train_labels).tolist() == [6000] * 10
+    mean = fashion.train_images.float().mean().item() / 255
+    assert abs(mean - fm.TRAIN_MEAN) < 1e-3
+
+
+def test_split_is_seeded_disjoint_and_complete(fashion):
+    a, b = fashion.split(5000, seed=1), fashion.split(5000, seed=1)
+    assert len(a.val_images) == 5000 and len(a.train_images) == 55000
+    assert torch.equal(a.val_labels, b.val_labels)
+    assert not torch.equal(a.val_labels, fashion.split(5000, seed=2).val_labels)
+    # every training image lands in exactly one part: compare sums of pixels
+    total = fashion.train_images.long().sum()
+    assert a.train_images.long().sum() + a.val_images.long().sum() == total
+
+
+def test_normalize_matches_training_statistics(fashion):
+    x = fm.normalize(fashion.train_images[:20000])
+    assert abs(x.mean().item()) < 0.02
+    assert abs(x.std().item() - 1) < 0.02
+
+
+def test_tanh_range_round_trip():
+    images = torch.arange(256, dtype=torch.uint8).reshape(1, 16, 16)
+    scaled = fm.to_tanh_range(images)
+    assert scaled.min() == -1 and scaled.max() == 1
+    assert torch.equal(fm.from_tanh_range(scaled), images)
+
+
+def test_parse_idx_rejects_wrong_magic():
+    raw = struct.pack(">IIII", 1234, 1, 2, 2) + bytes(4)
+    with pytest.raises(FashionlabError, match="wrong magic number 1234"):
+        fm.parse_idx(raw)
+
+
+def test_parse_idx_rejects_truncated_payload():
+    raw = struct.pack(">IIII", 2051, 2, 28, 28) + bytes(100)
+    with pytest.raises(FashionlabError, match="truncated"):
+        fm.parse_idx(raw)
+
+
+def test_truncated_gz_is_a_clear_error(tmp_path, fashion_dir):
+    data = (fashion_dir / "t10k-labels-idx1-ubyte.gz").read_bytes()
+    broken = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    broken.write_bytes(data[: len(data) // 2])
+    with pytest.raises(FashionlabError, match="not a complete gzip file"):
+        fm.read_gz(broken)
+
+
+def test_checksum_mismatch_is_detected(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    write_idx_gz(path, np.zeros(10000, dtype=np.uint8))
+    with pytest.raises(FashionlabError, match="checksum mismatch"):
+        fm.read_gz(path, fm.FILES[path.name])
+
+
+def test_missing_data_folder_names_the_fix(tmp_path):
+    with pytest.raises(FashionlabError, match="--data-dir") as err:
+        fm.locate(tmp_path / "nowhere")
+    assert "FASHIONLAB_DATA" in str(err.value)
+
+
+def test_lookup_order_flag_then_env_then_cache(tmp_path, monkeypatch, fashion_dir):
+    monkeypatch.setenv("FASHIONLAB_DATA", str(fashion_dir))
+    assert fm.locate() == fashion_dir
+    assert fm.locate(fashion_dir) == fashion_dir
+    monkeypatch.setenv("FASHIONLAB_DATA", str(tmp_path / "empty"))
+    with pytest.raises(FashionlabError, match="FASHIONLAB_DATA"):
+        fm.locate()
+    monkeypatch.delenv("FASHIONLAB_DATA")
+    cache = fm.cache_dir()
+    cache.mkdir(parents=True)
+    for name in fm.FILES:
+        (cache / name).symlink_to(fashion_dir / name)
+    assert fm.locate(download=False) == cache
+
+
+def test_offline_without_data_fails_with_a_clear_message(monkeypatch):
+    # Nothing listens on port 9 of the loopback interface: every mirror fails at once.
+    monkeypatch.setattr(fm, "MIRRORS", ("http://127.0.0.1:9/",))
+    with pytest.raises(FashionlabError, match="could not download .*--data-dir"):
+        fm.locate()
+
+
+def test_no_download_flag_names_the_fix():
+    with pytest.raises(FashionlabError, match="FASHIONLAB_DATA=DIR"):
+        fm.locate(download=False)
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """A local HTTP server standing in for an official mirror (loopback only)."""
+    root = tmp_path / "mirror"
+    root.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def test_download_verifies_and_fills_the_cache(mirror, fashion_dir, monkeypatch):
+    root, url = mirror
+    for name in fm.FILES:
+        shutil.copy(fashion_dir / name, root / name)
+    monkeypatch.setattr(fm, "MIRRORS", (url,))
+    folder = fm.locate()
+    assert folder == fm.cache_dir()
+    assert sorted(p.name for p in folder.iterdir()) == sorted(fm.FILES)
+
+
+def test_download_of_a_corrupt_file_keeps_nothing(mirror, fashion_dir, monkeypatch):
+    root, url = mirror
+    for name in fm.FILES:
+        shutil.copy(fashion_dir / name, root / name)
+    write_idx_gz(root / "t10k-labels-idx1-ubyte.gz", np.zeros(10000, dtype=np.uint8))
+    monkeypatch.setattr(fm, "MIRRORS", (url,))
+    with pytest.raises(FashionlabError, match="checksum mismatch"):
+        fm.locate()
+    assert not (fm.cache_dir() / "t10k-labels-idx1-ubyte.gz").exists()
+    assert not list(fm.cache_dir().glob("*.part"))
