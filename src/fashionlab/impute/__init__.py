@@ -1,1 +1,28 @@
-"""Imputation: scikit-learn-style imputers (GAN-based and baselines), masking and scoring."""
+"""Imputation: scikit-learn-style imputers (GAN-based and baselines), masking and scoring.
+
+``IMPUTERS`` maps every registered method name to its class (the CLI's ``--method``).
+"""
+
+from fashionlab.impute.base import IMPUTERS, BaseImputer, get_imputer_class, imputer_names
+from fashionlab.impute.baselines import (
+    KNearestImputer,
+    MeanImputer,
+    MedianImputer,
+    MiceImputer,
+    MissForestImputer,
+)
+from fashionlab.impute.masking import hide_completely_at_random, masked_errors
+
+__all__ = [
+    "IMPUTERS",
+    "BaseImputer",
+    "KNearestImputer",
+    "MeanImputer",
+    "MedianImputer",
+    "MiceImputer",
+    "MissForestImputer",
+    "get_imputer_class",
+    "hide_completely_at_random",
+    "imputer_names",
+    "masked_errors",
+]
