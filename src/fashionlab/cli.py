@@ -176,6 +176,37 @@ def _run_models(args: argparse.Namespace) -> None:
         print(f"{name:<16} {entry.kind:<11} {count:>11,}  {entry.description}")
 
 
+# --------------------------------------------------------------------------- demo
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the whole project story and write an HTML report")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_const", dest="profile", const="quick",
+                      help="every section in about 3 minutes on 2 CPU cores (CI)")
+    size.add_argument("--full", action="store_const", dest="profile", const="full",
+                      help="the long versions (20-epoch classifier, 100-epoch GAN, best CNN)")
+    p.set_defaults(profile="default")
+    p.add_argument("--out", default="runs/demo", help="demo folder (report.html, results.json)")
+    p.add_argument("--only", nargs="+", default=[], metavar="SECTION",
+                   help="run only these sections")
+    p.add_argument("--air-quality-dir", default=None,
+                   help="folder with the Beijing air-quality CSVs (default: "
+                   "$FASHIONLAB_AIR_QUALITY)")
+    p.add_argument("--seed", type=int, default=0)
+    _data_dir_option(p)
+    _device_option(p)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    from fashionlab.report.demo import DemoConfig, run_demo
+
+    run_demo(DemoConfig(profile=args.profile, out=args.out, data_dir=args.data_dir,
+                        air_quality_dir=args.air_quality_dir, device=args.device,
+                        seed=args.seed, only=args.only))
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -184,6 +215,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_evaluate,
     _add_predict,
     _add_models,
+    _add_demo,
 )
 
 
