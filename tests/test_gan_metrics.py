@@ -1,0 +1,266 @@
+"""GAN metrics on tiny synthetic data: FID/KID against NumPy/SciPy references,
+precision/recall on constructed manifolds, classifier agreement, CAS, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from conftest import synthetic_fashion
+from fashionlab.errors import FashionlabError
+from fashionlab.metrics.agreement import class_agreement, class_histogram
+from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
+from fashionlab.metrics.features import (
+    NOT_INCEPTION,
+    ClassifierFeatures,
+    as_uint8_images,
+    load_feature_network,
+)
+from fashionlab.metrics.fid import fid_on_subset, frechet_distance, kernel_distance
+from fashionlab.metrics.prdc import precision_recall
+from fashionlab.models import create_model
+from fashionlab.score import balanced_labels, format_score, score_images
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These tensors are tiny: with the 2 cores shared by other jobs, OpenMP threads spin-wait
+    # and a 1-second test takes 40 s. One thread is as fast here and immune to the load.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def gaussian(n: int, d: int = 6, shift: float = 0.0, scale: float = 1.0, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g, dtype=torch.float64) * scale + shift
+
+
+def reference_fid(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.numpy(), b.numpy()
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def reference_kid(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Unbiased MMD^2 with the kernel (x.y / d + 1)^3 (Binkowski et al. 2018), in NumPy."""
+    x, y = a.numpy(), b.numpy()
+    d, m = x.shape[1], len(x)
+    kxx, kyy, kxy = (((p @ q.T) / d + 1) ** 3 for p, q in ((x, x), (y, y), (x, y)))
+    return float((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                 - 2 * kxy.mean())
+
+
+def mlp_features() -> ClassifierFeatures:
+    torch.manual_seed(0)
+    return ClassifierFeatures(create_model("mlp", "classifier"), {"run": None, "model": "mlp"})
+
+
+# --------------------------------------------------------------------------- FID
+
+
+def test_fid_matches_scipy_reference():
+    a, b = gaussian(400, seed=1), gaussian(300, shift=0.4, scale=1.3, seed=2)
+    assert frechet_distance(a, b) == pytest.approx(reference_fid(a, b), rel=1e-6)
+
+
+def test_fid_of_a_set_with_itself_is_zero_and_grows_with_a_shift():
+    a = gaussian(500, seed=3)
+    assert abs(frechet_distance(a, a)) < 1e-8
+    fids = [frechet_distance(a, gaussian(500, shift=s, seed=4)) for s in (0.0, 0.5, 1.0, 2.0)]
+    assert fids == sorted(fids)
+    # a shift of s in each of the 6 dimensions adds 6 s^2 to the mean term
+    assert fids[3] - fids[0] == pytest.approx(6 * 4.0, rel=0.1)
+
+
+def test_fid_rejects_mismatched_features():
+    with pytest.raises(FashionlabError, match="same d"):
+        frechet_distance(gaussian(10, d=3), gaussian(10, d=4))
+
+
+# --------------------------------------------------------------------------- KID
+
+
+def test_kid_matches_numpy_reference_on_the_full_sets():
+    a, b = gaussian(60, seed=5), gaussian(60, shift=0.3, seed=6)
+    # one subset as large as the sets: the subset is the whole set, in some order
+    mean, std = kernel_distance(a, b, subset_size=60, subsets=1)
+    assert mean == pytest.approx(reference_kid(a, b), rel=1e-6, abs=1e-9)
+    assert std == 0.0
+
+
+def test_kid_is_near_zero_for_one_distribution_larger_for_a_shift_and_seeded():
+    a, b, c = gaussian(400, seed=7), gaussian(400, seed=8), gaussian(400, shift=1.0, seed=9)
+    same, _ = kernel_distance(a, b, subset_size=100, subsets=20)
+    shifted, _ = kernel_distance(a, c, subset_size=100, subsets=20)
+    assert abs(same) < 0.05 < shifted
+    assert kernel_distance(a, c, 100, 20, seed=3) == kernel_distance(a, c, 100, 20, seed=3)
+
+
+def test_kid_with_fewer_samples_than_its_subset_size_is_a_clear_error():
+    with pytest.raises(FashionlabError, match=r"KID needs at least 1000 generated samples.*got 500"):
+        kernel_distance(gaussian(2000), gaussian(500), subset_size=1000)
+
+
+# --------------------------------------------------------------------------- precision / recall
+
+
+def test_precision_and_recall_of_identical_sets_are_one():
+    a = gaussian(200, seed=10)
+    result = precision_recall(a, a, k=3)
+    assert result["precision"] == result["recall"] == result["coverage"] == 1.0
+
+
+def test_precision_and_recall_of_disjoint_clusters_are_zero():
+    result = precision_recall(gaussian(200, seed=11), gaussian(200, shift=50.0, seed=12))
+    assert result["precision"] == result["recall"] == result["density"] == 0.0
+
+
+def test_mode_collapse_keeps_precision_and_loses_recall():
+    real = torch.cat([gaussian(200, seed=13), gaussian(200, shift=50.0, seed=14)])
+    collapsed = gaussian(400, seed=15)  # every sample from the first mode only
+    result = precision_recall(real, collapsed)
+    assert result["precision"] > 0.9
+    assert 0.25 < result["recall"] <= 0.5
+    assert 0.25 < result["coverage"] <= 0.5
+
+
+def test_precision_recall_needs_more_samples_than_k():
+    with pytest.raises(FashionlabError, match="more than 3 generated samples"):
+        precision_recall(gaussian(50), gaussian(3), k=3)
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_classifier_features_work_as_a_torchmetrics_feature_module():
+    features = mlp_features()
+    data = synthetic_fashion(n_train=64, n_test=64)
+    real, fake = data.train_images, data.test_images
+    out = features(real)
+    assert out.shape == (64, features.num_features) == (64, 128) and out.dtype == torch.float32
+    # torchmetrics driving the module on the images == our path on precomputed features
+    direct = FrechetInceptionDistance(feature=features)
+    direct.update(real, real=True)
+    direct.update(fake, real=False)
+    assert float(direct.compute()) == pytest.approx(
+        frechet_distance(features(real), features(fake)), rel=1e-3)
+    assert not features.training and not features.model.training
+    assert features.describe() == {"run": None, "model": "mlp", "feature_dim": 128,
+                                   "layer": "penultimate"}
+
+
+def test_fid_on_subset_uses_precomputed_reference_features():
+    features = mlp_features()
+    data = synthetic_fashion(n_train=200, n_test=200)
+    reference = features(data.train_images)
+    same = fid_on_subset(data.test_images, reference, features)
+    noise = torch.randint(0, 256, (200, 28, 28), dtype=torch.uint8, generator=torch.Generator())
+    assert 0 <= same < fid_on_subset(noise, reference, features)
+
+
+def test_images_must_be_uint8_28x28():
+    with pytest.raises(FashionlabError, match="uint8 images of shape"):
+        as_uint8_images(torch.rand(4, 28, 28))
+    with pytest.raises(FashionlabError, match="uint8 images of shape"):
+        as_uint8_images(np.zeros((4, 32, 32), dtype=np.uint8))
+    assert as_uint8_images(np.zeros((4, 1, 28, 28), dtype=np.uint8)).shape == (4, 28, 28)
+
+
+def test_feature_network_is_loaded_from_a_classifier_run_only(tmp_path):
+    from fashionlab.train.classifier import ClassifierConfig, run_config
+    from fashionlab.train.runs import Run
+
+    model = create_model("mlp", "classifier")
+    run = Run(tmp_path / "clf")
+    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
+    run.save_weights(model.state_dict())
+    features = load_feature_network(run.path, "cpu")
+    assert features.describe()["run"] == str(run.path) and features.num_features == 128
+
+    other = Run(tmp_path / "gan")
+    other.write_config({"kind": "gan", "model": "dcgan"})
+    with pytest.raises(FashionlabError, match="is a gan run, not a classifier run"):
+        load_feature_network(other.path, "cpu")
+
+
+# --------------------------------------------------------------------------- classifier judgements
+
+
+def test_class_agreement_per_requested_class():
+    requested = torch.tensor([0, 0, 0, 0, 7, 7])
+    predicted = torch.tensor([0, 0, 0, 6, 7, 5])
+    probs = torch.nn.functional.one_hot(predicted, 10).float() * 0.9 + 0.01
+    result = class_agreement(probs, requested)
+    assert result["agreement"] == pytest.approx(4 / 6)
+    assert result["per_class"]["T-shirt/top"] == {
+        "requested": 4, "agreement": 0.75, "mean_confidence": pytest.approx(0.91 * 3 / 4 + 0.01 / 4),
+        "most_confused_with": "Shirt"}
+    assert result["per_class"]["Sneaker"]["most_confused_with"] == "Sandal"
+    assert set(result["per_class"]) == {"T-shirt/top", "Sneaker"}
+    hist = class_histogram(probs)
+    assert hist["classes"]["T-shirt/top"]["count"] == 3 and hist["samples"] == 6
+
+
+def test_class_agreement_needs_one_class_per_image():
+    with pytest.raises(FashionlabError, match="one requested class per image"):
+        class_agreement(torch.rand(5, 10), torch.tensor([1, 2]))
+
+
+def test_cas_learns_from_well_labelled_images_and_not_from_shuffled_labels():
+    data = synthetic_fashion(n_train=500, n_test=200, seed=1)
+    config = CASConfig(model="mlp", epochs=5, batch_size=32, device="cpu")
+    good = classification_accuracy_score(data.train_images, data.train_labels,
+                                         data.test_images, data.test_labels, config)
+    shuffled = data.train_labels[torch.randperm(500, generator=torch.Generator().manual_seed(0))]
+    bad = classification_accuracy_score(data.train_images, shuffled,
+                                        data.test_images, data.test_labels, config)
+    assert good["cas"] > 0.9
+    assert bad["cas"] < 0.4
+    assert good["train_samples"] == 500 and good["test_samples"] == 200
+    assert good["classifier"]["model"] == "mlp" and good["classifier"]["epochs"] == 5
+
+
+def test_cas_rejects_labels_outside_the_classes():
+    data = synthetic_fashion(n_train=20, n_test=20)
+    with pytest.raises(FashionlabError, match="labelled 0..9"):
+        classification_accuracy_score(data.train_images, data.train_labels + 10,
+                                      data.test_images, data.test_labels)
+
+
+# --------------------------------------------------------------------------- the whole report
+
+
+def test_score_images_reports_every_metric_and_how_it_was_made():
+    features = mlp_features()
+    data = synthetic_fashion(n_train=300, n_test=300, seed=2)
+    labels = balanced_labels(300)
+    assert torch.bincount(labels).tolist() == [30] * 10
+    report = score_images(data.train_images, data.test_images, features, labels=data.train_labels,
+                          real_labels=data.test_labels, kid_subset_size=100, kid_subsets=10,
+                          cas=CASConfig(epochs=3, device="cpu"))
+    assert report["note"] == NOT_INCEPTION and "NOT Inception" in report["note"]
+    assert report["feature_network"]["feature_dim"] == 128
+    assert report["samples"] == {"generated": 300, "real": 300}
+    assert report["kid"]["subset_size"] == 100 and report["kid"]["subsets"] == 10
+    assert 0 < report["fid"] < 50 and report["precision_recall"]["precision"] > 0.5
+    assert 0 <= report["agreement"]["agreement"] <= 1 and report["cas"]["cas"] > 0.8
+    text = format_score(report)
+    assert "NOT Inception" in text and "300 generated vs 300 real" in text
+    assert "KID" in text and "100 subsets" not in text and "10 subsets of 100" in text
+
+    self_report = score_images(data.test_images, data.test_images, features, kid_subset_size=100,
+                               kid_subsets=5)
+    assert abs(self_report["fid"]) < 1e-3 and self_report["precision_recall"]["recall"] == 1.0
+    assert "agreement" not in self_report and "cas" not in self_report
+
+
+def test_score_images_with_fewer_images_than_the_kid_subset_is_a_clear_error():
+    data = synthetic_fashion(n_train=50, n_test=300)
+    with pytest.raises(FashionlabError, match="KID needs at least 100 images.*got 50 generated"):
+        score_images(data.train_images, data.test_images, mlp_features(), kid_subset_size=100)
