@@ -1,4 +1,4 @@
-"""The reference classifier journey through the CLI: show, train, evaluate, predict, and bad input."""
+"""The reference classifier through the CLI: show, train, evaluate, predict, bad input."""
 
 from __future__ import annotations
 

@@ -104,7 +104,8 @@ window.addEventListener('load', () => {
 def test_report_renders_in_a_real_browser_without_broken_images(quick_demo, tmp_path):
     # The report itself has no script; a copy with a probe reports what the browser decoded.
     probe = tmp_path / "probe.html"
-    probe.write_text((quick_demo / "report.html").read_text().replace("</body>", _PROBE + "</body>"))
+    html = (quick_demo / "report.html").read_text()
+    probe.write_text(html.replace("</body>", _PROBE + "</body>"))
     result = subprocess.run(
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",

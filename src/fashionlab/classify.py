@@ -101,13 +101,13 @@ def predict_files(
     images = torch.stack([load_user_image(p) for p in paths])  # all files checked first
     probs = classifier.predict_proba(images)
     results = []
-    for path, p in zip(paths, probs):
+    for path, p in zip(paths, probs, strict=True):
         values, indices = p.topk(min(top, len(p)))
         results.append({
             "file": str(path),
             "top": [
                 {"class": CLASS_NAMES[int(i)], "index": int(i), "probability": float(v)}
-                for v, i in zip(values, indices)
+                for v, i in zip(values, indices, strict=True)
             ],
         })
     return results

@@ -48,8 +48,10 @@ TRAIN_STD = 0.3530
 
 # file name -> sha256 of its decompressed content (the published values)
 FILES: dict[str, str] = {
-    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "train-images-idx3-ubyte.gz":
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz":
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
@@ -74,7 +76,7 @@ class FashionMNIST:
     test_labels: torch.Tensor
     source: Path
 
-    def split(self, n_val: int = 5000, seed: int = 0) -> "Split":
+    def split(self, n_val: int = 5000, seed: int = 0) -> Split:
         """Carve a seeded validation set of ``n_val`` images out of the training set."""
         return split_train_val(self.train_images, self.train_labels, n_val, seed)
 
@@ -233,7 +235,9 @@ def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True
 # --------------------------------------------------------------------------- downloading
 
 
-def download_to(folder: Path, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0) -> None:
+def download_to(
+    folder: Path, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0
+) -> None:
     """Download the missing files into ``folder``, verifying each before it is kept."""
     mirrors = MIRRORS if mirrors is None else mirrors
     try:
@@ -265,7 +269,10 @@ def _download_one(url: str, target: Path, sha256: str, timeout: float) -> None:
     fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".part")
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(url, timeout=timeout) as response,
+        ):
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
                 while chunk := response.read(1 << 16):

@@ -48,7 +48,9 @@ def load_user_image(path: str | Path) -> torch.Tensor:
             f"{path} has more than {MAX_PIXELS:,} pixels; shrink it first"
         ) from None
     except UnidentifiedImageError:
-        raise FashionlabError(f"{path} is not an image (PNG, JPEG or another format PIL reads)") from None
+        raise FashionlabError(
+            f"{path} is not an image (PNG, JPEG or another format PIL reads)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FashionlabError(f"{path} could not be decoded as an image: {exc}") from None
     return torch.from_numpy(fit_to_fashion_mnist(gray))
