@@ -63,3 +63,4 @@ def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
 def _load_all() -> None:
     # Importing the model modules runs their @register decorators.
     import fashionlab.models.classifiers  # noqa: F401
+    import fashionlab.models.gans  # noqa: F401

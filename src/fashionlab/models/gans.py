@@ -1,0 +1,185 @@
+"""GAN generators and discriminators for 28x28 single-channel images on [-1, 1].
+
+Every generator has ``noise_dim`` and ``num_classes`` (0 = unconditional) and maps
+noise (B, noise_dim) [and labels (B,)] to images (B, 1, 28, 28) through tanh.
+Every discriminator maps images (B, 1, 28, 28) [and labels (B,)] to logits (B,).
+A registered GAN builder returns the pair ``(generator, discriminator)``.
+
+``TRAINING_DEFAULTS`` holds the settings each model was designed to train with
+(loss, learning rates, betas, EMA); the GAN trainer fills unset options from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from fashionlab.models.registry import register
+
+
+def _maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
+    return spectral_norm(module) if enabled else module
+
+
+# --------------------------------------------------------------------------- reference DCGAN
+
+
+class DCGANGenerator(nn.Module):
+    """The TensorFlow tutorial's generator: Dense -> 256x7x7 -> ConvT 128 -> ConvT 64 -> ConvT 1."""
+
+    def __init__(self, noise_dim: int = 100, leaky: bool = False):
+        super().__init__()
+        self.noise_dim, self.num_classes = noise_dim, 0
+
+        def act() -> nn.Module:
+            return nn.LeakyReLU(0.3) if leaky else nn.ReLU()  # 0.3: Keras' LeakyReLU default
+
+        self.project = nn.Sequential(
+            nn.Linear(noise_dim, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256), act()
+        )
+        # kernel 5, "same" padding: stride 1 keeps 7x7, stride 2 doubles (padding 2, output_padding 1)
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),
+            nn.BatchNorm2d(128),
+            act(),
+            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            act(),
+            nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.project(z).view(-1, 256, 7, 7)  # (B, 256, 7, 7)
+        return self.up(x)  # (B, 1, 28, 28)
+
+
+class DCGANDiscriminator(nn.Module):
+    """The tutorial's discriminator: Conv 64 -> Conv 128 (stride 2, LeakyReLU, dropout) -> logit."""
+
+    def __init__(self, dropout: float = 0.3, negative_slope: float = 0.3):
+        super().__init__()
+        self.num_classes = 0
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 64, 5, stride=2, padding=2),  # (B, 64, 14, 14)
+            nn.LeakyReLU(negative_slope),
+            nn.Dropout(dropout),
+            nn.Conv2d(64, 128, 5, stride=2, padding=2),  # (B, 128, 7, 7)
+            nn.LeakyReLU(negative_slope),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+        )
+        self.head = nn.Linear(128 * 7 * 7, 1)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.body(x)).squeeze(1)  # (B,)
+
+
+# --------------------------------------------------------------------------- light, fast GAN
+
+
+class LiteGenerator(nn.Module):
+    """A DCGAN generator sized for CPU speed: Dense -> C x 7x7 -> ConvT(4, s2) x 2.
+
+    With ``num_classes > 0`` a learned class embedding multiplies the noise
+    (a cheap, effective way to condition: every noise value is modulated per class).
+    """
+
+    def __init__(self, noise_dim: int = 64, width: int = 128, num_classes: int = 0):
+        super().__init__()
+        self.noise_dim, self.num_classes, self.width = noise_dim, num_classes, width
+        self.embed = nn.Embedding(num_classes, noise_dim) if num_classes else None
+        self.project = nn.Sequential(
+            nn.Linear(noise_dim, width * 7 * 7, bias=False), nn.BatchNorm1d(width * 7 * 7), nn.ReLU()
+        )
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),  # 14x14
+            nn.BatchNorm2d(width // 2),
+            nn.ReLU(),
+            nn.ConvTranspose2d(width // 2, 1, 4, stride=2, padding=1),  # 28x28
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this generator is conditional: pass class labels")
+            z = z * self.embed(labels)  # (B, noise_dim)
+        x = self.project(z).view(-1, self.width, 7, 7)  # (B, width, 7, 7)
+        return self.up(x)  # (B, 1, 28, 28)
+
+
+class LiteDiscriminator(nn.Module):
+    """Two strided 4x4 convolutions and a linear head, optionally spectrally normalised.
+
+    With ``num_classes > 0`` it is a projection discriminator (Miyato & Koyama 2018):
+    logit = head(h) + <embed(y), h>, with h the flattened features.
+    """
+
+    def __init__(
+        self, width: int = 64, num_classes: int = 0, spectral: bool = True, dropout: float = 0.0
+    ):
+        super().__init__()
+        self.num_classes = num_classes
+        self.body = nn.Sequential(
+            _maybe_sn(nn.Conv2d(1, width, 4, stride=2, padding=1), spectral),  # (B, w, 14, 14)
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            _maybe_sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), spectral),  # 7x7
+            nn.LeakyReLU(0.2),
+            nn.Dropout(dropout),
+            nn.Flatten(),
+        )
+        features = 2 * width * 7 * 7
+        self.head = _maybe_sn(nn.Linear(features, 1), spectral)
+        self.embed = _maybe_sn(nn.Embedding(num_classes, features), spectral) if num_classes else None
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.body(x)  # (B, features)
+        logits = self.head(h).squeeze(1)  # (B,)
+        if self.embed is not None:
+            if labels is None:
+                raise ValueError("this discriminator is conditional: pass class labels")
+            logits = logits + (self.embed(labels) * h).sum(1)
+        return logits
+
+
+# --------------------------------------------------------------------------- registry
+
+DEFAULT_MODEL = "lite"  # `fashionlab train gan` without --model
+
+# What each model was designed to train with; the trainer fills unset options from here.
+TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
+    # the TensorFlow tutorial: BCE, Adam(1e-4) with Keras' default betas, batch 256, 100 epochs
+    "dcgan": dict(loss="bce", lr_g=1e-4, lr_d=1e-4, betas=(0.9, 0.999), ema=0.0,
+                  batch_size=256, epochs=100),
+    # hinge loss + spectral norm allow a large learning rate; EMA smooths the generator
+    "lite": dict(loss="hinge", lr_g=4e-4, lr_d=4e-4, betas=(0.0, 0.9), ema=0.999,
+                 batch_size=128, epochs=20),
+    "cgan": dict(loss="hinge", lr_g=4e-4, lr_d=4e-4, betas=(0.0, 0.9), ema=0.999,
+                 batch_size=128, epochs=20),
+}
+
+
+@register("dcgan", "gan", "the reference DCGAN of the TensorFlow tutorial (noise 100)")
+def dcgan(noise_dim: int = 100, leaky: bool = False, dropout: float = 0.3):
+    return DCGANGenerator(noise_dim, leaky), DCGANDiscriminator(dropout)
+
+
+@register("lite", "gan", "fast unconditional DCGAN: 4x4 convs, spectral norm D, hinge, EMA")
+def lite(noise_dim: int = 64, g_width: int = 128, d_width: int = 64, spectral: bool = True):
+    return LiteGenerator(noise_dim, g_width), LiteDiscriminator(d_width, 0, spectral)
+
+
+@register("cgan", "gan", "class-conditional lite GAN: class-modulated noise, projection D")
+def cgan(
+    noise_dim: int = 64, g_width: int = 128, d_width: int = 64, spectral: bool = True,
+    num_classes: int = 10,
+):
+    return (
+        LiteGenerator(noise_dim, g_width, num_classes),
+        LiteDiscriminator(d_width, num_classes, spectral),
+    )
