@@ -15,8 +15,6 @@ import warnings
 
 import torch
 from torch import nn
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.kid import KernelInceptionDistance
 
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import ClassifierFeatures
@@ -49,6 +47,8 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> int:
 
 def frechet_distance(real: torch.Tensor, fake: torch.Tensor, chunk: int = 4096) -> float:
     """FID between two feature sets (N, d) and (M, d), in float64 by torchmetrics."""
+    from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: only when used
+
     d = _check_pair(real, fake)
     for name, x in (("real", real), ("generated", fake)):
         if len(x) < 2:
@@ -73,6 +73,8 @@ def kernel_distance(
     Seeded: torchmetrics draws the subsets from the global generator, so it runs inside a
     forked RNG state seeded with ``seed`` and leaves the caller's state untouched.
     """
+    from torchmetrics.image.kid import KernelInceptionDistance  # slow import: only when used
+
     d = _check_pair(real, fake)
     if subset_size < 2:
         raise FashionlabError(f"the KID subset size must be at least 2, got {subset_size}")
