@@ -70,6 +70,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model into a run folder")
     tasks = p.add_subparsers(dest="task", required=True, metavar="TASK")
     _add_train_classifier(tasks)
+    _add_train_gan(tasks)
 
 
 def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
@@ -207,6 +208,126 @@ def _run_demo(args: argparse.Namespace) -> None:
                         seed=args.seed, only=args.only))
 
 
+# --------------------------------------------------------------------------- train gan
+
+
+def _model_arg(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def _add_train_gan(tasks: argparse._SubParsersAction) -> None:
+    from fashionlab.train.gan import GanConfig
+
+    d = GanConfig()
+    p = tasks.add_parser(
+        "gan", help="train a GAN (per-epoch samples, GIF, checkpoints, --resume)",
+        description="Train a GAN into a run folder. `--model dcgan` is the TensorFlow tutorial's "
+        "DCGAN (BCE, Adam 1e-4, batch 256, 100 epochs); the default `lite` and the conditional "
+        "`cgan` train with hinge loss, spectral norm and an EMA generator. Options left out "
+        "take the model's defaults.",
+    )
+    p.add_argument("--model", default=None, help="a registered GAN (`fashionlab models`); "
+                   "default: lite, or the model of the --resume run")
+    p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
+                   metavar="KEY=VALUE", help="model option, e.g. leaky=true (repeatable)")
+    p.add_argument("--epochs", type=int, default=None, help="default: the model's (dcgan: 100)")
+    p.add_argument("--batch-size", type=int, default=None, help="per process")
+    p.add_argument("--loss", choices=["bce", "hinge"], default=None)
+    p.add_argument("--lr", type=float, default=None, help="learning rate of both networks")
+    p.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
+    p.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate")
+    p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"))
+    p.add_argument("--ema", type=float, default=None, help="EMA decay of the generator; 0 = off")
+    p.add_argument("--train-subset", type=int, default=None, metavar="N",
+                   help="train on a seeded random subset of N training images")
+    p.add_argument("--samples", type=int, default=d.samples,
+                   help="fixed-noise images per epoch grid (per class for conditional models)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="EPOCHS")
+    p.add_argument("--fid-every", type=int, default=d.fid_every, metavar="EPOCHS",
+                   help="FID on a subset every EPOCHS epochs, best epoch kept (0 = off)")
+    p.add_argument("--fid-classifier", default=None, metavar="CLASSIFIER_RUN",
+                   help="classifier run whose penultimate features FID uses")
+    p.add_argument("--fid-samples", type=int, default=d.fid_samples)
+    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap (quick checks)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=d.precision,
+                   help="auto: bf16 autocast on CUDA, fp32 on CPU")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=d.out, help="run folder to write")
+    p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
+    p.add_argument("--no-figures", action="store_true", help="skip sample grids, GIF, loss plot")
+    p.add_argument("--dry-run", action="store_true", help="one epoch of two steps")
+    _data_dir_option(p)
+    _device_option(p)
+    p.set_defaults(func=_run_train_gan)
+
+
+def _run_train_gan(args: argparse.Namespace) -> None:
+    from fashionlab.train.gan import GanConfig, train_gan
+
+    config = GanConfig(
+        model=args.model, model_args=dict(args.model_arg), epochs=args.epochs,
+        batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
+        lr_d=args.lr_d or args.lr, betas=tuple(args.betas) if args.betas else None, ema=args.ema,
+        train_subset=args.train_subset, samples=args.samples,
+        checkpoint_every=args.checkpoint_every, fid_every=args.fid_every,
+        fid_classifier=args.fid_classifier, fid_samples=args.fid_samples,
+        steps_per_epoch=args.steps_per_epoch, seed=args.seed, device=args.device,
+        precision=args.precision, data_dir=args.data_dir, out=args.out, resume=args.resume,
+        figures=not args.no_figures,
+    )
+    if args.dry_run:
+        config.epochs, config.steps_per_epoch = 1, 2
+    result = train_gan(config)
+    last = result.history[-1] if result.history else {}
+    best = f", best FID {result.best_fid:.2f}" if result.best_fid is not None else ""
+    print(f"{len(result.history)} epochs, last loss_g {last.get('loss_g', float('nan')):.4f} "
+          f"loss_d {last.get('loss_d', float('nan')):.4f}, {result.seconds_per_epoch:.2f} s per "
+          f"epoch{best}; run folder {result.run_dir}")
+
+
+# --------------------------------------------------------------------------- generate
+
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.generate import GenerateConfig
+
+    p = sub.add_parser(
+        "generate", help="generate images from a GAN run (PNG grid or .npy), optionally classify",
+        description="Generate images from a GAN run. A conditional run makes --class, or, "
+        "without --class, every class in turn (balanced).",
+    )
+    p.add_argument("run", help="GAN run folder (fashionlab train gan)")
+    p.add_argument("--n", type=int, default=64, help="number of images")
+    p.add_argument("--out", default="generated.png", help=".png grid or .npy of uint8 images")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same images")
+    p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX",
+                   help="conditional runs: the class to make (default: all classes, balanced)")
+    p.add_argument("--classify", default=None, metavar="CLASSIFIER_RUN",
+                   help="classify the images: class histogram, mean confidence, captioned grid")
+    p.add_argument("--best", action="store_true", help="the best-FID epoch's generator")
+    p.add_argument("--columns", type=positive_int, default=GenerateConfig.columns)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    _device_option(p)
+    p.set_defaults(func=_run_generate)
+
+
+def _run_generate(args: argparse.Namespace) -> None:
+    from fashionlab.generate import GenerateConfig, format_report, generate
+
+    config = GenerateConfig(
+        run=args.run, n=args.n, out=args.out, seed=args.seed, class_name=args.class_name,
+        classify=args.classify, best=args.best, device=args.device, columns=args.columns,
+    )
+    report = generate(config)
+    print(json.dumps(report, indent=2) if args.json else format_report(report))
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -215,6 +336,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_evaluate,
     _add_predict,
     _add_models,
+    _add_generate,
     _add_demo,
 )
 

@@ -1,0 +1,243 @@
+"""Generate images from a GAN run, and optionally classify what it made.
+
+``generate_images`` is the library entry (uint8 images for metrics and figures);
+``generate`` is what ``fashionlab generate`` runs: it writes a PNG grid or a .npy
+file and, with a classifier run, reports the class histogram and mean confidence
+(and, for a conditional model, how often the classifier agrees with the class asked for).
+Generation always runs in eval mode without gradients; the noise comes from a
+seeded CPU generator, so a seed gives the same images on every device.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fashionlab.data import CLASS_NAMES, from_tanh_range
+from fashionlab.errors import FashionlabError
+from fashionlab.models import create_model
+from fashionlab.train.device import resolve_device
+from fashionlab.train.runs import (
+    atomic_write_bytes,
+    load_state,
+    prepare_output_file,
+    read_config,
+    read_weights,
+)
+
+OUTPUT_SUFFIXES = (".png", ".npy")
+CAPTIONED_MAX = 100  # a captioned grid shows at most this many images
+
+
+@dataclass
+class GenerateConfig:
+    """What ``fashionlab generate`` does."""
+
+    run: str  # a GAN run folder (from `fashionlab train gan`)
+    n: int = 64  # number of images
+    out: str = "generated.png"  # .png: a grid; .npy: uint8 array (n, 28, 28) for metrics
+    seed: int = 0  # seeds the noise (and the class order); same seed, same images
+    class_name: str | None = None  # conditional runs: a class name or index; None = balanced
+    classify: str | None = None  # a classifier run that labels the generated images
+    best: bool = False  # use the best-FID epoch's generator instead of the last one
+    device: str = "auto"  # auto | cpu | cuda
+    columns: int = 8  # grid width
+
+    def validate(self) -> None:
+        if self.n < 1:
+            raise FashionlabError(f"--n must be at least 1, got {self.n}")
+        if Path(self.out).suffix.lower() not in OUTPUT_SUFFIXES:
+            raise FashionlabError(f"--out must end in .png (a grid) or .npy (uint8 images), "
+                                  f"got {self.out!r}")
+
+
+@dataclass
+class LoadedGenerator:
+    """A generator rebuilt from its run folder, in eval mode."""
+
+    model: nn.Module
+    config: dict[str, Any]
+    device: torch.device
+
+    @property
+    def num_classes(self) -> int:
+        return int(getattr(self.model, "num_classes", 0))
+
+
+def load_generator(run_dir: str | Path, device: str = "auto", best: bool = False) -> LoadedGenerator:
+    """Rebuild a GAN run's generator from config.json and its safetensors weights."""
+    config = read_config(run_dir, kind="gan")
+    name = "generator_best.safetensors" if best else "generator.safetensors"
+    if best and not (Path(run_dir) / name).is_file():
+        raise FashionlabError(f"{run_dir} has no best epoch (it was trained without FID "
+                              "tracking); drop --best")
+    state = read_weights(run_dir, name)
+    generator, _ = create_model(config["model"], "gan", **config.get("model_args", {}))
+    load_state(generator, state, f"the generator in {run_dir}")
+    target = resolve_device(device)
+    return LoadedGenerator(generator.to(target).eval(), config, target)
+
+
+def is_conditional(run_dir: str | Path) -> bool:
+    """Whether a GAN run's generator takes a class."""
+    return bool(read_config(run_dir, kind="gan").get("conditional", False))
+
+
+def parse_class(text: str | int) -> int:
+    """A class index from a name (case-insensitive; "t-shirt" works) or an index 0-9."""
+    value = str(text).strip()
+    if value.isdigit() and int(value) < len(CLASS_NAMES):
+        return int(value)
+    wanted = value.lower()
+    for i, name in enumerate(CLASS_NAMES):
+        if wanted in (name.lower(), name.lower().split("/")[0], name.lower().replace(" ", "-")):
+            return i
+    valid = ", ".join(f"{i}={name}" for i, name in enumerate(CLASS_NAMES))
+    raise FashionlabError(f"unknown class {value!r}; choose a name or index: {valid}")
+
+
+def balanced_classes(n: int, seed: int = 0) -> torch.Tensor:
+    """``n`` labels cycling through all classes (as equal as possible), in a seeded order."""
+    labels = torch.arange(n) % len(CLASS_NAMES)
+    return labels[torch.randperm(n, generator=torch.Generator().manual_seed(seed))]
+
+
+@torch.no_grad()
+def sample_images(
+    loaded: LoadedGenerator, n: int, seed: int = 0, labels: torch.Tensor | None = None,
+    batch_size: int = 1000,
+) -> torch.Tensor:
+    """uint8 images (n, 28, 28) on the CPU from a loaded generator."""
+    if n < 1:
+        raise FashionlabError(f"the number of images must be at least 1, got {n}")
+    if loaded.num_classes and labels is None:
+        raise FashionlabError("this GAN is conditional: give the classes to generate")
+    if labels is not None:
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        if labels.shape != (n,):
+            raise FashionlabError(f"need {n} class labels, got shape {tuple(labels.shape)}")
+        if not loaded.num_classes:
+            labels = None  # an unconditional generator ignores classes
+    noise = torch.randn(n, loaded.model.noise_dim, generator=torch.Generator().manual_seed(seed))
+    model = loaded.model.eval()
+    out = []
+    for start in range(0, n, batch_size):
+        z = noise[start : start + batch_size].to(loaded.device)
+        y = None if labels is None else labels[start : start + batch_size].to(loaded.device)
+        out.append(from_tanh_range(model(z, y).float().cpu())[:, 0])
+    return torch.cat(out)
+
+
+def generate_images(
+    run_dir: str | Path, n: int, seed: int = 0, labels: torch.Tensor | None = None,
+    device: str = "auto", best: bool = False,
+) -> torch.Tensor:
+    """uint8 images (n, 28, 28) from a GAN run; ``labels`` (n,) for conditional runs."""
+    return sample_images(load_generator(run_dir, device, best), n, seed, labels)
+
+
+def generate(config: GenerateConfig) -> dict[str, Any]:
+    """Write ``config.out`` and return a report (and the classification, if asked for)."""
+    config.validate()
+    out = prepare_output_file(config.out)  # fail before any work
+    loaded = load_generator(config.run, config.device, config.best)
+    classifier = None
+    if config.classify:
+        from fashionlab.classify import load_classifier
+
+        classifier = load_classifier(config.classify, config.device)
+
+    labels = None
+    if loaded.num_classes:
+        if config.class_name is not None:
+            labels = torch.full((config.n,), parse_class(config.class_name))
+        else:
+            labels = balanced_classes(config.n, config.seed)
+    elif config.class_name is not None:
+        raise FashionlabError(f"{config.run} is an unconditional GAN: it cannot make a chosen "
+                              "class; drop --class or use a conditional run")
+    images = sample_images(loaded, config.n, config.seed, labels)
+
+    report: dict[str, Any] = {
+        "run": str(config.run), "model": loaded.config["model"], "n": config.n,
+        "seed": config.seed, "out": str(out), "conditional": bool(loaded.num_classes),
+        "requested": None if labels is None else _requested(labels),
+    }
+    probs = None
+    if classifier is not None:
+        from fashionlab.metrics.agreement import class_agreement, class_histogram
+
+        probs = classifier.predict_proba(images)
+        report["classifier"] = {"run": str(config.classify), "model": classifier.config["model"]}
+        report["histogram"] = class_histogram(probs)
+        if labels is not None:
+            report["agreement"] = class_agreement(probs, labels)
+    _write_output(out, images, probs, labels, config.columns)
+    return report
+
+
+def _requested(labels: torch.Tensor) -> dict[str, int]:
+    counts = torch.bincount(labels, minlength=len(CLASS_NAMES))
+    return {CLASS_NAMES[c]: int(k) for c, k in enumerate(counts) if k}
+
+
+def _write_output(out: Path, images: torch.Tensor, probs: torch.Tensor | None,
+                  labels: torch.Tensor | None, columns: int) -> None:
+    if out.suffix.lower() == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, images.numpy().astype(np.uint8))
+        atomic_write_bytes(out, buffer.getvalue())
+        return
+    if probs is None:
+        from fashionlab.viz.gan import grid_image, save_png
+
+        scale = 3 if len(images) <= 256 else 1
+        save_png(grid_image(images, min(columns, len(images)), scale=scale), out)
+        return
+    from fashionlab.viz.grids import save_captioned_grid
+
+    shown = min(len(images), CAPTIONED_MAX)
+    confidence, predicted = probs[:shown].max(1)
+    captions = [f"{CLASS_NAMES[int(p)]} {100 * float(c):.0f}%"
+                for p, c in zip(predicted, confidence, strict=True)]
+    colors = None
+    if labels is not None:  # red where the classifier disagrees with the class asked for
+        colors = ["tab:blue" if int(p) == int(y) else "tab:red"
+                  for p, y in zip(predicted, labels[:shown], strict=True)]
+    title = "predicted class and confidence"
+    if shown < len(images):
+        title += f" (first {shown} of {len(images)} images)"
+    save_captioned_grid(images[:shown], captions, out, columns=min(columns, shown),
+                        colors=colors, title=title)
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as text: what was written, then the class histogram and agreement tables."""
+    lines = [f"wrote {report['n']} images from {report['run']} ({report['model']}, "
+             f"seed {report['seed']}) to {report['out']}"]
+    if report.get("requested"):
+        asked = ", ".join(f"{k} {v}" for k, v in report["requested"].items())
+        lines.append(f"classes asked for: {asked}")
+    if "histogram" in report:
+        h, c = report["histogram"], report["classifier"]
+        lines.append(f"classified by {c['model']} ({c['run']}): mean confidence "
+                     f"{h['mean_confidence']:.3f} over {h['samples']} images")
+        lines.append(f"{'class':<12} {'count':>6} {'fraction':>8}  ")
+        for name, row in h["classes"].items():
+            bar = "#" * math.ceil(40 * row["fraction"]) if row["count"] else ""
+            lines.append(f"{name:<12} {row['count']:>6} {row['fraction']:>8.3f}  {bar}")
+    if "agreement" in report:
+        a = report["agreement"]
+        lines.append(f"agreement with the class asked for: {a['agreement']:.3f}")
+        lines.append(f"{'class':<12} {'asked':>6} {'agree':>6} {'conf':>6}  most confused with")
+        for name, row in a["per_class"].items():
+            lines.append(f"{name:<12} {row['requested']:>6} {row['agreement']:>6.3f} "
+                         f"{row['mean_confidence']:>6.3f}  {row['most_confused_with'] or '-'}")
+    return "\n".join(lines)
