@@ -71,7 +71,9 @@ class LoadedGenerator:
         return int(getattr(self.model, "num_classes", 0))
 
 
-def load_generator(run_dir: str | Path, device: str = "auto", best: bool = False) -> LoadedGenerator:
+def load_generator(
+    run_dir: str | Path, device: str = "auto", best: bool = False
+) -> LoadedGenerator:
     """Rebuild a GAN run's generator from config.json and its safetensors weights."""
     config = read_config(run_dir, kind="gan")
     name = "generator_best.safetensors" if best else "generator.safetensors"

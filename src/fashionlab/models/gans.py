@@ -40,7 +40,7 @@ class DCGANGenerator(nn.Module):
         self.project = nn.Sequential(
             nn.Linear(noise_dim, 7 * 7 * 256, bias=False), nn.BatchNorm1d(7 * 7 * 256), act()
         )
-        # kernel 5, "same" padding: stride 1 keeps 7x7, stride 2 doubles (padding 2, output_padding 1)
+        # kernel 5, "same" padding: stride 1 keeps 7x7; stride 2 doubles (output_padding 1)
         self.up = nn.Sequential(
             nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),
             nn.BatchNorm2d(128),
@@ -93,7 +93,9 @@ class LiteGenerator(nn.Module):
         self.noise_dim, self.num_classes, self.width = noise_dim, num_classes, width
         self.embed = nn.Embedding(num_classes, noise_dim) if num_classes else None
         self.project = nn.Sequential(
-            nn.Linear(noise_dim, width * 7 * 7, bias=False), nn.BatchNorm1d(width * 7 * 7), nn.ReLU()
+            nn.Linear(noise_dim, width * 7 * 7, bias=False),
+            nn.BatchNorm1d(width * 7 * 7),
+            nn.ReLU(),
         )
         self.up = nn.Sequential(
             nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1, bias=False),  # 14x14
@@ -135,7 +137,9 @@ class LiteDiscriminator(nn.Module):
         )
         features = 2 * width * 7 * 7
         self.head = _maybe_sn(nn.Linear(features, 1), spectral)
-        self.embed = _maybe_sn(nn.Embedding(num_classes, features), spectral) if num_classes else None
+        self.embed = None
+        if num_classes:
+            self.embed = _maybe_sn(nn.Embedding(num_classes, features), spectral)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         h = self.body(x)  # (B, features)

@@ -32,10 +32,20 @@ from fashionlab.data import FashionMNIST, load_fashion_mnist, to_tanh_range
 from fashionlab.data.batches import shuffled_batches
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model, get_entry
-from fashionlab.train.device import Distributed, all_reduce_sum, configure_cpu, init_distributed
-from fashionlab.train.device import seed_everything
-from fashionlab.train.gan_state import CHECKPOINT, capture_rng, load_checkpoint, restore_rng
-from fashionlab.train.gan_state import save_checkpoint
+from fashionlab.train.device import (
+    Distributed,
+    all_reduce_sum,
+    configure_cpu,
+    init_distributed,
+    seed_everything,
+)
+from fashionlab.train.gan_state import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from fashionlab.train.runs import Run, load_state, read_config, read_metrics
 from fashionlab.viz.gan import save_epoch_grid, save_progress_gif
 
@@ -171,7 +181,7 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model for parameters; buffers are copied."""
     ema_params, params = list(ema.parameters()), list(model.parameters())
     torch._foreach_lerp_(ema_params, params, 1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers()):
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
         e.copy_(b)
 
 
