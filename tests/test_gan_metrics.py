@@ -11,6 +11,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
+from fashionlab.generate import balanced_classes
 from fashionlab.metrics.agreement import class_agreement, class_histogram
 from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
 from fashionlab.metrics.features import (
@@ -22,7 +23,7 @@ from fashionlab.metrics.features import (
 from fashionlab.metrics.fid import fid_on_subset, frechet_distance, kernel_distance
 from fashionlab.metrics.prdc import precision_recall
 from fashionlab.models import create_model
-from fashionlab.score import balanced_labels, format_score, score_images
+from fashionlab.score import ScoreConfig, format_score, score_images, score_run
 
 
 @pytest.fixture(autouse=True)
@@ -103,7 +104,7 @@ def test_kid_is_near_zero_for_one_distribution_larger_for_a_shift_and_seeded():
 
 
 def test_kid_with_fewer_samples_than_its_subset_size_is_a_clear_error():
-    with pytest.raises(FashionlabError, match=r"KID needs at least 1000 generated samples.*got 500"):
+    with pytest.raises(FashionlabError, match=r"at least 1000 generated samples.*got 500"):
         kernel_distance(gaussian(2000), gaussian(500), subset_size=1000)
 
 
@@ -199,8 +200,8 @@ def test_class_agreement_per_requested_class():
     result = class_agreement(probs, requested)
     assert result["agreement"] == pytest.approx(4 / 6)
     assert result["per_class"]["T-shirt/top"] == {
-        "requested": 4, "agreement": 0.75, "mean_confidence": pytest.approx(0.91 * 3 / 4 + 0.01 / 4),
-        "most_confused_with": "Shirt"}
+        "requested": 4, "agreement": 0.75,
+        "mean_confidence": pytest.approx(0.91 * 3 / 4 + 0.01 / 4), "most_confused_with": "Shirt"}
     assert result["per_class"]["Sneaker"]["most_confused_with"] == "Sandal"
     assert set(result["per_class"]) == {"T-shirt/top", "Sneaker"}
     hist = class_histogram(probs)
@@ -239,7 +240,7 @@ def test_cas_rejects_labels_outside_the_classes():
 def test_score_images_reports_every_metric_and_how_it_was_made():
     features = mlp_features()
     data = synthetic_fashion(n_train=300, n_test=300, seed=2)
-    labels = balanced_labels(300)
+    labels = balanced_classes(300)
     assert torch.bincount(labels).tolist() == [30] * 10
     report = score_images(data.train_images, data.test_images, features, labels=data.train_labels,
                           real_labels=data.test_labels, kid_subset_size=100, kid_subsets=10,
@@ -264,3 +265,124 @@ def test_score_images_with_fewer_images_than_the_kid_subset_is_a_clear_error():
     data = synthetic_fashion(n_train=50, n_test=300)
     with pytest.raises(FashionlabError, match="KID needs at least 100 images.*got 50 generated"):
         score_images(data.train_images, data.test_images, mlp_features(), kid_subset_size=100)
+
+
+# --------------------------------------------------------------------------- fashionlab score
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    from fashionlab.train.classifier import ClassifierConfig, run_config
+    from fashionlab.train.runs import Run
+
+    torch.manual_seed(0)
+    model = create_model("mlp", "classifier")
+    run = Run(tmp_path_factory.mktemp("runs") / "clf")
+    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
+    run.save_weights(model.state_dict())
+    return run.path
+
+
+def test_score_of_a_run_that_is_not_a_gan_is_a_clear_error(capsys, classifier_run):
+    from fashionlab.cli import main
+
+    code = main(["score", str(classifier_run), "--classifier", str(classifier_run)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (f"error: {classifier_run} is a classifier run, not a GAN run: "
+                           "`fashionlab score` scores the run folder of `fashionlab train gan`")
+
+
+def test_score_with_fewer_images_than_the_kid_subset_is_refused_before_any_work(capsys, tmp_path):
+    from fashionlab.cli import main
+
+    code = main(["score", str(tmp_path / "missing"), "--classifier", "x", "--n", "500"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "--n 500 is fewer than KID's subset size 1000" in err
+
+
+@pytest.fixture(scope="module")
+def gan_runs(tmp_path_factory):
+    """A tiny unconditional and a tiny conditional GAN run (3 steps on synthetic data)."""
+    from fashionlab.train.gan import GanConfig, train_gan
+
+    root = tmp_path_factory.mktemp("gans")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    for model in ("lite", "cgan"):
+        train_gan(GanConfig(model=model, epochs=1, steps_per_epoch=3, batch_size=32,
+                            figures=False, out=str(root / model), device="cpu"),
+                  data=synthetic_fashion(n_train=256, n_test=16))
+    torch.set_num_threads(threads)
+    return {"lite": root / "lite", "cgan": root / "cgan"}
+
+
+def small_score(run, classifier, fashion_dir, **kwargs) -> ScoreConfig:
+    return ScoreConfig(run=str(run), classifier=str(classifier), n=200, kid_subset_size=100,
+                       kid_subsets=5, cas_epochs=1, device="cpu", data_dir=str(fashion_dir),
+                       **kwargs)
+
+
+def test_score_run_of_an_unconditional_gan(gan_runs, classifier_run, fashion_dir):
+    report = score_run(small_score(gan_runs["lite"], classifier_run, fashion_dir))
+    assert report["samples"] == {"generated": 200, "real": 10_000,
+                                 "real_source": "Fashion-MNIST test set"}
+    assert report["run"]["model"] == "lite" and not report["run"]["conditional"]
+    assert report["feature_network"]["run"] == str(classifier_run)
+    assert report["fid"] > 0 and "agreement" not in report and "cas" not in report
+    assert sum(c["count"] for c in report["class_histogram"]["classes"].values()) == 200
+
+
+def test_score_run_of_a_conditional_gan_asks_for_every_class_equally(
+    gan_runs, classifier_run, fashion_dir
+):
+    report = score_run(small_score(gan_runs["cgan"], classifier_run, fashion_dir))
+    assert report["run"]["conditional"]
+    assert [row["requested"] for row in report["agreement"]["per_class"].values()] == [20] * 10
+    assert report["cas"]["train_samples"] == 200 and report["cas"]["test_samples"] == 10_000
+    assert 0 <= report["cas"]["cas"] <= 1
+
+    one = score_run(small_score(gan_runs["cgan"], classifier_run, fashion_dir,
+                                class_name="sneaker"))
+    assert one["samples"]["real"] == 1000 and one["run"]["class"] == "Sneaker"
+    assert list(one["agreement"]["per_class"]) == ["Sneaker"] and "cas" not in one
+
+
+def test_score_of_an_unknown_class_lists_the_valid_names(capsys, gan_runs, classifier_run):
+    from fashionlab.cli import main
+
+    code = main(["score", str(gan_runs["cgan"]), "--classifier", str(classifier_run),
+                 "--class", "hat"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: unknown class 'hat'; choose a name or index: 0=T-shirt/top")
+    assert "7=Sneaker" in err
+
+
+def test_score_of_a_class_from_an_unconditional_gan_is_a_clear_error(
+    capsys, gan_runs, classifier_run
+):
+    from fashionlab.cli import main
+
+    code = main(["score", str(gan_runs["lite"]), "--classifier", str(classifier_run),
+                 "--class", "bag"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is an unconditional GAN: it cannot make a chosen class" in err
+
+
+def test_score_cli_prints_json_and_text(capsys, gan_runs, classifier_run, fashion_dir, tmp_path):
+    import json
+
+    from fashionlab.cli import main
+
+    common = [str(gan_runs["lite"]), "--classifier", str(classifier_run), "--n", "200",
+              "--kid-subset-size", "100", "--kid-subsets", "5", "--data-dir", str(fashion_dir),
+              "--device", "cpu"]
+    assert main(["score", *common, "--json", "--out", str(tmp_path / "score.json")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads((tmp_path / "score.json").read_text())
+    assert printed["note"] == NOT_INCEPTION and printed["kid"]["subset_size"] == 100
+    assert main(["score", *common]) == 0
+    text = capsys.readouterr().out
+    assert "200 generated vs 10,000 real images" in text and "NOT Inception" in text

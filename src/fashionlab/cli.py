@@ -208,6 +208,64 @@ def _run_demo(args: argparse.Namespace) -> None:
                         seed=args.seed, only=args.only))
 
 
+# --------------------------------------------------------------------------- score
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.score import ScoreConfig
+
+    p = sub.add_parser(
+        "score", help="FID, KID, precision/recall (and agreement, CAS) of a GAN run",
+        description="Score a GAN run against the 10,000 real test images, in the features of "
+        "a classifier trained by fashionlab (NOT Inception-FID numbers).",
+    )
+    p.add_argument("run", help="GAN run folder (fashionlab train gan)")
+    p.add_argument("--classifier", required=True,
+                   help="classifier run folder: its penultimate features are the feature space")
+    p.add_argument("--n", type=positive_int, default=10_000, help="generated images")
+    p.add_argument("--kid-subset-size", type=positive_int, default=1000,
+                   help="images per KID subset")
+    p.add_argument("--kid-subsets", type=positive_int, default=100, help="KID subsets")
+    p.add_argument("--k", type=positive_int, default=3, help="neighbours for precision/recall")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-cas", action="store_true",
+                   help="skip the Classification Accuracy Score (conditional runs)")
+    p.add_argument("--cas-model", default=ScoreConfig.cas_model, help="the CAS classifier")
+    p.add_argument("--cas-epochs", type=positive_int, default=ScoreConfig.cas_epochs)
+    p.add_argument("--cas-real-baseline", action="store_true",
+                   help="also train the CAS classifier on as many real images")
+    p.add_argument("--class", dest="class_name", default=None,
+                   help="conditional runs: score one class (name or index) against the test "
+                   "images of that class (default: all classes, n/10 each)")
+    p.add_argument("--best", action="store_true",
+                   help="score the best-FID epoch's generator instead of the last one")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--out", default=None, help="also write the JSON report to this file")
+    _data_dir_option(p)
+    _device_option(p)
+    p.set_defaults(func=_run_score)
+
+
+def _run_score(args: argparse.Namespace) -> None:
+    from fashionlab.score import ScoreConfig, format_score, score_run, write_report
+
+    config = ScoreConfig(
+        run=args.run, classifier=args.classifier, n=args.n, kid_subset_size=args.kid_subset_size,
+        kid_subsets=args.kid_subsets, k=args.k, seed=args.seed, cas=not args.no_cas,
+        cas_model=args.cas_model, cas_epochs=args.cas_epochs,
+        cas_real_baseline=args.cas_real_baseline, class_name=args.class_name, best=args.best,
+        device=args.device, data_dir=args.data_dir,
+    )
+    if args.out:
+        from fashionlab.train.runs import prepare_output_file
+
+        prepare_output_file(args.out)  # fail before the work, not after
+    report = score_run(config)
+    if args.out:
+        write_report(report, args.out)
+    print(json.dumps(report, indent=2) if args.json else format_score(report))
+
+
 # --------------------------------------------------------------------------- train gan
 
 
@@ -338,6 +396,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_models,
     _add_generate,
     _add_demo,
+    _add_score,
 )
 
 

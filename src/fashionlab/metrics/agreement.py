@@ -51,7 +51,8 @@ def class_agreement(probs: torch.Tensor, requested: torch.Tensor) -> dict[str, A
     requested = torch.as_tensor(requested, dtype=torch.long)
     if requested.shape != (len(probs),):
         raise FashionlabError(
-            f"need one requested class per image: {len(probs)} images, {tuple(requested.shape)} classes"
+            f"need one requested class per image: {len(probs)} images, "
+            f"{tuple(requested.shape)} classes"
         )
     predicted = probs.argmax(1)
     agree = predicted == requested

@@ -35,7 +35,9 @@ def as_uint8_images(images: Any, what: str = "images") -> torch.Tensor:
     if isinstance(images, np.ndarray):
         images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor):
-        raise FashionlabError(f"{what} must be a uint8 array (N, 28, 28), got {type(images).__name__}")
+        raise FashionlabError(
+            f"{what} must be a uint8 array (N, 28, 28), got {type(images).__name__}"
+        )
     if images.dim() == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.dtype != torch.uint8 or images.dim() != 3 or tuple(images.shape[1:]) != (28, 28):

@@ -32,7 +32,9 @@ class PrecomputedFeatures(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 2 or features.shape[1] != self.num_features:
-            raise ValueError(f"expected features (N, {self.num_features}), got {tuple(features.shape)}")
+            raise ValueError(
+                f"expected features (N, {self.num_features}), got {tuple(features.shape)}"
+            )
         return features
 
 

@@ -1,0 +1,229 @@
+"""Score a GAN: FID, KID, precision/recall, classifier agreement and CAS in one report.
+
+``score_run`` generates images from a GAN run folder and compares them with the 10,000
+real test images; ``score_images`` does the same for any uint8 image arrays (so every
+metric can be used and tested without a GAN). All distances are measured in the
+penultimate features of one project classifier (``--classifier``), whose predictions
+also give the class histogram and, for conditional runs, the agreement with the classes
+that were asked for. Every report records the feature network, the sample counts and
+the KID subset size, and says that these are not Inception-FID numbers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fashionlab.data import CLASS_NAMES, load_fashion_mnist
+from fashionlab.errors import FashionlabError
+from fashionlab.generate import balanced_classes
+from fashionlab.metrics.agreement import class_agreement, class_histogram
+from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
+from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
+from fashionlab.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, frechet_distance, kernel_distance
+from fashionlab.metrics.prdc import DEFAULT_K, precision_recall
+
+
+@dataclass
+class ScoreConfig:
+    """What ``fashionlab score`` computes and how; recorded in its report."""
+
+    run: str  # the GAN run folder to score
+    classifier: str  # classifier run folder: the feature network and the agreement judge
+    n: int = 10_000  # generated images, as many as the real test images
+    kid_subset_size: int = KID_SUBSET_SIZE  # images per KID subset (1,000 as torchmetrics)
+    kid_subsets: int = KID_SUBSETS  # KID subsets averaged (100 as torchmetrics)
+    k: int = DEFAULT_K  # nearest neighbours of precision/recall (3 as Kynkaanniemi et al.)
+    seed: int = 0  # seeds the noise, the class order and the KID subsets
+    cas: bool = True  # conditional runs: train a classifier on generated images (CAS)
+    cas_model: str = CASConfig.model  # the CAS classifier
+    cas_epochs: int = CASConfig.epochs  # its training epochs
+    cas_real_baseline: bool = False  # also train it on as many real images, for comparison
+    class_name: str | None = None  # conditional runs: score one class (name or index) against
+    #   the test images of that class; None = all classes, balanced (n/10 each)
+    best: bool = False  # score the best-FID epoch's generator instead of the last one
+    device: str = "auto"  # auto | cpu | cuda
+    data_dir: str | None = None  # Fashion-MNIST folder (the real test images)
+
+    def validate(self) -> None:
+        if self.n < 2:
+            raise FashionlabError(f"--n must be at least 2, got {self.n}")
+        if self.n < self.kid_subset_size:
+            raise FashionlabError(
+                f"--n {self.n} is fewer than KID's subset size {self.kid_subset_size}: "
+                f"generate at least {self.kid_subset_size} images or lower --kid-subset-size"
+            )
+        if self.k < 1 or self.n <= self.k:
+            raise FashionlabError(f"--k must be between 1 and n-1, got {self.k}")
+
+
+def score_images(
+    generated: torch.Tensor,
+    real: torch.Tensor,
+    features: ClassifierFeatures,
+    labels: torch.Tensor | None = None,
+    real_labels: torch.Tensor | None = None,
+    kid_subset_size: int = KID_SUBSET_SIZE,
+    kid_subsets: int = KID_SUBSETS,
+    k: int = DEFAULT_K,
+    seed: int = 0,
+    cas: CASConfig | None = None,
+    cas_train: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> dict[str, Any]:
+    """All metrics of uint8 ``generated`` images against uint8 ``real`` images.
+
+    ``labels``: the class each generated image was asked for (conditional generators);
+    with them the report holds the classifier agreement, and with ``cas`` (and
+    ``real_labels``) the Classification Accuracy Score. ``cas_train`` = real training
+    (images, labels) for CAS's optional real-data baseline.
+    """
+    from fashionlab.classify import predict_proba
+
+    generated = as_uint8_images(generated, "generated images")
+    real = as_uint8_images(real, "real images")
+    if len(generated) < kid_subset_size or len(real) < kid_subset_size:
+        raise FashionlabError(
+            f"KID needs at least {kid_subset_size} images in each set (its subset size), got "
+            f"{len(generated)} generated and {len(real)} real: generate more images or lower "
+            "the KID subset size"
+        )
+    start = time.perf_counter()
+    fake_features, real_features = features(generated), features(real)
+    kid_mean, kid_std = kernel_distance(real_features, fake_features, kid_subset_size,
+                                        kid_subsets, seed)
+    probs = predict_proba(features.model, generated, features.device)
+    report: dict[str, Any] = {
+        "note": NOT_INCEPTION,
+        "feature_network": features.describe(),
+        "samples": {"generated": len(generated), "real": len(real)},
+        "fid": frechet_distance(real_features, fake_features),
+        "kid": {"mean": kid_mean, "std": kid_std, "subset_size": kid_subset_size,
+                "subsets": kid_subsets},
+        "precision_recall": precision_recall(real_features, fake_features, k),
+        "class_histogram": class_histogram(probs),
+    }
+    if labels is not None:
+        report["agreement"] = class_agreement(probs, labels)
+        if cas is not None:
+            if real_labels is None:
+                raise FashionlabError("CAS needs the labels of the real test images")
+            real_x, real_y = cas_train if cas_train is not None else (None, None)
+            report["cas"] = classification_accuracy_score(
+                generated, labels, real, real_labels, cas, real_x, real_y
+            )
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    return report
+
+
+def score_run(config: ScoreConfig) -> dict[str, Any]:
+    """Generate ``config.n`` images from a GAN run and score them against the test set.
+
+    A conditional run is asked for every class equally (n/10 each, seeded order) unless
+    ``config.class_name`` names one class; then the real set is the test images of that
+    class (1,000) and CAS is skipped (it needs every class).
+    """
+    from fashionlab.generate import generate_images, parse_class
+    from fashionlab.metrics.features import load_feature_network
+    from fashionlab.train.runs import read_config
+
+    config.validate()
+    run_config = read_config(config.run)
+    if run_config.get("kind") != "gan":
+        raise FashionlabError(
+            f"{config.run} is a {run_config.get('kind', 'unknown')} run, not a GAN run: "
+            "`fashionlab score` scores the run folder of `fashionlab train gan`"
+        )
+    conditional = bool(run_config.get("conditional", False))
+    chosen = None
+    if config.class_name is not None:
+        if not conditional:
+            raise FashionlabError(f"{config.run} is an unconditional GAN: it cannot make a chosen "
+                                  "class; drop --class or use a conditional run")
+        chosen = parse_class(config.class_name)
+    features = load_feature_network(config.classifier, config.device)
+    data = load_fashion_mnist(config.data_dir)
+    real, real_labels = data.test_images, data.test_labels
+    if chosen is not None:
+        real, real_labels = real[real_labels == chosen], real_labels[real_labels == chosen]
+    labels = None
+    if conditional:
+        labels = (torch.full((config.n,), chosen) if chosen is not None
+                  else balanced_classes(config.n, config.seed))
+    start = time.perf_counter()
+    images = generate_images(config.run, config.n, seed=config.seed, labels=labels,
+                             device=config.device, best=config.best)
+    generate_seconds = time.perf_counter() - start
+    cas = None
+    if config.cas and conditional and chosen is None:
+        cas = CASConfig(model=config.cas_model, epochs=config.cas_epochs, seed=config.seed,
+                        device=config.device, real_baseline=config.cas_real_baseline)
+    report = score_images(
+        images, real, features, labels, real_labels,
+        config.kid_subset_size, config.kid_subsets, config.k, config.seed, cas,
+        (data.train_images, data.train_labels),
+    )
+    report["samples"]["real_source"] = (
+        "Fashion-MNIST test set" if chosen is None
+        else f"Fashion-MNIST test images of class {CLASS_NAMES[chosen]}")
+    report["run"] = {"path": str(config.run), "model": run_config.get("model"),
+                     "conditional": conditional, "best": config.best,
+                     "class": None if chosen is None else CLASS_NAMES[chosen]}
+    report["generate_seconds"] = round(generate_seconds, 2)
+    report["config"] = asdict(config)
+    return report
+
+
+def format_score(report: dict[str, Any]) -> str:
+    """The report as text, with the feature network, sample counts and the not-Inception note."""
+    fn, s, kid, pr = (report["feature_network"], report["samples"], report["kid"],
+                      report["precision_recall"])
+    run = report.get("run")
+    title = "generated images"
+    if run:
+        what = [run["model"]] + ["conditional"] * run["conditional"] + ["best-FID epoch"] * run[
+            "best"] + ([f"class {run['class']}"] if run["class"] else [])
+        title = f"{run['path']} ({', '.join(what)})"
+    lines = [
+        f"{title}: {s['generated']:,} generated vs {s['real']:,} real images",
+        (f"feature network: {fn['model']} from {fn.get('run', '?')} "
+         f"({fn['layer']} layer, {fn['feature_dim']} features)"),
+        f"FID        {report['fid']:.3f}",
+        (f"KID        {kid['mean']:.5f} +- {kid['std']:.5f} "
+         f"({kid['subsets']} subsets of {kid['subset_size']:,})"),
+        f"precision  {pr['precision']:.4f}   recall {pr['recall']:.4f}   (k={pr['k']})",
+        f"density    {pr['density']:.4f}   coverage {pr['coverage']:.4f}",
+        "classified as: " + ", ".join(
+            f"{name} {100 * c['fraction']:.1f}%"
+            for name, c in report["class_histogram"]["classes"].items()
+        ) + f"; mean confidence {report['class_histogram']['mean_confidence']:.3f}",
+    ]
+    if "agreement" in report:
+        a = report["agreement"]
+        lines.append(f"classifier agreement with the requested class: {a['agreement']:.4f}")
+        lines.append(f"  {'class':<12} {'asked':>6} {'agree':>7} {'conf':>6}  most confused with")
+        for name, row in a["per_class"].items():
+            lines.append(f"  {name:<12} {row['requested']:>6} {row['agreement']:>7.4f} "
+                         f"{row['mean_confidence']:>6.3f}  {row['most_confused_with'] or '-'}")
+    if "cas" in report:
+        c = report["cas"]
+        line = (f"CAS        {c['cas']:.4f} ({c['classifier']['model']} trained "
+                f"{c['classifier']['epochs']} epochs on {c['train_samples']:,} generated images, "
+                f"tested on {c['test_samples']:,} real test images)")
+        if "real_accuracy" in c:
+            line += f"; same classifier on as many real images: {c['real_accuracy']:.4f}"
+        lines.append(line)
+    lines.append(f"note: {report['note']}")
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> Path:
+    """Write the report as JSON, atomically."""
+    from fashionlab.train.runs import atomic_write_json, prepare_output_file
+
+    path = prepare_output_file(path)
+    atomic_write_json(path, report)
+    return path
