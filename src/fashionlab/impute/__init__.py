@@ -11,11 +11,13 @@ from fashionlab.impute.baselines import (
     MiceImputer,
     MissForestImputer,
 )
+from fashionlab.impute.gain import GainImputer
 from fashionlab.impute.masking import hide_completely_at_random, masked_errors
 
 __all__ = [
     "IMPUTERS",
     "BaseImputer",
+    "GainImputer",
     "KNearestImputer",
     "MeanImputer",
     "MedianImputer",

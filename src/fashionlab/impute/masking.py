@@ -45,3 +45,16 @@ def masked_errors(X_true: np.ndarray, X_imputed: np.ndarray, mask: np.ndarray) -
         "mre": float(np.sum(np.abs(error)) / np.sum(np.abs(truth))),
         "cells": int(mask.sum()),
     }
+
+
+def minmax_errors(X_true: np.ndarray, X_imputed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """``masked_errors`` on values min-max scaled per column, as GAIN reports its RMSE.
+
+    Each column is scaled with the minimum and maximum of its observed cells in
+    ``X_true`` (NaN = not observed), so every column weighs the same whatever its unit.
+    """
+    X_true = np.asarray(X_true, dtype=float)
+    low = np.nanmin(X_true, axis=0)
+    span = np.nanmax(X_true, axis=0) - low
+    span = np.where(span > 0, span, 1.0)
+    return masked_errors((X_true - low) / span, (np.asarray(X_imputed, float) - low) / span, mask)
