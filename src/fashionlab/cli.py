@@ -386,6 +386,51 @@ def _run_generate(args: argparse.Namespace) -> None:
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 
+# --------------------------------------------------------------------------- impute
+
+
+def fraction(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {value}")
+    return value
+
+
+def _add_impute(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.impute import imputer_names
+
+    p = sub.add_parser(
+        "impute", help="fill the empty numeric cells of a CSV file (GAIN or a baseline)",
+        description="Fill the empty numeric cells of a CSV file. Every column (text too) and the "
+        "row order are kept; only empty cells of numeric columns get a value. The input file is "
+        "never modified.",
+    )
+    p.add_argument("input", help="CSV file to read")
+    p.add_argument("--out", default=None, help="CSV file to write (must not exist, see --force)")
+    p.add_argument("--method", default="gain", help=f"one of: {', '.join(imputer_names())}")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.add_argument("--flags", action="store_true",
+                   help="add a <column>_imputed column (1 = filled) for each column with gaps")
+    p.add_argument("--evaluate", type=fraction, default=None, metavar="FRACTION",
+                   help="hide this fraction of the observed numeric cells and print each "
+                   "method's error on them")
+    p.add_argument("--compare", default=None, metavar="NAMES",
+                   help="comma-separated methods that --evaluate scores (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the imputer and the hidden cells")
+    p.set_defaults(func=_run_impute)
+
+
+def _run_impute(args: argparse.Namespace) -> None:
+    from fashionlab.impute.table import ImputeConfig, format_result, impute_csv
+
+    config = ImputeConfig(
+        input=args.input, out=args.out, method=args.method, force=args.force, flags=args.flags,
+        evaluate=args.evaluate, seed=args.seed,
+        evaluate_methods=tuple(args.compare.split(",")) if args.compare else None,
+    )
+    print(format_result(impute_csv(config), config))
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -397,6 +442,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_generate,
     _add_demo,
     _add_score,
+    _add_impute,
 )
 
 

@@ -1,0 +1,310 @@
+"""Fill the empty numeric cells of a CSV file: reading, checking, imputing, writing.
+
+The file is read as text with Python's ``csv`` module (the delimiter is
+detected among ``, ; TAB |``), so every cell keeps its exact text: text
+columns, observed numbers and the row order come back byte for byte, and only
+the empty cells of numeric columns get a value. A column is *numeric* when every
+non-empty cell is a number; a column where most cells are numbers but a few are
+text is an error that names the cell (it is a typo more often than a text
+column). Empty cells are ``""`` and the usual markers ``NA``, ``NaN``, ``null``...
+
+The output is written atomically to a new file; the input is never touched.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fashionlab.errors import FashionlabError
+from fashionlab.impute.base import get_imputer_class
+from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
+
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+DELIMITERS = ",;\t|"
+
+
+@dataclass
+class Table:
+    """A CSV file as text cells, and its numeric columns as floats (NaN = empty)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    delimiter: str
+    numeric: list[int]  # indexes of the numeric columns
+    values: np.ndarray  # (n_rows, len(numeric)) float64, NaN where the cell is empty
+    decimals: list[int | None] = field(default_factory=list)  # per numeric column; None = any
+
+
+def read_table(path: str | Path) -> Table:
+    """Read and check a CSV file; every problem is a one-line ``FashionlabError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FashionlabError(f"{path} does not exist or is not a file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise FashionlabError(f"{path} is empty; give a CSV file with a header row and data")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise FashionlabError(f"{path} is not a CSV file (not UTF-8 text)") from None
+    if "\x00" in text:
+        raise FashionlabError(f"{path} is not a CSV file (it holds binary data)")
+    delimiter = _detect_delimiter(text)
+    try:
+        lines = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+    except csv.Error as exc:
+        raise FashionlabError(f"{path} is not a valid CSV file: {exc}") from None
+    lines = [row for row in lines if row]  # blank lines
+    header, rows = lines[0], lines[1:]
+    if len(header) < 2 and not rows:
+        raise FashionlabError(f"{path} is not a CSV file: no delimited header and no data rows")
+    if not rows:
+        raise FashionlabError(f"{path} has a header but no data rows")
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise FashionlabError(
+                f"{path}: data row {i + 1} has {len(row)} fields but the header has "
+                f"{len(header)}; fix the ragged row"
+            )
+    numeric, columns, decimals = [], [], []
+    for j, name in enumerate(header):
+        column = _parse_column(path, name, j, [row[j] for row in rows])
+        if column is not None:
+            numeric.append(j)
+            columns.append(column)
+            decimals.append(_decimals([row[j] for row in rows]))
+    if not numeric:
+        raise FashionlabError(f"{path} has no numeric column; nothing to impute")
+    return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals)
+
+
+def _detect_delimiter(text: str) -> str:
+    first = text.splitlines()[0] if text.strip() else ""
+    counts = {d: first.count(d) for d in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray | None:
+    """Floats (NaN = empty) for a numeric column, None for a text column; errors name the cell."""
+    label = f"column {name!r}" if name.strip() else f"column {j + 1}"
+    values = np.full(len(cells), np.nan)
+    bad: list[int] = []
+    filled = 0
+    for i, cell in enumerate(cells):
+        cell = cell.strip()
+        if cell.lower() in MISSING_MARKERS:
+            continue
+        filled += 1
+        try:
+            values[i] = float(cell)
+        except ValueError:
+            bad.append(i)
+    if filled == 0:
+        raise FashionlabError(
+            f"{path}: {label} is entirely empty; drop it or fill it before imputing"
+        )
+    if len(bad) * 2 >= filled:
+        return None  # mostly text: a text column, kept as it is
+    if bad:
+        i = bad[0]
+        raise FashionlabError(
+            f"{path}: numeric {label} holds text {cells[i].strip()!r} in data row {i + 1}; "
+            "fix the cell or leave it empty"
+        )
+    infinite = np.flatnonzero(np.isinf(values))
+    if len(infinite):
+        i = int(infinite[0])
+        raise FashionlabError(
+            f"{path}: {label} holds an infinite value {cells[i].strip()!r} in data row {i + 1}; "
+            "replace it with a number or leave it empty"
+        )
+    return values
+
+
+def _decimals(cells: list[str]) -> int | None:
+    """Digits after the point used by a column's cells (None if any uses an exponent)."""
+    most = 0
+    for cell in cells:
+        cell = cell.strip()
+        if "e" in cell.lower() and cell.lower() not in MISSING_MARKERS:
+            return None
+        if "." in cell:
+            most = max(most, len(cell) - cell.index(".") - 1)
+    return most
+
+
+def format_value(value: float, decimals: int | None) -> str:
+    """A filled value written like the column's other cells."""
+    if decimals is None:
+        return repr(float(value))
+    if decimals == 0:
+        return str(int(round(value)))
+    return f"{value:.{decimals}f}"
+
+
+def fill_table(table: Table, method: str, random_state: int = 0) -> np.ndarray:
+    """The numeric values of ``table`` with every empty cell filled by ``method``."""
+    cls = get_imputer_class(method)
+    params = {"random_state": random_state} if "random_state" in cls().get_params() else {}
+    return cls(**params).fit_transform(table.values)
+
+
+def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> int:
+    """Write ``table`` with its empty numeric cells taken from ``filled``; returns cells filled."""
+    missing = np.isnan(table.values)
+    header = list(table.header)
+    flagged = [k for k in range(len(table.numeric)) if flags and missing[:, k].any()]
+    taken = set(header)
+    for k in flagged:
+        name = f"{table.header[table.numeric[k]]}_imputed"
+        while name in taken:
+            name += "_"
+        taken.add(name)
+        header.append(name)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=table.delimiter, lineterminator="\n")
+    writer.writerow(header)
+    for i, row in enumerate(table.rows):
+        out = list(row)
+        for k, j in enumerate(table.numeric):
+            if missing[i, k]:
+                out[j] = format_value(filled[i, k], table.decimals[k])
+        out += ["1" if missing[i, k] else "0" for k in flagged]
+        writer.writerow(out)
+    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+    return int(missing.sum())
+
+
+def check_output_path(input_path: Path, out: Path, force: bool) -> Path:
+    """Refuse to overwrite the input, or an existing file without ``force``."""
+    out = Path(out).expanduser()
+    same = out.resolve() == input_path.resolve() or (
+        out.exists() and input_path.exists() and os.path.samefile(out, input_path)
+    )
+    if same:
+        raise FashionlabError(f"--out {out} is the input file; choose a new file name")
+    if out.exists() and not force:
+        raise FashionlabError(f"{out} already exists; choose another --out or pass --force")
+    return prepare_output_file(out)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@dataclass
+class ImputeConfig:
+    """What ``fashionlab impute`` does."""
+
+    input: Path  # the CSV file to read (never written)
+    out: Path | None = None  # the CSV file to write; None = evaluate only
+    method: str = "gain"  # a registered imputer (fashionlab.impute.IMPUTERS)
+    force: bool = False  # overwrite an existing --out
+    flags: bool = False  # add a <column>_imputed 0/1 column for each column with filled cells
+    evaluate: float | None = None  # hide this fraction of observed cells and score every method
+    evaluate_methods: tuple[str, ...] | None = None  # methods scored by evaluate; None = all table methods
+    seed: int = 0  # seeds the imputers and the hidden cells
+
+
+@dataclass
+class ImputeResult:
+    """What ``impute_csv`` did: cells filled, file written, and evaluation rows."""
+
+    rows: int
+    numeric_columns: list[str]
+    missing_cells: int
+    out: Path | None
+    scores: list[dict] = field(default_factory=list)  # one per method: method, mae, rmse, cells, seconds
+
+
+def impute_csv(config: ImputeConfig) -> ImputeResult:
+    """Check everything, then fill the CSV file (and/or evaluate the methods on it)."""
+    input_path = Path(config.input).expanduser()
+    get_imputer_class(config.method)  # an unknown method fails before any work
+    if config.out is None and config.evaluate is None:
+        raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
+    if config.evaluate is not None and not 0 < config.evaluate < 1:
+        raise FashionlabError(f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}")
+    methods = config.evaluate_methods or table_methods()
+    for name in methods:
+        get_imputer_class(name)
+    out = check_output_path(input_path, config.out, config.force) if config.out else None
+    table = read_table(input_path)
+    result = ImputeResult(
+        rows=len(table.rows), numeric_columns=[table.header[j] for j in table.numeric],
+        missing_cells=int(np.isnan(table.values).sum()), out=out,
+    )
+    if config.evaluate is not None:
+        result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed)
+    if out is not None:
+        filled = fill_table(table, config.method, config.seed)
+        write_table(table, filled, out, config.flags)
+    return result
+
+
+def table_methods() -> tuple[str, ...]:
+    """Registered methods that work on any table (their class has ``plain_table = True``)."""
+    from fashionlab.impute.base import IMPUTERS
+
+    return tuple(name for name, cls in IMPUTERS.items() if getattr(cls, "plain_table", True))
+
+
+def evaluate_methods(
+    values: np.ndarray, fraction: float, methods: tuple[str, ...] | list[str], seed: int = 0
+) -> list[dict]:
+    """Hide ``fraction`` of the observed cells, fill them with each method, score each.
+
+    Errors are MAE and RMSE on values min-max scaled per column with the observed
+    range (so they compare across columns and files), over the hidden cells only.
+    """
+    import time
+
+    from fashionlab.impute.masking import hide_completely_at_random, minmax_errors
+
+    hidden_values, hidden = hide_completely_at_random(values, fraction, random_state=seed)
+    if not hidden.any():
+        raise FashionlabError(f"--evaluate {fraction} hides no cell; use a larger fraction")
+    empty = np.isnan(hidden_values).all(axis=0)
+    if empty.any():
+        raise FashionlabError(
+            f"--evaluate {fraction} empties a whole column; use a smaller fraction"
+        )
+    scores = []
+    for name in methods:
+        cls = get_imputer_class(name)
+        params = {"random_state": seed} if "random_state" in cls().get_params() else {}
+        start = time.perf_counter()
+        filled = cls(**params).fit_transform(hidden_values)
+        seconds = time.perf_counter() - start
+        errors = minmax_errors(values, filled, hidden)
+        scores.append({"method": name, "mae": errors["mae"], "rmse": errors["rmse"],
+                       "cells": errors["cells"], "seconds": seconds})
+    return scores
+
+
+def format_result(result: ImputeResult, config: ImputeConfig) -> str:
+    """The lines ``fashionlab impute`` prints."""
+    lines = []
+    if result.scores:
+        cells = result.scores[0]["cells"]
+        lines.append(
+            f"error on {cells:,} hidden cells ({config.evaluate:g} of the observed numeric cells, "
+            f"seed {config.seed}), values min-max scaled per column:"
+        )
+        lines.append(f"{'method':<12} {'MAE':>8} {'RMSE':>8} {'seconds':>8}")
+        for row in sorted(result.scores, key=lambda r: r["rmse"]):
+            lines.append(
+                f"{row['method']:<12} {row['mae']:>8.4f} {row['rmse']:>8.4f} {row['seconds']:>8.1f}"
+            )
+    if result.out is not None:
+        lines.append(
+            f"filled {result.missing_cells:,} empty cells in {len(result.numeric_columns)} numeric "
+            f"columns of {result.rows:,} rows with {config.method}; wrote {result.out}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""`fashionlab impute`: the filled file, flags, evaluation, and every bad input."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from fashionlab.cli import main
+from fashionlab.impute.table import read_table, table_methods
+
+GOOD = """id,name,height,weight,count
+1,ann,1.62,55.5,3
+2,bob,,80.25,4
+3,"cy, jr",1.80,NA,
+4,dee,1.70,66.0,5
+5,eve,1.55,,2
+6,fay,1.91,90.0,7
+"""
+
+
+def write(path, text: str | bytes):
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main(["impute", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_fills_only_empty_numeric_cells_and_keeps_everything_else(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    before = src.read_bytes()
+    out = tmp_path / "out.csv"
+    code, stdout, _ = run(capsys, src, "--out", out, "--method", "median", "--flags")
+    assert code == 0 and "filled 4 empty cells" in stdout
+    assert src.read_bytes() == before  # the input is never touched
+    rows = list(csv.reader(out.open()))
+    original = list(csv.reader(src.open()))
+    assert rows[0] == original[0] + ["height_imputed", "weight_imputed", "count_imputed"]
+    for got, was in zip(rows[1:], original[1:], strict=True):
+        for cell, old in zip(got, was):  # observed cells and text come back verbatim
+            if old not in ("", "NA"):
+                assert cell == old
+    assert rows[2][2] == "1.70"  # median of the heights, written with the column's decimals
+    assert rows[3][4] == "4"  # an integer column stays integer
+    assert rows[3][1] == "cy, jr"
+    assert [r[-3:] for r in rows[1:4]] == [["0", "0", "0"], ["1", "0", "0"], ["0", "1", "1"]]
+
+
+def test_refuses_existing_out_unless_force(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    out = write(tmp_path / "out.csv", "keep me")
+    code, _, err = run(capsys, src, "--out", out, "--method", "mean")
+    assert code == 2 and "already exists" in err and "--force" in err
+    assert out.read_text() == "keep me"
+    code, _, _ = run(capsys, src, "--out", out, "--method", "mean", "--force")
+    assert code == 0 and out.read_text().startswith("id,name")
+
+
+def test_evaluate_prints_each_method(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(60, 1))
+    data = np.hstack([z, 2 * z + 0.1 * rng.normal(size=(60, 1)), rng.normal(size=(60, 1))])
+    lines = ["a,b,c"] + [",".join(f"{v:.3f}" for v in row) for row in data]
+    src = write(tmp_path / "in.csv", "\n".join(lines) + "\n")
+    methods = ("mean", "median", "knn", "mice")  # the slower ones are covered by the benchmark
+    code, stdout, _ = run(capsys, src, "--evaluate", "0.2", "--compare", ",".join(methods))
+    assert code == 0
+    for method in methods:
+        assert f"\n{method} " in stdout
+    assert "36 hidden cells" in stdout  # 20% of 180 observed cells
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # nothing written without --out
+
+
+def test_evaluate_scores_every_table_method_by_default():
+    assert {"mean", "median", "knn", "mice", "missforest", "gain"} <= set(table_methods())
+
+
+def test_semicolon_delimited_file(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", "x;y\n1;2\n;4\n3;6\n")
+    out = tmp_path / "out.csv"
+    assert run(capsys, src, "--out", out, "--method", "mean")[0] == 0
+    assert out.read_text() == "x;y\n1;2\n2;4\n3;6\n"
+
+
+BAD = {
+    "not_csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a CSV file"),
+    "empty": ("", "is empty"),
+    "no_numeric": ("a,b\nx,y\nz,w\n", "no numeric column"),
+    "text_in_numeric": ("a,b\n1,2\n3,oops\n5,6\n7,8\n", "column 'b' holds text 'oops' in data row 2"),
+    "infinite": ("a,b\n1,2\n3,inf\n5,6\n", "column 'b' holds an infinite value 'inf' in data row 2"),
+    "ragged": ("a,b\n1,2\n3,4,5\n", "data row 2 has 3 fields but the header has 2"),
+    "empty_column": ("a,b,c\n1,,2\n3,NA,4\n", "column 'b' is entirely empty"),
+    "header_only": ("a,b\n", "no data rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, capsys, case):
+    content, message = BAD[case]
+    src = write(tmp_path / "in.csv", content)
+    out = tmp_path / "out.csv"
+    code, stdout, err = run(capsys, src, "--out", out, "--method", "mean")
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_out_equal_to_input_is_an_error(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    code, _, err = run(capsys, src, "--out", src, "--force", "--method", "mean")
+    assert code == 2 and "is the input file" in err
+    assert src.read_text() == GOOD
+
+
+def test_unknown_method_lists_valid_ones(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    out = tmp_path / "out.csv"
+    code, _, err = run(capsys, src, "--out", out, "--method", "magic")
+    assert code == 2 and "unknown imputation method 'magic'" in err and "mean, median" in err
+    assert not out.exists()
+
+
+def test_missing_input_file(tmp_path, capsys):
+    code, _, err = run(capsys, tmp_path / "nope.csv", "--out", tmp_path / "out.csv")
+    assert code == 2 and "does not exist" in err
+
+
+def test_read_table_detects_text_columns(tmp_path):
+    table = read_table(write(tmp_path / "in.csv", GOOD))
+    assert [table.header[j] for j in table.numeric] == ["id", "height", "weight", "count"]
+    assert np.isnan(table.values).sum() == 4
