@@ -7,6 +7,7 @@ import time
 import torch
 
 from fashionlab.data import CLASS_NAMES
+from fashionlab.errors import FashionlabError
 from fashionlab.report.demo import DemoContext
 from fashionlab.report.html import Section
 
@@ -60,7 +61,107 @@ def reference_classifier_section(ctx: DemoContext) -> Section:
     )
 
 
+def _gan_how(ctx: DemoContext, model: str, epochs: int, subset: int, seconds: float) -> str:
+    images = f"a seeded subset of {subset:,}" if subset else "all 60,000"
+    return (f"{model}: {epochs} epoch(s) on {images} training images, {ctx.device}, "
+            f"{seconds:.1f} s per epoch; sample grids use one fixed noise batch.")
+
+
+def _train_demo_gan(ctx: DemoContext, model: str, epochs: int, subset: int, samples: int):
+    from fashionlab.train.gan import GanConfig, train_gan
+
+    config = GanConfig(model=model, epochs=epochs, train_subset=subset or None, samples=samples,
+                       out=str(ctx.path(model)), data_dir=ctx.config.data_dir,
+                       device=ctx.config.device, seed=ctx.config.seed)
+    return train_gan(config, data=ctx.data)
+
+
+def dcgan_section(ctx: DemoContext) -> Section:
+    epochs, subset = ctx.budget.gan_epochs, ctx.budget.gan_train_subset
+    result = _train_demo_gan(ctx, "dcgan", epochs, subset, samples=16)
+    figures = result.run_dir / "figures"
+    last = result.history[-1]
+    return Section(
+        "dcgan", "",
+        text="The DCGAN of the TensorFlow tutorial: Dense -> BatchNorm -> ReLU -> transposed "
+        "convolutions -> tanh against a two-convolution discriminator, BCE on logits, Adam 1e-4, "
+        "batch 256. The same 16 noise vectors are drawn after every epoch.",
+        how=_gan_how(ctx, "dcgan", epochs, subset, result.seconds_per_epoch),
+        figures=[
+            ("Fixed noise before training (epoch 0)", figures / "samples" / "epoch_000.png"),
+            (f"Fixed noise after epoch {epochs}", figures / "samples" / f"epoch_{epochs:03d}.png"),
+            ("Progress, one frame per epoch", figures / "progress.gif"),
+            ("Generator and discriminator losses", figures / "losses.png"),
+        ],
+        numbers={"generator loss": last["loss_g"], "discriminator loss": last["loss_d"],
+                 "seconds per epoch": result.seconds_per_epoch, "epochs": epochs},
+    )
+
+
+def _demo_classifier(ctx: DemoContext):
+    """The strongest classifier the demo trained so far (the CNN, else the dense one)."""
+    from fashionlab.classify import load_classifier
+
+    for key in ("cnn", "mlp"):
+        section = ctx.results.get(key)
+        if section is not None and section.status == "ok":
+            return load_classifier(ctx.path(key), ctx.config.device), key
+    raise FashionlabError("no classifier was trained in this demo to judge the generated images")
+
+
+def conditional_gan_section(ctx: DemoContext) -> Section:
+    from fashionlab.generate import load_generator, sample_images
+    from fashionlab.metrics.agreement import class_agreement, class_histogram
+    from fashionlab.viz.grids import save_captioned_grid
+
+    b = ctx.budget
+    result = _train_demo_gan(ctx, b.cgan_model, b.cgan_epochs, b.cgan_train_subset, samples=8)
+    classifier, which = _demo_classifier(ctx)
+    generator = load_generator(result.run_dir, ctx.config.device)
+    n_per_class = 100
+    requested = torch.arange(len(CLASS_NAMES)).repeat_interleave(n_per_class)
+    images = sample_images(generator, len(requested), seed=ctx.config.seed, labels=requested)
+    probs = classifier.predict_proba(images)
+    agreement = class_agreement(probs, requested)
+    histogram = class_histogram(probs)
+    shown = torch.cat([torch.arange(c * n_per_class, c * n_per_class + 8) for c in range(10)])
+    predicted = probs.argmax(1)
+    grid = save_captioned_grid(
+        images[shown], [CLASS_NAMES[int(predicted[i])] for i in shown],
+        ctx.path("cgan_classified.png"), columns=8,
+        colors=["tab:blue" if predicted[i] == requested[i] else "tab:red" for i in shown],
+        title="One row per requested class; caption = the classifier's verdict",
+    )
+    figures = result.run_dir / "figures"
+    table = [{"requested class": name, "agreement": row["agreement"],
+              "mean confidence": row["mean_confidence"],
+              "most confused with": row["most_confused_with"] or "-"}
+             for name, row in agreement["per_class"].items()]
+    return Section(
+        "cgan", "",
+        text="A class-conditional GAN: asked for a class, it draws that garment. The classifier "
+        f"trained above ({which}) judges {len(requested):,} generated images, "
+        f"{n_per_class} per class.",
+        how=_gan_how(ctx, b.cgan_model, b.cgan_epochs, b.cgan_train_subset,
+                     result.seconds_per_epoch)
+        + f" Agreement = fraction of generated images the {which} classifier assigns to the "
+        "requested class.",
+        figures=[
+            ("Fixed noise, one row per class, after the last epoch",
+             figures / "samples" / f"epoch_{b.cgan_epochs:03d}.png"),
+            ("Generated images with the classifier's verdict (blue = the requested class)", grid),
+            ("Losses", figures / "losses.png"),
+        ],
+        numbers={"classifier agreement": agreement["agreement"],
+                 "mean confidence": histogram["mean_confidence"],
+                 "seconds per epoch": result.seconds_per_epoch, "epochs": b.cgan_epochs},
+        table=table,
+    )
+
+
 SECTIONS = [
     ("samples", "1. The data", samples_section),
     ("mlp", "2. The reference dense classifier", reference_classifier_section),
+    ("dcgan", "4. The reference DCGAN", dcgan_section),
+    ("cgan", "5. A conditional GAN, judged by the classifier", conditional_gan_section),
 ]
