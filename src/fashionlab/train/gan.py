@@ -324,7 +324,7 @@ def train_one_epoch(
     if config.steps_per_epoch:
         batches = batches[: config.steps_per_epoch]
     noise_dim = _unwrap(generator).noise_dim
-    totals = torch.zeros(5, device=device)  # loss_d, loss_g, d_real, d_fake (batch sums), steps
+    totals = torch.zeros(6, device=device)  # loss_d, loss_g, d_real, d_fake, steps, images
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False,
                disable=not ctx.is_main, mininterval=1.0)
     for i, idx in enumerate(bar):
@@ -336,15 +336,16 @@ def train_one_epoch(
             update_ema(ema, _unwrap(generator), config.ema)
         totals[:4] += torch.stack([out["loss_d"], out["loss_g"], out["d_real"], out["d_fake"]])
         totals[4] += 1
+        totals[5] += len(idx)
         if i % 20 == 19 and ctx.is_main:  # one host sync every 20 steps, for the progress bar
-            loss_d, loss_g, _, _, steps = totals.tolist()
+            loss_d, loss_g, _, _, steps, _ = totals.tolist()
             bar.set_postfix(loss_g=f"{loss_g / steps:.4f}", loss_d=f"{loss_d / steps:.4f}",
                             refresh=False)
     all_reduce_sum(totals, ctx)
-    loss_d, loss_g, d_real, d_fake, steps = totals.tolist()
-    steps = max(steps, 1)
-    return {"loss_g": loss_g / steps, "loss_d": loss_d / steps,
-            "d_real": d_real / steps, "d_fake": d_fake / steps}
+    loss_d, loss_g, d_real, d_fake, steps, seen = totals.tolist()
+    steps = max(steps, 1)  # summed over processes, like the losses
+    return {"loss_g": loss_g / steps, "loss_d": loss_d / steps, "d_real": d_real / steps,
+            "d_fake": d_fake / steps, "steps": round(steps / ctx.world_size), "images": int(seen)}
 
 
 # --------------------------------------------------------------------------- helpers
