@@ -1,0 +1,260 @@
+"""``WindowGainImputer``: a GAIN-style GAN on windows of consecutive hours across all stations.
+
+Training (``fit``) draws random windows of ``window`` rows from the training rows, hides a
+further ``hide_rate`` of their observed cells, fills the window by linear interpolation
+in time (inside the window only) and lets the generator correct it. The generator loss
+is
+
+    L1 on the cells hidden on purpose (the imputation task itself)
+  + observed_weight   * L1 on the cells it was shown (GAIN's reconstruction loss)
+  + adversarial_weight * GAIN's adversarial loss (fool the discriminator on imputed cells)
+
+and the discriminator, given the imputed window and GAIN's hint (the true mask for a
+``hint_rate`` share of cells, 0.5 elsewhere), learns per cell whether it was observed.
+``transform`` cuts the rows into consecutive windows of ``window`` rows and imputes each
+on its own: nothing crosses a window edge.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from fashionlab.impute.base import register_imputer
+from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
+from fashionlab.models.ts_imputers import WindowDiscriminator, WindowGenerator
+
+
+@register_imputer("window-gain")
+class WindowGainImputer(_TimeSeriesImputer):
+    """Multi-station time-series GAN imputer (GAIN with hint, on windows of hours).
+
+    Parameters
+    ----------
+    window : int, default=24
+        Rows per window, in training and in ``transform``.
+    d_model, n_layers, n_heads, dropout : generator transformer size.
+    disc_hidden : int, default=128
+        Channels of the convolutional discriminator.
+    epochs : int, default=40
+        Training epochs; one epoch draws ``n_rows / window`` random windows.
+    batch_size : int, default=64
+    lr : float, default=1e-3
+        Peak AdamW learning rate (linear warm-up, cosine decay) of both networks.
+    hide_rate : float, default=0.2
+        Share of observed training cells hidden on purpose in each window.
+    hint_rate : float, default=0.9
+        GAIN's hint: share of cells whose true mask the discriminator is told.
+    adversarial_weight : float, default=0.05
+        Weight of the adversarial term in the generator loss.
+    observed_weight : float, default=0.5
+        Weight of the reconstruction of the shown cells in the generator loss.
+    max_seconds : float or None, default=None
+        Stop training after this wall time (the schedule is not shortened).
+    random_state : int or None, default=None
+    device : str, default="cpu"
+    verbose : bool, default=False
+    missing_values : float, default=np.nan
+    round_integers : bool, default=True
+        Round the filled cells of columns whose observed values are all whole numbers.
+
+    Attributes
+    ----------
+    mean_, std_ : per-column statistics of the observed training values (the model works in
+        standardised units).
+    generator_, discriminator_ : the trained networks.
+    history_ : list of dicts, one per epoch (losses, seconds).
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 24,
+        d_model: int = 128,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        dropout: float = 0.1,
+        disc_hidden: int = 128,
+        epochs: int = 40,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        hide_rate: float = 0.2,
+        hint_rate: float = 0.9,
+        adversarial_weight: float = 0.05,
+        observed_weight: float = 0.5,
+        max_seconds: float | None = None,
+        random_state: int | None = None,
+        device: str = "cpu",
+        verbose: bool = False,
+        missing_values: float = np.nan,
+        round_integers: bool = True,
+    ) -> None:
+        self.window = window
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.disc_hidden = disc_hidden
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.hide_rate = hide_rate
+        self.hint_rate = hint_rate
+        self.adversarial_weight = adversarial_weight
+        self.observed_weight = observed_weight
+        self.max_seconds = max_seconds
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.missing_values = missing_values
+        self.round_integers = round_integers
+
+    # ------------------------------------------------------------ fit
+    def _fit_series(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        torch.manual_seed(int(rng.integers(2**31)))
+        device = torch.device(self.device)
+        with np.errstate(all="ignore"):
+            std = np.nanstd(X, axis=0)
+        self.mean_ = self.statistics_
+        self.std_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+        Z = (X - self.mean_) / self.std_
+        n_rows, n_columns = Z.shape
+        length = min(self.window, n_rows)
+        self.generator_ = WindowGenerator(
+            n_columns, self.window, self.d_model, self.n_layers, self.n_heads, self.dropout
+        ).to(device)
+        self.discriminator_ = WindowDiscriminator(n_columns, self.disc_hidden).to(device)
+        opt_g = torch.optim.AdamW(self.generator_.parameters(), lr=self.lr, weight_decay=1e-4)
+        opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
+        steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
+        total = self.epochs * steps_per_epoch
+        schedule = _warmup_cosine(total)
+        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
+        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        self.history_ = []
+        start = time.perf_counter()
+        self.generator_.train()
+        self.discriminator_.train()
+        for epoch in range(self.epochs):
+            sums: dict[str, float] = {}
+            for _ in range(steps_per_epoch):
+                batch = _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device)
+                logs = _gan_step(self, batch, opt_g, opt_d)
+                sched_g.step()
+                sched_d.step()
+                for key, value in logs.items():
+                    sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
+            sums.update(epoch=epoch + 1, seconds=round(time.perf_counter() - start, 2))
+            self.history_.append(sums)
+            if self.verbose:
+                print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
+            if self.max_seconds is not None and time.perf_counter() - start > self.max_seconds:
+                break
+        self.generator_.eval()
+        self.discriminator_.eval()
+
+    # ------------------------------------------------------------ transform
+    def _fill(self, X: np.ndarray) -> np.ndarray:
+        Z = (X - self.mean_) / self.std_
+        n_rows = Z.shape[0]
+        out = np.empty_like(Z)
+        starts = list(range(0, n_rows, self.window))
+        full = [s for s in starts if s + self.window <= n_rows]
+        device = torch.device(self.device)
+        if full:
+            windows = np.stack([Z[s : s + self.window] for s in full])
+            imputed = self._impute_windows(windows, device)
+            for s, w in zip(full, imputed, strict=True):
+                out[s : s + self.window] = w
+        for s in starts[len(full) :]:  # a shorter last window, on its own
+            out[s:] = self._impute_windows(Z[None, s:], device)[0]
+        return out * self.std_ + self.mean_
+
+    @torch.no_grad()
+    def _impute_windows(self, windows: np.ndarray, device: torch.device) -> np.ndarray:
+        """``(W, T, C)`` standardised with NaN -> generator output (W, T, C)."""
+        results = []
+        for i in range(0, len(windows), 256):
+            chunk = windows[i : i + 256]
+            mask = ~np.isnan(chunk)
+            filled = np.nan_to_num(interpolate3(chunk))  # 0 = the training mean
+            x = torch.as_tensor(filled, dtype=torch.float32, device=device)
+            m = torch.as_tensor(mask, dtype=torch.float32, device=device)
+            results.append(self.generator_(x, m).cpu().numpy().astype(np.float64))
+        return np.concatenate(results)
+
+
+def _warmup_cosine(total: int):
+    warm = max(1, total // 20)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def _training_batch(Z, length, batch_size, hide_rate, rng, device) -> dict[str, torch.Tensor]:
+    """Random windows, some observed cells hidden on purpose, interpolated inside each window."""
+    starts = rng.integers(0, Z.shape[0] - length + 1, size=batch_size)
+    crops = Z[starts[:, None] + np.arange(length)]  # (B, T, C)
+    observed = ~np.isnan(crops)
+    hidden = observed & (rng.random(crops.shape) < hide_rate)
+    shown = observed & ~hidden
+    filled = np.nan_to_num(interpolate3(np.where(shown, crops, np.nan)))
+
+    def tensor(a):
+        return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+    return {
+        "target": tensor(np.nan_to_num(crops)),
+        "filled": tensor(filled),
+        "shown": tensor(shown),
+        "hidden": tensor(hidden),
+    }
+
+
+def _masked_l1(pred, target, mask):
+    return (torch.abs(pred - target) * mask).sum() / mask.sum().clamp_min(1)
+
+
+def _gan_step(imputer: WindowGainImputer, batch, opt_g, opt_d) -> dict[str, float]:
+    """One discriminator step then one generator step; returns the losses."""
+    gen, disc = imputer.generator_, imputer.discriminator_
+    shown, hidden = batch["shown"], batch["hidden"]
+    g = gen(batch["filled"], shown)  # (B, T, C)
+    x_hat = shown * batch["filled"] + (1 - shown) * g
+    told = (torch.rand_like(shown) < imputer.hint_rate).float()
+    hint = told * shown + 0.5 * (1 - told)
+    # discriminator: guess which cells were shown, scored on the cells the hint hides
+    logits = disc(x_hat.detach(), hint)
+    loss_d = (F.binary_cross_entropy_with_logits(logits, shown, reduction="none") * (1 - told))
+    loss_d = loss_d.sum() / (1 - told).sum().clamp_min(1)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+    # generator: impute the hidden cells, keep the shown ones, pass imputed cells as observed
+    rec_hidden = _masked_l1(g, batch["target"], hidden)
+    rec_shown = _masked_l1(g, batch["target"], shown)
+    imputed = 1 - shown
+    logits = disc(x_hat, hint)
+    adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
+    adv = (adv * imputed).sum() / imputed.sum().clamp_min(1)
+    loss_g = rec_hidden + imputer.observed_weight * rec_shown + imputer.adversarial_weight * adv
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
+    opt_g.step()
+    return {
+        "loss_d": loss_d.item(),
+        "rec_hidden": rec_hidden.item(),
+        "rec_shown": rec_shown.item(),
+        "adv": adv.item(),
+    }
