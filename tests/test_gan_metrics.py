@@ -3,6 +3,8 @@ precision/recall on constructed manifolds, classifier agreement, CAS, and bad in
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -386,3 +388,24 @@ def test_score_cli_prints_json_and_text(capsys, gan_runs, classifier_run, fashio
     assert main(["score", *common]) == 0
     text = capsys.readouterr().out
     assert "200 generated vs 10,000 real images" in text and "NOT Inception" in text
+
+
+def test_gan_quality_benchmark_table(gan_runs, classifier_run, fashion_dir):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gan_quality.py"
+    spec = importlib.util.spec_from_file_location("gan_quality", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    config = small_score("", classifier_run, fashion_dir, cas=False)
+    runs = [str(gan_runs["lite"]), str(gan_runs["cgan"]), str(classifier_run)]
+    rows = bench.score_runs(runs, config)
+    assert [row["epochs"] for row in rows[:2]] == [1, 1] and rows[0]["seconds"] > 0
+    assert "is a classifier run, not a GAN run" in rows[2]["error"]  # reported, not fatal
+    table = bench.markdown_table(rows, config)
+    lines = table.splitlines()
+    assert lines[0].startswith("| run | model | epochs | train wall time (s) | FID | KID")
+    assert lines[2].startswith(f"| {gan_runs['lite']} | lite | 1 |")
+    assert f"fashionlab score {gan_runs['cgan']} --classifier {classifier_run} --n 200" in table
+    assert NOT_INCEPTION in table and "200 generated images per run" in table
