@@ -177,8 +177,14 @@ def gan_step(
 
 
 @torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
-    """ema <- decay * ema + (1 - decay) * model for parameters; buffers are copied."""
+def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int | None = None) -> None:
+    """ema <- d * ema + (1 - d) * model for parameters; buffers are copied.
+
+    With ``step`` (optimizer steps so far) d warms up as min(decay, (1 + step) / (10 + step)),
+    so the average does not drag the untrained initial weights along for thousands of steps.
+    """
+    if step is not None:
+        decay = min(decay, (1 + step) / (10 + step))
     ema_params, params = list(ema.parameters()), list(model.parameters())
     torch._foreach_lerp_(ema_params, params, 1 - decay)
     for e, b in zip(ema.buffers(), model.buffers(), strict=True):
@@ -324,6 +330,7 @@ def train_one_epoch(
     if config.steps_per_epoch:
         batches = batches[: config.steps_per_epoch]
     noise_dim = _unwrap(generator).noise_dim
+    first_step = _optimizer_steps(opt_g)  # one host read per epoch, for the EMA warm-up
     totals = torch.zeros(6, device=device)  # loss_d, loss_g, d_real, d_fake, steps, images
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", leave=False,
                disable=not ctx.is_main, mininterval=1.0)
@@ -333,7 +340,7 @@ def train_one_epoch(
         out = gan_step(generator, discriminator, opt_g, opt_d, images[idx],
                        None if labels is None else labels[idx], noise, config.loss, amp)
         if ema is not None:
-            update_ema(ema, _unwrap(generator), config.ema)
+            update_ema(ema, _unwrap(generator), config.ema, first_step + i)
         totals[:4] += torch.stack([out["loss_d"], out["loss_g"], out["d_real"], out["d_fake"]])
         totals[4] += 1
         totals[5] += len(idx)
@@ -364,6 +371,12 @@ def run_config(config: GanConfig, generator: nn.Module, discriminator: nn.Module
                        "discriminator": sum(p.numel() for p in discriminator.parameters())},
         "trainer": asdict(config),
     }
+
+
+def _optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
+    for state in optimizer.state.values():
+        return int(state["step"])
+    return 0
 
 
 def _unwrap(module: nn.Module) -> nn.Module:
