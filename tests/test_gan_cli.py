@@ -213,3 +213,19 @@ def test_unknown_class_lists_the_valid_names(capsys, tmp_path, runs):
     code, _, err = cli(capsys, "generate", runs["lite"], "--class", "bag",
                        "--out", tmp_path / "x.png")
     assert_one_line_error(code, err, "unconditional GAN")
+
+
+def test_fid_during_training_keeps_the_best_epoch(capsys, tmp_path, runs):
+    out = tmp_path / "fid"
+    code, stdout, _ = cli(capsys, "train", "gan", *SMALL, "--epochs", 2, "--batch-size", 32,
+                          "--fid-every", 1, "--fid-classifier", runs["mlp"], "--fid-samples", 64,
+                          "--no-figures", "--out", out, "--device", "cpu")
+    assert code == 0 and "best FID" in stdout
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    fids = [row["fid"] for row in rows]
+    assert len(fids) == 2 and all(f >= 0 for f in fids)
+    assert (out / "generator_best.safetensors").is_file()
+    code, _, _ = cli(capsys, "generate", out, "--best", "--n", 4, "--out", tmp_path / "b.npy")
+    assert code == 0
+    code, _, err = cli(capsys, "generate", runs["lite"], "--best", "--out", tmp_path / "c.npy")
+    assert_one_line_error(code, err, "no best epoch")
