@@ -126,7 +126,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (median kept)")
     parser.add_argument("--no-lite", action="store_true", help="skip the lite model rows")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = PyTorch's default)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
     configure_cpu()

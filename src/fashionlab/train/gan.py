@@ -90,7 +90,7 @@ class GanConfig:
         defaults = TRAINING_DEFAULTS.get(model, TRAINING_DEFAULTS["dcgan"])
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         config = replace(self, model=model, **filled)
-        config.betas = tuple(config.betas)
+        config.betas = tuple(float(b) for b in config.betas)  # Adam rejects (0, 0.9)
         config.validate()
         return config
 
