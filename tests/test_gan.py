@@ -82,6 +82,14 @@ def test_dcgan_is_the_tutorial_architecture():
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in leaky.modules())
 
 
+def test_dcgan_trains_with_the_tutorial_settings_unless_told_otherwise():
+    config = GanConfig(model="dcgan").resolved()
+    assert (config.epochs, config.batch_size, config.loss) == (100, 256, "bce")
+    assert (config.lr_g, config.lr_d, config.betas, config.ema) == (1e-4, 1e-4, (0.9, 0.999), 0)
+    assert GanConfig().resolved().model == "lite"
+    assert GanConfig(model="dcgan", lr_g=3e-4, betas=(0, 0.9)).resolved().betas == (0.0, 0.9)
+
+
 def test_gan_step_updates_both_networks_and_returns_tensors():
     torch.manual_seed(0)
     generator, discriminator = create_model("dcgan", "gan")

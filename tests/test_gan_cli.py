@@ -111,12 +111,13 @@ def test_resume_errors_through_the_cli(capsys, tmp_path, runs):
 def test_dcgan_dry_run_on_the_real_data(capsys, tmp_path, fashion_dir, monkeypatch):
     monkeypatch.undo()  # the real Fashion-MNIST this time
     out = tmp_path / "dcgan"
-    code, _, _ = cli(capsys, "train", "gan", "--model", "dcgan", "--dry-run",
+    code, _, _ = cli(capsys, "train", "gan", "--model", "dcgan", "--dry-run", "--batch-size", 64,
                      "--train-subset", 512, "--data-dir", fashion_dir, "--out", out,
                      "--device", "cpu")
     assert code == 0
-    config = json.loads((out / "config.json").read_text())
-    assert config["trainer"]["batch_size"] == 256 and config["trainer"]["betas"] == [0.9, 0.999]
+    trainer = json.loads((out / "config.json").read_text())["trainer"]
+    assert (trainer["epochs"], trainer["steps_per_epoch"], trainer["train_subset"]) == (1, 2, 512)
+    assert trainer["betas"] == [0.9, 0.999] and trainer["lr_g"] == trainer["lr_d"] == 1e-4
     assert (out / "figures" / "samples" / "epoch_001.png").is_file()
     assert (out / "figures" / "progress.gif").is_file()
 
