@@ -27,17 +27,32 @@ class LoadedClassifier:
     config: dict[str, Any]
     device: torch.device
 
+    @property
+    def tta_flip(self) -> bool:
+        """Whether the run predicts with test-time flip averaging (set when it was trained)."""
+        return bool(self.config.get("tta_flip", False))
+
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """uint8 images (N, 28, 28) -> class probabilities (N, 10) on the CPU."""
-        return predict_proba(self.model, images, self.device, batch_size)
+        return predict_proba(self.model, images, self.device, batch_size, self.tta_flip)
+
+    @torch.inference_mode()
+    def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """uint8 images (N, 28, 28) -> penultimate features (N, feature_dim) on the CPU."""
+        out = [
+            self.model.features(normalize(images[s : s + batch_size]).unsqueeze(1)
+                                .to(self.device)).float().cpu()
+            for s in range(0, len(images), batch_size)
+        ]
+        return torch.cat(out) if out else torch.empty(0, self.model.feature_dim)
 
 
 def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifier:
     """Rebuild the model of a classifier run from config.json and its safetensors weights."""
     config = read_config(run_dir, kind="classifier")
     state = read_weights(run_dir)
-    model = create_model(config["model"], "classifier", **config.get("model_args", {}))
+    model = create_model(config.get("model", "?"), "classifier", **config.get("model_args", {}))
     load_state(model, state, f"the classifier in {run_dir}")
     target = resolve_device(device)
     return LoadedClassifier(model.to(target).eval(), config, target)
@@ -45,15 +60,25 @@ def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifi
 
 @torch.inference_mode()
 def predict_proba(
-    model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1000
+    model: nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    batch_size: int = 1000,
+    tta_flip: bool = False,
 ) -> torch.Tensor:
-    """uint8 images (N, 28, 28) -> softmax probabilities (N, classes), computed in eval mode."""
+    """uint8 images (N, 28, 28) -> softmax probabilities (N, classes), computed in eval mode.
+
+    With ``tta_flip`` the probabilities are the mean over the image and its mirror image.
+    """
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(images), batch_size):
         x = normalize(images[start : start + batch_size]).unsqueeze(1).to(device)
-        outputs.append(model(x).float().softmax(1).cpu())
+        probs = model(x).float().softmax(1)
+        if tta_flip:
+            probs = 0.5 * (probs + model(x.flip(3)).float().softmax(1))
+        outputs.append(probs.cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, len(CLASS_NAMES))
 
@@ -119,6 +144,7 @@ def write_classifier_figures(
     data: FashionMNIST,
     history: Sequence[dict[str, float]] | None = None,
     device: torch.device | None = None,
+    tta_flip: bool = False,
 ) -> dict[str, Path]:
     """Curves, prediction plot, confusion matrix and mistakes gallery, on the test set."""
     from fashionlab.viz.curves import save_training_curves
@@ -131,7 +157,7 @@ def write_classifier_figures(
     figures = Path(run_dir) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
-    probs = predict_proba(model, data.test_images, device)
+    probs = predict_proba(model, data.test_images, device, tta_flip=tta_flip)
     report = classification_report(probs, data.test_labels)
     history = history if history is not None else read_metrics(run_dir)
     paths = {}

@@ -81,8 +81,34 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=d.model, help="a registered classifier (`fashionlab models`)")
     p.add_argument("--epochs", type=positive_int, default=d.epochs)
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--time-budget", type=float, default=d.time_budget, metavar="SECONDS",
+                   help="stop after this much training time; the schedule follows the clock "
+                   "(--epochs is then the most)")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="model keyword argument, VALUE as JSON, e.g. widths=[32,64,128]")
+    p.add_argument("--optimizer", default=d.optimizer, choices=["adam", "sgd"])
+    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD Nesterov momentum")
+    p.add_argument("--schedule", default=d.schedule, choices=["constant", "cosine", "onecycle"])
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--crop-padding", type=int, default=d.crop_padding,
+                   help="random crops after padding by this many pixels (0 = off)")
+    p.add_argument("--flip", action="store_true", help="random left-right flips")
+    p.add_argument("--erasing", type=float, default=d.erasing,
+                   help="random-erasing probability per image (0 = off)")
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                   help="evaluate and save an EMA of the weights (e.g. 0.999; 0 = off)")
+    p.add_argument("--tta-flip", action="store_true",
+                   help="predict with the mean of each image and its mirror image")
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
+                   help="auto = bf16 autocast for convolutional models")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--fast-mlp", default=d.fast_mlp, choices=["auto", "on", "off"],
+                   help="the hand-written step for the plain reference MLP")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="CPU threads (0 = PyTorch's default; 1 is faster on a busy machine)")
     p.add_argument("--n-val", type=int, default=d.n_val, help="validation images")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", default=d.out, help="run folder to write")
@@ -92,13 +118,33 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_train_classifier)
 
 
+def _model_args(pairs: Sequence[str]) -> dict:
+    args = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise FashionlabError(f"--model-arg wants KEY=VALUE, got {pair!r}")
+        try:
+            args[key] = json.loads(value)
+        except json.JSONDecodeError:
+            args[key] = value
+    return args
+
+
 def _run_train_classifier(args: argparse.Namespace) -> None:
     from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
     config = ClassifierConfig(
-        model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, n_val=args.n_val, seed=args.seed, device=args.device,
-        data_dir=args.data_dir, out=args.out, figures=not args.no_figures,
+        model=args.model, model_args=_model_args(args.model_arg), epochs=args.epochs,
+        time_budget=args.time_budget,
+        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
+        optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
+        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+        crop_padding=args.crop_padding, flip=args.flip, erasing=args.erasing,
+        ema_decay=args.ema_decay, tta_flip=args.tta_flip, precision=args.precision,
+        compile=args.compile, fast_mlp=args.fast_mlp, threads=args.threads, n_val=args.n_val,
+        seed=args.seed, device=args.device, data_dir=args.data_dir, out=args.out,
+        figures=not args.no_figures,
     )
     result = train_classifier(config)
     print(

@@ -3,9 +3,15 @@
 Every classifier takes normalised images (B, 1, 28, 28) and returns logits (B, 10);
 ``features(x)`` returns the penultimate activations (B, feature_dim), which the
 GAN metrics use as their feature space.
+
+- ``mlp``: the reference dense network of the Keras tutorial.
+- ``cnn``: a small fast CNN (conv-BN-ReLU, two poolings), designed for a CPU budget.
+- ``resnet``: a pre-activation wide-ResNet-style network (basic blocks, three stages).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -29,6 +35,139 @@ class MLP(nn.Module):
         return self.head(self.features(x))  # (B, classes)
 
 
+def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 convolution (no bias: BatchNorm follows) -> BatchNorm -> ReLU, same spatial size."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class FastCNN(nn.Module):
+    """A small CNN: most of its work runs at 14x14 and 7x7 so that a CPU epoch takes seconds.
+
+    28x28 -> conv(w0) -> pool -> 14x14 conv(w1) x2 -> pool -> 7x7 conv(w2) x2 -> global
+    average -> dropout -> linear.
+    """
+
+    def __init__(
+        self, widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0
+    ):
+        super().__init__()
+        w0, w1, w2 = (int(w) for w in widths)
+        self.feature_dim = w2
+        self.body = nn.Sequential(
+            conv_bn_relu(1, w0),  # (B, w0, 28, 28)
+            nn.MaxPool2d(2),  # (B, w0, 14, 14)
+            conv_bn_relu(w0, w1),
+            conv_bn_relu(w1, w1),  # (B, w1, 14, 14)
+            nn.MaxPool2d(2),  # (B, w1, 7, 7)
+            conv_bn_relu(w1, w2),
+            conv_bn_relu(w2, w2),  # (B, w2, 7, 7)
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(w2, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean((2, 3))  # (B, w2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self.features(x)))  # (B, classes)
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block (BN-ReLU-conv x2) with a 1x1 projection when the shape changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int, dropout: float):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.shortcut = (
+            nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+            if stride != 1 or c_in != c_out
+            else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(x))
+        skip = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(self.dropout(torch.relu(self.bn2(out))))
+        return out + skip
+
+
+class ResNet(nn.Module):
+    """A wide-ResNet-style classifier: stem conv, three stages at 28, 14 and 7 pixels.
+
+    ``widths`` are the channels of the three stages and ``blocks`` the basic blocks in
+    each; WRN-16-4 (Zagoruyko & Komodakis) is ``widths=(64, 128, 256), blocks=(2, 2, 2)``.
+    """
+
+    def __init__(
+        self,
+        widths: Sequence[int] = (32, 64, 128),
+        blocks: Sequence[int] = (2, 2, 2),
+        stem: int = 16,
+        num_classes: int = 10,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        widths, blocks = [int(w) for w in widths], [int(b) for b in blocks]
+        if len(widths) != 3 or len(blocks) != 3 or min(blocks) < 1:
+            raise TypeError("widths and blocks must each list 3 stages, blocks at least 1")
+        self.feature_dim = widths[-1]
+        self.stem = nn.Conv2d(1, stem, 3, padding=1, bias=False)  # (B, stem, 28, 28)
+        layers: list[nn.Module] = []
+        c_in = stem
+        for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
+            for i in range(count):
+                stride = 2 if stage > 0 and i == 0 else 1
+                layers.append(PreActBlock(c_in, width, stride, dropout))
+                c_in = width
+        self.stages = nn.Sequential(*layers)  # (B, widths[-1], 7, 7)
+        self.bn = nn.BatchNorm2d(c_in)
+        self.head = nn.Linear(c_in, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn(self.stages(self.stem(x))))  # (B, C, 7, 7)
+        return out.mean((2, 3))  # (B, C)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))  # (B, classes)
+
+
 @register("mlp", "classifier", "the reference dense network 784-128-10 (Keras tutorial)")
 def mlp(hidden: int = 128, num_classes: int = 10) -> MLP:
     return MLP(hidden=hidden, num_classes=num_classes)
+
+
+@register("cnn", "classifier", "small fast CNN: 5 conv-BN-ReLU layers, most work at 14/7 px")
+def cnn(
+    widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0
+) -> FastCNN:
+    return FastCNN(widths=widths, num_classes=num_classes, dropout=dropout)
+
+
+@register("resnet", "classifier", "pre-activation wide-ResNet style, 3 stages of basic blocks")
+def resnet(
+    widths: Sequence[int] = (32, 64, 128),
+    blocks: Sequence[int] = (2, 2, 2),
+    stem: int = 16,
+    num_classes: int = 10,
+    dropout: float = 0.0,
+) -> ResNet:
+    return ResNet(widths=widths, blocks=blocks, stem=stem, num_classes=num_classes, dropout=dropout)
+
+
+@register("wrn", "classifier", "WRN-16-4 (wide ResNet, widths 64/128/256): the long-run model")
+def wrn(
+    widths: Sequence[int] = (64, 128, 256),
+    blocks: Sequence[int] = (2, 2, 2),
+    num_classes: int = 10,
+    dropout: float = 0.0,
+) -> ResNet:
+    return ResNet(widths=widths, blocks=blocks, stem=16, num_classes=num_classes, dropout=dropout)

@@ -2,11 +2,19 @@
 
 The defaults are the reference notebook's: the dense ``mlp`` model, Adam with
 learning rate 1e-3, batch 32, 20 epochs (Keras' defaults). The whole training set
-lives as one normalised tensor on the device and batches are slices of it.
+lives as one normalised tensor on the device; each epoch gathers it once in a new
+random order and batches are contiguous slices of that. Augmentation (crop, flip,
+erasing) runs per batch on tensors (``fashionlab.train.augment``).
+
+The plain reference recipe on the ``mlp`` trains through ``FastMLPTrainer`` (a
+hand-written backward pass with the same gradients, tested against autograd);
+every other model or recipe goes through autograd.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,9 +26,10 @@ from torch import nn
 from tqdm import tqdm
 
 from fashionlab.data import load_fashion_mnist, normalize
-from fashionlab.data.batches import shuffled_batches
+from fashionlab.data.fashion_mnist import TRAIN_MEAN, TRAIN_STD
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model, get_entry
+from fashionlab.train.augment import Augment
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
@@ -28,7 +37,11 @@ from fashionlab.train.device import (
     init_distributed,
     seed_everything,
 )
+from fashionlab.train.fast_mlp import FastMLPTrainer
+from fashionlab.train.recipe import EMA, SCHEDULES, lr_factor
 from fashionlab.train.runs import Run
+
+BACKGROUND = (0.0 - TRAIN_MEAN) / TRAIN_STD  # a black pixel after normalisation
 
 
 @dataclass
@@ -38,11 +51,27 @@ class ClassifierConfig:
     model: str = "mlp"  # a registered classifier (see `fashionlab models`)
     model_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model
     epochs: int = 20  # the reference notebook trains 20 epochs
+    time_budget: float = 0.0  # seconds of training; the schedule follows the clock and
+    #                           training stops when it is spent (epochs = the most); 0 = off
     batch_size: int = 32  # Keras' default batch size
-    lr: float = 1e-3  # Adam's default learning rate
-    weight_decay: float = 0.0  # decoupled (AdamW) weight decay; 0 = plain Adam
-    n_val: int = 5000  # validation images carved from the 60,000 training images
-    seed: int = 0  # seeds the split, the initialisation and the batch order
+    lr: float = 1e-3  # peak learning rate; 1e-3 is Adam's default
+    weight_decay: float = 0.0  # AdamW's decoupled decay, or SGD's L2 term; 0 = none
+    optimizer: str = "adam"  # adam (the reference) | sgd (Nesterov momentum)
+    momentum: float = 0.9  # SGD's Nesterov momentum (unused by adam)
+    schedule: str = "constant"  # constant | cosine | onecycle (per step)
+    warmup_epochs: float = 0.0  # linear learning-rate warmup, in epochs
+    label_smoothing: float = 0.0  # cross-entropy label smoothing; 0 = hard labels
+    crop_padding: int = 0  # random crops after padding by this many pixels; 0 = off
+    flip: bool = False  # random left-right flips
+    erasing: float = 0.0  # random-erasing probability per image; 0 = off
+    ema_decay: float = 0.0  # EMA of the weights (e.g. 0.999): evaluated and saved; 0 = off
+    tta_flip: bool = False  # predict with the average of the image and its mirror image
+    precision: str = "auto"  # auto | fp32 | bf16; auto = bf16 for conv models (CPU AMX, GPU)
+    compile: bool = False  # torch.compile the training model
+    fast_mlp: str = "auto"  # auto | on | off: the hand-written MLP step (see fast_mlp.py)
+    threads: int = 0  # CPU threads for PyTorch; 0 = PyTorch's default
+    n_val: int = 5000  # validation images carved from the 60,000 training images; 0 = none
+    seed: int = 0  # seeds the split, the initialisation, the batch order and augmentation
     device: str = "auto"  # auto | cpu | cuda
     data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
     out: str = "runs/classifier"  # the run folder
@@ -50,12 +79,57 @@ class ClassifierConfig:
     figures: bool = True  # write curves, prediction plot, confusion matrix, mistakes
 
     def validate(self) -> None:
+        """Check every option before any work starts; errors say what to change."""
         get_entry(self.model, "classifier")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise FashionlabError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise FashionlabError(f"lr must be positive, got {self.lr}")
+        choices = {"optimizer": ("adam", "sgd"), "schedule": SCHEDULES,
+                   "precision": ("auto", "fp32", "bf16"), "fast_mlp": ("auto", "on", "off")}
+        for name, valid in choices.items():
+            if getattr(self, name) not in valid:
+                raise FashionlabError(
+                    f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(valid)}"
+                )
+        ranges = {"label_smoothing": (0, 1), "erasing": (0, 1), "ema_decay": (0, 1)}
+        for name, (low, high) in ranges.items():
+            if not low <= getattr(self, name) < high:
+                raise FashionlabError(f"{name} must be in [{low}, {high}), got {getattr(self, name)}")
+        if self.crop_padding < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 \
+                or self.time_budget < 0:
+            raise FashionlabError(
+                "crop_padding, warmup_epochs, weight_decay and time_budget cannot be negative"
+            )
+        if self.n_val < 0:
+            raise FashionlabError(f"n_val cannot be negative, got {self.n_val}")
+        model = create_model(self.model, "classifier", **self.model_args)  # checks model_args
+        if self.fast_mlp == "on":
+            blockers = fast_mlp_blockers(self, model)
+            if blockers:
+                raise FashionlabError(
+                    f"--fast-mlp on does not apply here ({'; '.join(blockers)}); "
+                    "use --fast-mlp auto or off"
+                )
+
+
+def fast_mlp_blockers(config: ClassifierConfig, model: nn.Module) -> list[str]:
+    """Why the hand-written MLP step cannot run ``config`` (empty when it can)."""
+    from fashionlab.models.classifiers import MLP
+
+    reasons = []
+    if not isinstance(model, MLP):
+        reasons.append(f"model {config.model!r} is not the dense mlp")
+    plain = {"optimizer": "adam", "schedule": "constant", "warmup_epochs": 0.0,
+             "weight_decay": 0.0, "label_smoothing": 0.0, "crop_padding": 0, "flip": False,
+             "erasing": 0.0, "ema_decay": 0.0, "compile": False, "time_budget": 0.0}
+    for name, value in plain.items():
+        if getattr(config, name) != value:
+            reasons.append(f"it trains only the plain recipe, not {name}={getattr(config, name)}")
+    if config.precision == "bf16":
+        reasons.append("it computes in float32, not bf16")
+    return reasons
 
 
 @dataclass
@@ -69,12 +143,29 @@ class ClassifierResult:
     history: list[dict[str, float]]
 
 
+def uses_convolutions(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def amp_context(device: torch.device, enabled: bool):
+    """bfloat16 autocast on ``device`` when enabled, else nothing."""
+    if enabled:
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    label_smoothing: float = 0.0,
+    bf16: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One optimisation step; returns the summed loss and correct count (as tensors, no sync)."""
-    logits = model(images)  # (B, 10)
-    loss = F.cross_entropy(logits, labels)
+    with amp_context(images.device, bf16):
+        logits = model(images)  # (B, 10)
+    loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -85,18 +176,31 @@ def train_step(
 
 @torch.inference_mode()
 def evaluate_tensors(
-    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    batch_size: int,
+    tta_flip: bool = False,
+    bf16: bool = False,
 ) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` on normalised images already on its device."""
+    """Mean loss and accuracy of ``model`` on normalised images already on its device.
+
+    With ``tta_flip`` the prediction is the mean of the softmax of the image and of its
+    mirror image; the loss is the negative log of that mean probability.
+    """
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
     for start in range(0, len(images), batch_size):
         x, y = images[start : start + batch_size], labels[start : start + batch_size]
-        logits = model(x).float()
-        loss_sum += F.cross_entropy(logits, y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
+        with amp_context(images.device, bf16):
+            logp = model(x).float().log_softmax(1)  # (B, 10)
+            if tta_flip:
+                flipped = model(x.flip(3)).float().log_softmax(1)
+                logp = torch.logsumexp(torch.stack([logp, flipped]), 0) - math.log(2)
+        loss_sum += F.nll_loss(logp, y, reduction="sum")
+        correct += (logp.argmax(1) == y).sum()
     model.train(was_training)
     n = max(len(images), 1)
     return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
@@ -104,6 +208,11 @@ def evaluate_tensors(
 
 def build_optimizer(model: nn.Module, config: ClassifierConfig) -> torch.optim.Optimizer:
     device_type = next(model.parameters()).device.type
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(
+            model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
+            weight_decay=config.weight_decay,
+        )
     fused = device_type in ("cpu", "cuda")  # one kernel for the whole update
     if config.weight_decay:
         return torch.optim.AdamW(
@@ -115,7 +224,12 @@ def build_optimizer(model: nn.Module, config: ClassifierConfig) -> torch.optim.O
 def train_classifier(config: ClassifierConfig) -> ClassifierResult:
     """Train ``config.model`` and write the run folder; returns the final metrics."""
     config.validate()
+    if config.threads:
+        torch.set_num_threads(config.threads)
     ctx, device = init_distributed(config.device)
+    if ctx.enabled and config.time_budget:
+        raise FashionlabError("time_budget does not apply under torchrun (ranks would stop "
+                              "at different steps); give --epochs instead")
     run = Run(config.out) if ctx.is_main else None
     data = load_fashion_mnist(config.data_dir)
     split = data.split(config.n_val, config.seed)
@@ -123,32 +237,57 @@ def train_classifier(config: ClassifierConfig) -> ClassifierResult:
     seed_everything(config.seed)
 
     model = create_model(config.model, "classifier", **config.model_args).to(device)
+    conv = uses_convolutions(model)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and conv)
+    memory_format = torch.channels_last if conv else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    fast = None
+    if config.fast_mlp != "off" and not ctx.enabled and not fast_mlp_blockers(config, model):
+        fast = FastMLPTrainer(model, lr=config.lr)
     train_model: nn.Module = model
     if ctx.enabled:
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if config.compile:
+        train_model = torch.compile(train_model)
     optimizer = build_optimizer(model, config)
+    ema = EMA(model, config.ema_decay, every=5) if config.ema_decay else None
+    eval_model = ema.model if ema is not None else model
 
-    x_train = normalize(split.train_images).unsqueeze(1).to(device)  # (N, 1, 28, 28)
-    y_train = split.train_labels.to(device)
-    x_val = normalize(split.val_images).unsqueeze(1).to(device)
-    y_val = split.val_labels.to(device)
+    def on_device(images: torch.Tensor) -> torch.Tensor:
+        x = normalize(images).unsqueeze(1).to(device)  # (N, 1, 28, 28)
+        return x.contiguous(memory_format=memory_format)
+
+    x_train, y_train = on_device(split.train_images), split.train_labels.to(device)
+    x_val, y_val = on_device(split.val_images), split.val_labels.to(device)
 
     if run is not None:
         run.write_config(run_config(config, model))
         run.start_metrics()
 
     batch_order = torch.Generator().manual_seed(config.seed)
+    aug_generator = torch.Generator(device).manual_seed(config.seed * 1000 + ctx.rank + 1)
+    augment = Augment(config.crop_padding, config.flip, config.erasing, fill=BACKGROUND)
+    steps_per_epoch = math.ceil(len(x_train) // ctx.world_size / config.batch_size)
+    loop = EpochLoop(config, train_model, optimizer, augment, aug_generator, ema, bf16,
+                     total_steps=steps_per_epoch * config.epochs,
+                     warmup_steps=round(config.warmup_epochs * steps_per_epoch))
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
-        row = train_one_epoch(
-            train_model, optimizer, x_train, y_train, config, batch_order, ctx, epoch
-        )
+        xs, ys = epoch_data(x_train, y_train, batch_order, ctx)
+        if fast is not None:
+            row = fast_mlp_epoch(fast, xs, ys, config.batch_size, ctx, f"epoch {epoch}")
+        else:
+            row = loop.run_epoch(xs, ys, ctx, f"epoch {epoch}/{config.epochs}")
         epoch_seconds.append(time.perf_counter() - start)
-        val = evaluate_tensors(model, x_val, y_val, config.eval_batch_size)
+        row["train_seconds"] = round(sum(epoch_seconds), 2)
+        nan = float("nan")
+        val = (evaluate_tensors(eval_model, x_val, y_val, config.eval_batch_size,
+                                config.tta_flip, bf16)
+               if len(x_val) else {"loss": nan, "accuracy": nan})
         row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
         row.update(epoch=epoch, seconds=round(epoch_seconds[-1], 3))
         history.append(row)
@@ -159,56 +298,129 @@ def train_classifier(config: ClassifierConfig) -> ClassifierResult:
                 f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  "
                 f"({epoch_seconds[-1]:.2f} s)"
             )
+        if loop.out_of_time:
+            break
 
+    # Final numbers in float32, as `fashionlab evaluate` computes them.
+    final_model = eval_model.to(memory_format=torch.contiguous_format).float()
     x_test = normalize(data.test_images).unsqueeze(1).to(device)
-    test = evaluate_tensors(model, x_test, data.test_labels.to(device), config.eval_batch_size)
+    test = evaluate_tensors(final_model, x_test, data.test_labels.to(device),
+                            config.eval_batch_size, config.tta_flip)
+    if len(x_val):
+        val = evaluate_tensors(final_model, x_val.contiguous(), y_val, config.eval_batch_size,
+                               config.tta_flip)
+        history[-1]["val_accuracy_fp32"] = val["accuracy"]
     if run is not None:
-        run.save_weights(model.state_dict())
+        run.save_weights(final_model.state_dict())
         if config.figures:
             from fashionlab.classify import write_classifier_figures
 
-            write_classifier_figures(run.path, model, data, history, device)
+            write_classifier_figures(run.path, final_model, data, history, device,
+                                     tta_flip=config.tta_flip)
     return ClassifierResult(
         run_dir=Path(config.out),
-        val_accuracy=history[-1]["val_accuracy"],
+        val_accuracy=history[-1].get("val_accuracy_fp32", history[-1]["val_accuracy"]),
         test_accuracy=test["accuracy"],
         seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
         history=history,
     )
 
 
-def train_one_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    config: ClassifierConfig,
-    generator: torch.Generator,
-    ctx: Distributed,
-    epoch: int,
+def epoch_data(
+    images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator, ctx: Distributed
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """This process's shard of the training set in a fresh random order (one gather).
+
+    Every process draws the same permutation from the shared generator and keeps every
+    ``world_size``-th index from its rank, so shards never overlap.
+    """
+    order = torch.randperm(len(images), generator=generator)
+    if ctx.enabled:
+        usable = len(order) - len(order) % ctx.world_size
+        order = order[ctx.rank : usable : ctx.world_size]
+    order = order.to(images.device)
+    return images[order], labels[order]
+
+
+class EpochLoop:
+    """The autograd training loop: schedule, augmentation, step, EMA, for every batch."""
+
+    def __init__(self, config, model, optimizer, augment, generator, ema, bf16,
+                 total_steps: int, warmup_steps: int):
+        self.config, self.model, self.optimizer = config, model, optimizer
+        self.augment, self.generator, self.ema, self.bf16 = augment, generator, ema, bf16
+        self.total_steps, self.warmup_steps = total_steps, warmup_steps
+        self.step = 0
+        self.train_seconds = 0.0  # time spent in run_epoch, for the time budget
+        self.out_of_time = False
+
+    def schedule_step(self) -> int:
+        """The step the schedule is at: the real one, or the clock's share of the budget."""
+        budget = self.config.time_budget
+        if not budget:
+            return self.step
+        return min(self.total_steps, int(self.train_seconds / budget * self.total_steps))
+
+    def run_epoch(
+        self, xs: torch.Tensor, ys: torch.Tensor, ctx: Distributed, desc: str
+    ) -> dict[str, float]:
+        config = self.config
+        self.model.train()
+        totals = torch.zeros(3, device=xs.device)  # loss sum, correct, count
+        starts = range(0, len(xs), config.batch_size)
+        bar = tqdm(starts, desc=desc, leave=False, disable=not ctx.is_main, mininterval=0.5)
+        begin, spent = time.perf_counter(), self.train_seconds
+        for i, start in enumerate(bar):
+            self.train_seconds = spent + time.perf_counter() - begin
+            if config.time_budget and self.train_seconds >= config.time_budget:
+                self.out_of_time = True
+                break
+            x, y = xs[start : start + config.batch_size], ys[start : start + config.batch_size]
+            if len(x) < 2 and len(xs) > 1:
+                continue  # a batch of one breaks BatchNorm statistics
+            factor = lr_factor(config.schedule, self.schedule_step(), self.total_steps,
+                               self.warmup_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = config.lr * factor
+            if self.augment.active:
+                x = self.augment(x, self.generator)
+            out = train_step(self.model, self.optimizer, x, y, config.label_smoothing, self.bf16)
+            if self.ema is not None:
+                self.ema.update(self.step)
+            self.step += 1
+            totals[0] += out["loss_sum"]
+            totals[1] += out["correct"]
+            totals[2] += len(y)
+            if i % 200 == 0 and ctx.is_main:
+                loss, correct, count = totals.tolist()
+                bar.set_postfix(loss=f"{loss / count:.4f}", acc=f"{correct / count:.4f}",
+                                refresh=False)
+        self.train_seconds = spent + time.perf_counter() - begin
+        if config.time_budget and self.train_seconds >= config.time_budget:
+            self.out_of_time = True
+        all_reduce_sum(totals, ctx)
+        loss, correct, count = totals.tolist()
+        count = max(count, 1)
+        return {"loss": loss / count, "accuracy": correct / count}
+
+
+def fast_mlp_epoch(
+    trainer: FastMLPTrainer, xs: torch.Tensor, ys: torch.Tensor, batch_size: int,
+    ctx: Distributed, desc: str,
 ) -> dict[str, float]:
-    """One pass over this process's shard of the training set."""
-    model.train()
-    batches = list(
-        shuffled_batches(len(images), config.batch_size, generator, shard=(ctx.rank, ctx.world_size))
-    )
-    totals = torch.zeros(3, device=images.device)  # loss sum, correct, count
-    bar = tqdm(
-        batches, desc=f"epoch {epoch}/{config.epochs}", leave=False, disable=not ctx.is_main,
-        mininterval=0.5,
-    )
-    for i, idx in enumerate(bar):
-        idx = idx.to(images.device, non_blocking=True)
-        out = train_step(model, optimizer, images[idx], labels[idx])
-        totals[0] += out["loss_sum"]
-        totals[1] += out["correct"]
-        totals[2] += len(idx)
-        if i % 200 == 0 and ctx.is_main:
-            loss, correct, count = totals.tolist()
-            bar.set_postfix(loss=f"{loss / count:.4f}", acc=f"{correct / count:.4f}", refresh=False)
-    all_reduce_sum(totals, ctx)
-    loss, correct, count = totals.tolist()
-    return {"loss": loss / count, "accuracy": correct / count}
+    """One epoch of the hand-written MLP step; metrics are computed once at the end."""
+    p_true, logits = [], []
+    bar = tqdm(total=len(xs), desc=desc, leave=False, disable=not ctx.is_main, mininterval=0.5)
+    for start in range(0, len(xs), batch_size):
+        p, z = trainer.step(xs[start : start + batch_size], ys[start : start + batch_size])
+        p_true.append(p)
+        logits.append(z)
+        if start % (200 * batch_size) == 0:
+            bar.update(min(200 * batch_size, len(xs) - start))
+    bar.close()
+    loss = -torch.cat(p_true).clamp_min(1e-30).log().mean().item()
+    accuracy = (torch.cat(logits).argmax(1) == ys).float().mean().item()
+    return {"loss": loss, "accuracy": accuracy}
 
 
 def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:
@@ -218,5 +430,6 @@ def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:
         "model": config.model,
         "model_args": config.model_args,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "tta_flip": config.tta_flip,
         "trainer": asdict(config),
     }

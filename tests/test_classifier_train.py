@@ -1,0 +1,157 @@
+"""train_classifier with every model and the full recipe on tiny synthetic data;
+evaluate / predict / figures for every model; weights that do not match the config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import synthetic_fashion
+from PIL import Image
+
+import fashionlab.classify as classify
+import fashionlab.train.classifier as trainer
+from fashionlab.cli import main
+from fashionlab.errors import FashionlabError
+from fashionlab.models import create_model
+from fashionlab.train.classifier import ClassifierConfig, train_classifier
+from fashionlab.train.runs import Run
+
+TINY = {  # small widths keep every model's test to a second or two
+    "mlp": {"hidden": 32},
+    "cnn": {"widths": [8, 16, 16]},
+    "resnet": {"widths": [8, 16, 16], "blocks": [1, 1, 1], "stem": 8},
+    "wrn": {"widths": [8, 16, 16], "blocks": [1, 1, 1]},
+}
+
+
+@pytest.fixture
+def data(monkeypatch):
+    fake = synthetic_fashion(n_train=384, n_test=64)
+    monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
+    monkeypatch.setattr(classify, "load_fashion_mnist", lambda *args, **kwargs: fake)
+    return fake
+
+
+def assert_png(path: Path) -> None:
+    with Image.open(path) as img:
+        assert img.format == "PNG"
+
+
+@pytest.mark.parametrize("name", sorted(TINY))
+def test_every_model_trains_evaluates_predicts_and_draws(name, data, tmp_path, capsys):
+    config = ClassifierConfig(model=name, model_args=TINY[name], epochs=3, batch_size=32,
+                              n_val=64, device="cpu", out=str(tmp_path / name), lr=3e-3)
+    result = train_classifier(config)
+    assert result.test_accuracy > 0.5  # the synthetic bands are easy
+    for figure in ("training_curves", "predictions", "confusion_matrix", "mistakes"):
+        assert_png(tmp_path / name / "figures" / f"{figure}.png")
+
+    report = classify.evaluate_run(tmp_path / name, device="cpu")
+    assert report["model"] == name and report["samples"] == 64
+    assert report["accuracy"] == pytest.approx(result.test_accuracy)
+
+    image = tmp_path / "garment.png"
+    Image.fromarray(data.test_images[0].numpy()).resize((90, 120)).save(image)
+    capsys.readouterr()  # drop the training log
+    assert main(["predict", str(tmp_path / name), str(image), "--json", "--device", "cpu"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    assert len(top) == 3 and sum(t["probability"] for t in top) <= 1.0 + 1e-6
+
+    loaded = classify.load_classifier(tmp_path / name, "cpu")
+    features = loaded.features(data.test_images[:5])
+    assert features.shape == (5, loaded.model.feature_dim)
+
+
+def test_the_full_recipe_runs_and_is_recorded(data, tmp_path):
+    config = ClassifierConfig(
+        model="cnn", model_args=TINY["cnn"], epochs=3, batch_size=32, n_val=64, device="cpu",
+        out=str(tmp_path / "run"), optimizer="sgd", lr=0.05, weight_decay=5e-4,
+        schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, crop_padding=2, flip=True,
+        erasing=0.5, ema_decay=0.99, tta_flip=True, figures=False,
+    )
+    result = train_classifier(config)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["tta_flip"] is True and saved["trainer"]["erasing"] == 0.5
+    assert [row["epoch"] for row in result.history] == [1, 2, 3]
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+    # what `evaluate` reports is what training reported: the EMA weights, with flip averaging
+    report = classify.evaluate_run(tmp_path / "run", device="cpu")
+    assert report["accuracy"] == pytest.approx(result.test_accuracy)
+    assert result.test_accuracy > 0.2  # chance is 0.1; 30 heavily augmented steps
+
+
+def test_tta_flip_averages_the_image_and_its_mirror(data):
+    torch.manual_seed(0)
+    model = create_model("cnn", "classifier", **TINY["cnn"]).eval()
+    images = data.test_images[:8]
+    plain = classify.predict_proba(model, images, torch.device("cpu"))
+    mirrored = classify.predict_proba(model, images.flip(2), torch.device("cpu"))
+    both = classify.predict_proba(model, images, torch.device("cpu"), tta_flip=True)
+    torch.testing.assert_close(both, 0.5 * (plain + mirrored))
+
+
+def test_the_fast_mlp_path_and_autograd_reach_the_same_accuracy(data, tmp_path):
+    results = {
+        mode: train_classifier(ClassifierConfig(
+            model="mlp", epochs=2, n_val=64, device="cpu", out=str(tmp_path / mode),
+            fast_mlp=mode, figures=False))
+        for mode in ("on", "off")
+    }
+    assert abs(results["on"].test_accuracy - results["off"].test_accuracy) <= 2 / 64
+    losses = [r.history[0]["loss"] for r in results.values()]
+    assert losses[0] == pytest.approx(losses[1], rel=0.05)
+
+
+def test_a_time_budget_stops_training_early(data, tmp_path):
+    result = train_classifier(ClassifierConfig(
+        model="cnn", model_args=TINY["cnn"], epochs=1000, time_budget=1.0, n_val=64,
+        device="cpu", out=str(tmp_path / "run"), schedule="onecycle", figures=False))
+    assert 1 <= len(result.history) < 1000
+    assert result.history[-1]["train_seconds"] < 3.0
+
+
+def test_training_without_validation_images(data, tmp_path):
+    result = train_classifier(ClassifierConfig(
+        model="cnn", model_args=TINY["cnn"], epochs=1, n_val=0, device="cpu",
+        out=str(tmp_path / "run")))
+    assert result.test_accuracy >= 0.0
+    assert (tmp_path / "run" / "figures" / "training_curves.png").is_file()
+
+
+def test_weights_that_do_not_match_the_config_are_an_error(data, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train_classifier(ClassifierConfig(model="cnn", model_args=TINY["cnn"], epochs=1, n_val=64,
+                                      device="cpu", out=str(run_dir), figures=False))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["model_args"] = {"widths": [8, 16, 32]}  # the saved weights are 8/16/16
+    (run_dir / "config.json").write_text(json.dumps(config))
+    with pytest.raises(FashionlabError, match="do not match its config"):
+        classify.evaluate_run(run_dir, device="cpu")
+    image = tmp_path / "x.png"
+    Image.fromarray(data.test_images[0].numpy()).save(image)
+    capsys.readouterr()
+    assert main(["predict", str(run_dir), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "do not match" in err and "Traceback" not in err
+
+    other = Run(tmp_path / "swapped")  # an mlp's weights under a cnn config
+    other.write_config({"kind": "classifier", "model": "cnn", "model_args": TINY["cnn"]})
+    other.save_weights(create_model("mlp", "classifier").state_dict())
+    assert main(["evaluate", str(tmp_path / "swapped"), "--device", "cpu"]) == 2
+    assert "do not match" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--model", "vgg"], "unknown classifier model 'vgg'; choose one of: cnn, mlp, resnet"),
+    (["--model", "cnn", "--fast-mlp", "on"], "--fast-mlp on does not apply"),
+    (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' does not accept"),
+    (["--model", "cnn", "--model-arg", "widths"], "--model-arg wants KEY=VALUE"),
+])
+def test_cli_option_errors(argv, message, capsys, tmp_path):
+    code = main(["train", "classifier", *argv, "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "config.json").exists()

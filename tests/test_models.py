@@ -1,0 +1,66 @@
+"""Every registered classifier: forward shape, features, no NaN, one training step."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fashionlab.cli import main
+from fashionlab.errors import FashionlabError
+from fashionlab.models import create_model, get_entry, model_names
+
+CLASSIFIERS = model_names("classifier")
+
+
+def test_the_registry_holds_the_promised_classifiers():
+    assert {"mlp", "cnn", "resnet", "wrn"} <= set(CLASSIFIERS)
+    assert all(get_entry(name).kind == "classifier" for name in CLASSIFIERS)
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_classifier_forwards_exposes_features_and_trains(name):
+    torch.manual_seed(0)
+    model = create_model(name, "classifier")
+    x = torch.randn(4, 1, 28, 28)
+    y = torch.tensor([0, 3, 7, 9])
+
+    logits = model(x)
+    assert logits.shape == (4, 10) and torch.isfinite(logits).all()
+    features = model.features(x)
+    assert features.shape == (4, model.feature_dim) and torch.isfinite(features).all()
+
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = F.cross_entropy(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    optimizer.step()
+    changed = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
+    assert all(changed), f"{sum(changed)}/{len(changed)} parameter tensors changed"
+    with torch.no_grad():
+        assert torch.isfinite(model(x)).all()
+
+
+def test_an_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(FashionlabError) as error:
+        create_model("resnet9000", "classifier")
+    message = str(error.value)
+    assert "resnet9000" in message and all(name in message for name in CLASSIFIERS)
+
+
+def test_a_model_argument_that_does_not_apply_is_an_error():
+    with pytest.raises(FashionlabError, match="'mlp' does not accept"):
+        create_model("mlp", "classifier", widths=[8, 16, 32])
+    with pytest.raises(FashionlabError, match="'resnet' does not accept"):
+        create_model("resnet", "classifier", blocks=[1, 1])  # three stages expected
+
+
+def test_models_command_lists_every_classifier_with_its_parameter_count(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    for name in CLASSIFIERS:
+        line = next(row for row in out.splitlines() if row.split()[:1] == [name])
+        count = sum(p.numel() for p in create_model(name, "classifier").parameters())
+        assert f"{count:,}" in line and "classifier" in line
