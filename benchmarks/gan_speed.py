@@ -34,7 +34,8 @@ from torch.utils.data import DataLoader, Dataset
 from fashionlab.data import load_fashion_mnist, to_tanh_range
 from fashionlab.models import create_model
 from fashionlab.train.device import Distributed, configure_cpu, resolve_device
-from fashionlab.train.gan import GanConfig, make_amp, train_one_epoch
+from fashionlab.train.gan import GanConfig, train_one_epoch
+from fashionlab.train.gan_step import make_amp
 
 EPOCH_IMAGES = 60_000
 
