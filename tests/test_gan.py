@@ -289,3 +289,9 @@ def test_bad_settings_are_clear_errors(tmp_path, data, overrides, message):
     with pytest.raises(FashionlabError, match=message):
         train_gan(tiny(tmp_path / "run", **overrides), data)
     assert not (tmp_path / "run").exists()  # nothing written before the settings are checked
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, data):
+    with pytest.raises(FashionlabError, match="no CUDA GPU"):
+        train_gan(tiny(tmp_path / "run", device="cuda"), data)
