@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import synthetic_fashion
 from PIL import Image
 
 import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
+from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model

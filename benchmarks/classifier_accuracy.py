@@ -1,0 +1,89 @@
+"""Classifier accuracy recipes, chosen on the validation split, test accuracy reported once.
+
+``--recipe five-minute`` (issue 4: >= 93.5% test accuracy within 5 minutes of training
+on this 2-core CPU): trains each candidate below with ``time_budget=300`` seconds of
+training (the one-cycle schedule follows the clock), prints every candidate's
+validation accuracy (5,000 images carved from the training set), picks the best on
+validation, and only then prints that one's test accuracy (10,000 test images).
+
+``--recipe best``: one long run of the strongest recipe (budget ``--budget`` seconds),
+printing validation and test accuracy.
+
+Run with ``nice``; the machine is shared, so the load average is printed, and a busy
+machine trains fewer epochs within a time budget:
+
+    nice -n 10 python benchmarks/classifier_accuracy.py --recipe five-minute --data-dir DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from fashionlab.train.classifier import ClassifierConfig, train_classifier
+
+# The shared part of the CNN recipes: SGD + Nesterov, one-cycle, label smoothing,
+# crops and flips on tensors, an EMA of the weights and test-time flip averaging.
+CNN_RECIPE = ClassifierConfig(
+    model="cnn", batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4,
+    schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, crop_padding=2, flip=True,
+    ema_decay=0.999, tta_flip=True, figures=False, epochs=100, time_budget=300,
+)
+
+FIVE_MINUTE_CANDIDATES = {
+    "crop+flip": CNN_RECIPE,
+    "crop+flip+erasing": replace(CNN_RECIPE, erasing=0.5),
+    "crop+flip, no EMA": replace(CNN_RECIPE, ema_decay=0.0),
+}
+
+BEST = replace(CNN_RECIPE, erasing=0.5, warmup_epochs=2, epochs=60, time_budget=4500,
+               figures=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def run(name: str, config: ClassifierConfig, out: Path):
+    start = time.perf_counter()
+    result = train_classifier(replace(config, out=str(out / name.replace(" ", "_"))))
+    wall = time.perf_counter() - start
+    train_seconds = result.history[-1]["train_seconds"]
+    print(f"{name:<22} {len(result.history):>6} {train_seconds:>7.0f} {wall:>7.0f} "
+          f"{result.val_accuracy:>8.4f}   (load average {load_average()})", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", choices=["five-minute", "best"], required=True)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", default="runs/classifier-accuracy", help="run folders")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of training per run (default: 300, or 4500 for best)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    args = parser.parse_args()
+    out = Path(args.out)
+    common = {"data_dir": args.data_dir, "threads": args.threads, "device": "auto"}
+    if args.budget:
+        common["time_budget"] = args.budget
+    candidates = (FIVE_MINUTE_CANDIDATES if args.recipe == "five-minute" else {"best": BEST})
+
+    print(f"load average at start: {load_average()}")
+    print(f"{'recipe':<22} {'epochs':>6} {'train s':>7} {'wall s':>7} {'val acc':>8}")
+    results = {name: run(name, replace(config, **common), out)
+               for name, config in candidates.items()}
+    chosen = max(results, key=lambda name: results[name].val_accuracy)
+    result = results[chosen]
+    print(f"\nchosen on validation: {chosen!r}; its test accuracy (10,000 images, "
+          f"{'flip-averaged, ' if candidates[chosen].tta_flip else ''}"
+          f"{'EMA weights' if candidates[chosen].ema_decay else 'final weights'}): "
+          f"{result.test_accuracy:.4f} after {result.history[-1]['train_seconds']:.0f} s of "
+          f"training; run folder {result.run_dir}")
+
+
+if __name__ == "__main__":
+    main()
