@@ -12,6 +12,10 @@ subset-FID, as a fraction of the reference's wall time (issue 5's <= 1/10 target
     python benchmarks/gan_quality.py --classifier runs/cnn runs/dcgan runs/lite runs/cgan
     python benchmarks/gan_quality.py --smoke     # tiny runs trained here; checks the script
 
+CAS trains ``--cas-model`` (default: the fast ``mlp``) on the generated images; the same
+classifier trained on as many real images is reported beside it (``--no-real-baseline``
+skips it), since CAS only means something next to that number.
+
 Nothing here tunes anything: the runs are scored once, as they are.
 """
 
@@ -130,7 +134,7 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
     out.append("Commands (one per row):")
     extra = "".join(
         f" --{name.replace('_', '-')} {getattr(config, name)}"
-        for name in ("n", "kid_subset_size", "cas_epochs")
+        for name in ("n", "kid_subset_size", "cas_model", "cas_epochs")
         if getattr(config, name) != getattr(ScoreConfig, name)
     ) + (" --cas-real-baseline" if config.cas_real_baseline else "")
     for row in rows:
@@ -162,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--classifier", help="classifier run folder (the feature network)")
     parser.add_argument("--n", type=int, default=10_000, help="generated images per run")
     parser.add_argument("--kid-subset-size", type=int, default=1000)
+    parser.add_argument("--cas-model", default=ScoreConfig.cas_model,
+                        help="the classifier CAS trains on generated images")
     parser.add_argument("--cas-epochs", type=int, default=ScoreConfig.cas_epochs)
-    parser.add_argument("--cas-real-baseline", action="store_true",
-                        help="also train the CAS classifier on as many real images")
+    parser.add_argument("--no-real-baseline", action="store_true",
+                        help="skip training the CAS classifier on as many real images")
     parser.add_argument("--json", help="also write all reports to this JSON file")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--device", default="auto")
@@ -179,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.runs or not args.classifier:
             parser.error("give GAN run folders and --classifier (or --smoke)")
         config = ScoreConfig(run="", classifier=args.classifier, n=args.n,
-                             kid_subset_size=args.kid_subset_size, cas_epochs=args.cas_epochs,
-                             cas_real_baseline=args.cas_real_baseline, device=args.device,
+                             kid_subset_size=args.kid_subset_size, cas_model=args.cas_model,
+                             cas_epochs=args.cas_epochs,
+                             cas_real_baseline=not args.no_real_baseline, device=args.device,
                              data_dir=args.data_dir)
         rows = score_runs(args.runs, config)
         print(markdown_table(rows, config))
