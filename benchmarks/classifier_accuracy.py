@@ -2,7 +2,11 @@
 
 ``--recipe five-minute`` (issue 4: >= 93.5% test accuracy within 5 minutes of training
 on this 2-core CPU): trains each candidate below with ``time_budget=300`` seconds of
-training (the one-cycle schedule follows the clock), prints every candidate's
+training on ONE thread, counted in the process's CPU seconds (``budget_clock="cpu"``):
+on a machine shared with other jobs, wall-clock time measures the other jobs, while
+300 CPU seconds on one thread is what the run takes alone on one of the two cores
+(a conservative stand-in for 5 minutes on the idle machine). The one-cycle schedule
+follows that clock. The script prints every candidate's
 validation accuracy (5,000 images carved from the training set), picks the best on
 validation, and only then prints that one's test accuracy (10,000 test images).
 
@@ -31,16 +35,16 @@ CNN_RECIPE = ClassifierConfig(
     model="cnn", batch_size=128, optimizer="sgd", lr=0.1, weight_decay=5e-4,
     schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, crop_padding=2, flip=True,
     ema_decay=0.999, tta_flip=True, figures=False, epochs=100, time_budget=300,
+    budget_clock="cpu", threads=1,
 )
 
 FIVE_MINUTE_CANDIDATES = {
     "crop+flip": CNN_RECIPE,
     "crop+flip+erasing": replace(CNN_RECIPE, erasing=0.5),
-    "crop+flip, no EMA": replace(CNN_RECIPE, ema_decay=0.0),
 }
 
 BEST = replace(CNN_RECIPE, erasing=0.5, warmup_epochs=2, epochs=60, time_budget=4500,
-               figures=True)
+               budget_clock="wall", threads=1, figures=True)
 
 
 def load_average() -> str:
@@ -51,8 +55,9 @@ def run(name: str, config: ClassifierConfig, out: Path):
     start = time.perf_counter()
     result = train_classifier(replace(config, out=str(out / name.replace(" ", "_"))))
     wall = time.perf_counter() - start
-    train_seconds = result.history[-1]["train_seconds"]
-    print(f"{name:<22} {len(result.history):>6} {train_seconds:>7.0f} {wall:>7.0f} "
+    last = result.history[-1]
+    print(f"{name:<22} {len(result.history):>6} {last['train_seconds']:>7.0f} "
+          f"{last['train_cpu_seconds']:>7.0f} {wall:>7.0f} "
           f"{result.val_accuracy:>8.4f}   (load average {load_average()})", flush=True)
     return result
 
@@ -64,16 +69,21 @@ def main() -> None:
     parser.add_argument("--out", default="runs/classifier-accuracy", help="run folders")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of training per run (default: 300, or 4500 for best)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: see above)")
+    parser.add_argument("--clock", choices=["cpu", "wall"], default=None,
+                        help="budget clock (default: cpu for five-minute, wall for best)")
     args = parser.parse_args()
     out = Path(args.out)
     common = {"data_dir": args.data_dir, "threads": args.threads, "device": "auto"}
     if args.budget:
         common["time_budget"] = args.budget
+    if args.clock:
+        common["budget_clock"] = args.clock
     candidates = (FIVE_MINUTE_CANDIDATES if args.recipe == "five-minute" else {"best": BEST})
 
     print(f"load average at start: {load_average()}")
-    print(f"{'recipe':<22} {'epochs':>6} {'train s':>7} {'wall s':>7} {'val acc':>8}")
+    print(f"{'recipe':<22} {'epochs':>6} {'train s':>7} {'cpu s':>7} {'wall s':>7} "
+          f"{'val acc':>8}")
     results = {name: run(name, replace(config, **common), out)
                for name, config in candidates.items()}
     chosen = max(results, key=lambda name: results[name].val_accuracy)
@@ -81,8 +91,9 @@ def main() -> None:
     print(f"\nchosen on validation: {chosen!r}; its test accuracy (10,000 images, "
           f"{'flip-averaged, ' if candidates[chosen].tta_flip else ''}"
           f"{'EMA weights' if candidates[chosen].ema_decay else 'final weights'}): "
-          f"{result.test_accuracy:.4f} after {result.history[-1]['train_seconds']:.0f} s of "
-          f"training; run folder {result.run_dir}")
+          f"{result.test_accuracy:.4f} after {result.history[-1]['train_seconds']:.0f} s "
+          f"({result.history[-1]['train_cpu_seconds']:.0f} CPU s) of training; "
+          f"run folder {result.run_dir}")
 
 
 if __name__ == "__main__":

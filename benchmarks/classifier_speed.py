@@ -88,12 +88,13 @@ def bench_mlp(args, split) -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = DataLoader(PerSampleImages(split.train_images, split.train_labels),
                         batch_size=32, shuffle=True)
-    baseline = []
+    baseline, baseline_cpu = [], []
     for _ in range(args.baseline_epochs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         dataloader_loop(model, optimizer, loader)
         baseline.append(time.perf_counter() - start)
-    base_epoch = statistics.median(baseline)
+        baseline_cpu.append(time.process_time() - cpu)
+    base_epoch, base_cpu = statistics.median(baseline), statistics.median(baseline_cpu)
 
     with tempfile.TemporaryDirectory() as out:
         result = train_classifier(ClassifierConfig(
@@ -101,13 +102,21 @@ def bench_mlp(args, split) -> None:
             out=out, figures=False, threads=args.threads))
     ours = [row["seconds"] for row in result.history]
     ours_epoch = sum(ours) / len(ours)
+    ours_cpu = result.history[-1]["train_cpu_seconds"] / len(ours)
+    threads = args.threads or "1 (the fast MLP step's default)"
     print(f"\nMLP 784-128-10, Adam 1e-3, batch 32, 55,000 training images per epoch; "
-          f"torch threads {torch.get_num_threads()}; load average {load_average()}")
-    print(f"{'approach':<18} {'epochs':>6} {'s/epoch':>8} {'test acc':>8} {'speed-up':>8}")
-    print(f"{'DataLoader loop':<18} {len(baseline):>6} {base_epoch:>8.2f} {'-':>8} {1.0:>7.1f}x")
-    print(f"{'fashionlab':<18} {len(ours):>6} {ours_epoch:>8.2f} {result.test_accuracy:>8.4f} "
-          f"{base_epoch / ours_epoch:>7.1f}x")
-    print(f"fashionlab epochs (s): {', '.join(f'{s:.2f}' for s in ours)}")
+          f"DataLoader loop on {torch.get_num_threads()} torch threads, fashionlab on {threads}; "
+          f"load average {load_average()}")
+    print("wall s = seconds per epoch on the clock; CPU s = the process's CPU seconds per epoch "
+          "(what an idle machine would take, for one thread)")
+    print(f"{'approach':<18} {'epochs':>6} {'wall s':>7} {'CPU s':>7} {'test acc':>8} "
+          f"{'wall ratio':>10} {'CPU ratio':>9}")
+    print(f"{'DataLoader loop':<18} {len(baseline):>6} {base_epoch:>7.2f} {base_cpu:>7.2f} "
+          f"{'-':>8} {1.0:>9.1f}x {1.0:>8.1f}x")
+    print(f"{'fashionlab':<18} {len(ours):>6} {ours_epoch:>7.2f} {ours_cpu:>7.2f} "
+          f"{result.test_accuracy:>8.4f} {base_epoch / ours_epoch:>9.1f}x "
+          f"{base_cpu / ours_cpu:>8.1f}x")
+    print(f"fashionlab epochs (wall s): {', '.join(f'{s:.2f}' for s in ours)}")
 
 
 def bench_cnn(args, split) -> None:
@@ -149,19 +158,23 @@ def bench_cnn(args, split) -> None:
     for step in rows.values():  # warm-up round (oneDNN primitive creation)
         step()
     rates: dict[str, list[float]] = {name: [] for name in rows}
+    cpu_rates: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(args.rounds):
         for name, step in rows.items():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             seen = step()
             rates[name].append(seen / (time.perf_counter() - start))
+            cpu_rates[name].append(seen / (time.process_time() - cpu))
     base = statistics.median(rates["DataLoader loop (fp32)"])
+    cpu_base = statistics.median(cpu_rates["DataLoader loop (fp32)"])
     print(f"\ncnn (widths 32/64/128), batch 128, SGD; {n:,} images per round, median of "
           f"{args.rounds} interleaved rounds; torch threads {torch.get_num_threads()}; "
           f"load average {load_average()}")
-    print(f"{'approach':<24} {'images/s':>9} {'ratio':>6}")
+    print(f"{'approach':<24} {'images/s':>9} {'ratio':>6} {'images/CPU s':>12} {'ratio':>6}")
     for name, values in rates.items():
-        rate = statistics.median(values)
-        print(f"{name:<24} {rate:>9.0f} {rate / base:>5.1f}x")
+        rate, cpu_rate = statistics.median(values), statistics.median(cpu_rates[name])
+        print(f"{name:<24} {rate:>9.0f} {rate / base:>5.1f}x {cpu_rate:>12.0f} "
+              f"{cpu_rate / cpu_base:>5.1f}x")
 
 
 def main() -> None:
