@@ -84,6 +84,8 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.add_argument("--time-budget", type=float, default=d.time_budget, metavar="SECONDS",
                    help="stop after this much training time; the schedule follows the clock "
                    "(--epochs is then the most)")
+    p.add_argument("--budget-clock", default=d.budget_clock, choices=["wall", "cpu"],
+                   help="count the time budget in wall-clock or in this process's CPU seconds")
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
@@ -136,7 +138,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
 
     config = ClassifierConfig(
         model=args.model, model_args=_model_args(args.model_arg), epochs=args.epochs,
-        time_budget=args.time_budget,
+        time_budget=args.time_budget, budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
