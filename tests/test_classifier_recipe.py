@@ -100,6 +100,8 @@ def test_ema_averages_weights_and_copies_buffers():
     ({"label_smoothing": -0.1}, "label_smoothing must be in"),
     ({"crop_padding": -1}, "cannot be negative"),
     ({"model": "vgg"}, "choose one of: "),
+    ({"optimizer": "adam", "momentum": 0.5}, "momentum applies only to --optimizer sgd"),
+    ({"budget_clock": "cpu"}, "budget_clock applies only with a time budget"),
 ])
 def test_config_errors_say_what_to_change(options, message):
     with pytest.raises(FashionlabError, match=message):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -390,6 +391,8 @@ def _run_train_gan(args: argparse.Namespace) -> None:
     if args.dry_run:
         config.epochs, config.steps_per_epoch = 1, 2
     result = train_gan(config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
     last = result.history[-1] if result.history else {}
     best = f", best FID {result.best_fid:.2f}" if result.best_fid is not None else ""
     print(f"{len(result.history)} epochs, last loss_g {last.get('loss_g', float('nan')):.4f} "

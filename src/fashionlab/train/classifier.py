@@ -107,6 +107,10 @@ class ClassifierConfig:
             raise FashionlabError(
                 "crop_padding, warmup_epochs, weight_decay and time_budget cannot be negative"
             )
+        if self.optimizer != "sgd" and self.momentum != 0.9:
+            raise FashionlabError(f"momentum applies only to --optimizer sgd, not {self.optimizer}")
+        if self.budget_clock != "wall" and not self.time_budget:
+            raise FashionlabError("budget_clock applies only with a time budget (--time-budget)")
         if self.n_val < 0:
             raise FashionlabError(f"n_val cannot be negative, got {self.n_val}")
         model = create_model(self.model, "classifier", **self.model_args)  # checks model_args
