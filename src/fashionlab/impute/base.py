@@ -28,7 +28,7 @@ from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_dat
 
 from fashionlab.errors import FashionlabError
 
-IMPUTERS: dict[str, type["BaseImputer"]] = {}
+IMPUTERS: dict[str, type[BaseImputer]] = {}
 """Registered imputers: name -> class (filled by ``register_imputer``)."""
 
 
@@ -49,13 +49,15 @@ def imputer_names() -> list[str]:
     return list(IMPUTERS)
 
 
-def get_imputer_class(name: str) -> type["BaseImputer"]:
+def get_imputer_class(name: str) -> type[BaseImputer]:
     """The imputer class registered as ``name``; an unknown name lists the valid ones."""
     try:
         return IMPUTERS[name]
     except KeyError:
         valid = ", ".join(IMPUTERS)
-        raise FashionlabError(f"unknown imputation method {name!r}; choose one of: {valid}") from None
+        raise FashionlabError(
+            f"unknown imputation method {name!r}; choose one of: {valid}"
+        ) from None
 
 
 def is_missing_nan(missing_values: object) -> bool:

@@ -1,4 +1,4 @@
-"""Plain-table baselines in the fashionlab imputer API: mean, median, kNN, MICE-like, MissForest-like.
+"""Plain-table baselines in the imputer API: mean, median, kNN, MICE-like, MissForest-like.
 
 Each wraps the scikit-learn imputer that defines it, so the numbers are those of
 the reference implementation; :class:`~fashionlab.impute.base.BaseImputer`

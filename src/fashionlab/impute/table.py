@@ -208,7 +208,7 @@ class ImputeConfig:
     force: bool = False  # overwrite an existing --out
     flags: bool = False  # add a <column>_imputed 0/1 column for each column with filled cells
     evaluate: float | None = None  # hide this fraction of observed cells and score every method
-    evaluate_methods: tuple[str, ...] | None = None  # methods scored by evaluate; None = all table methods
+    evaluate_methods: tuple[str, ...] | None = None  # scored by evaluate; None = table_methods()
     seed: int = 0  # seeds the imputers and the hidden cells
 
 
@@ -220,7 +220,7 @@ class ImputeResult:
     numeric_columns: list[str]
     missing_cells: int
     out: Path | None
-    scores: list[dict] = field(default_factory=list)  # one per method: method, mae, rmse, cells, seconds
+    scores: list[dict] = field(default_factory=list)  # method, mae, rmse, cells, seconds
 
 
 def impute_csv(config: ImputeConfig) -> ImputeResult:
@@ -230,7 +230,9 @@ def impute_csv(config: ImputeConfig) -> ImputeResult:
     if config.out is None and config.evaluate is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
     if config.evaluate is not None and not 0 < config.evaluate < 1:
-        raise FashionlabError(f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}")
+        raise FashionlabError(
+            f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}"
+        )
     methods = config.evaluate_methods or table_methods()
     for name in methods:
         get_imputer_class(name)
