@@ -482,6 +482,52 @@ def _run_impute(args: argparse.Namespace) -> None:
     print(format_result(impute_csv(config), config))
 
 
+# --------------------------------------------------------------------------- inpaint
+
+
+def _add_inpaint(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.impute.inpaint import MASKS, MODELS, InpaintConfig
+
+    d = InpaintConfig()
+    p = sub.add_parser(
+        "inpaint", help="fill removed boxes or pixels of Fashion-MNIST images with a GAIN model",
+        description="Train a GAIN inpainting model on training images, score it on the hidden "
+        "pixels of validation and test images against mean fill and nearest neighbour, and save "
+        "a figure original / masked / filled.",
+    )
+    p.add_argument("--model", choices=MODELS, default=d.model)
+    p.add_argument("--mask", choices=MASKS, default=d.mask)
+    p.add_argument("--box-size", type=positive_int, default=d.box_size)
+    p.add_argument("--pixel-fraction", type=fraction, default=d.pixel_fraction)
+    p.add_argument("--steps", type=positive_int, default=d.steps)
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--width", type=positive_int, default=d.width)
+    p.add_argument("--n-eval", type=positive_int, default=d.n_eval,
+                   help="validation and test images scored (each)")
+    p.add_argument("--n-pool", type=positive_int, default=d.n_pool,
+                   help="training images searched by the nearest-neighbour baseline")
+    p.add_argument("--threads", type=int, default=d.threads, help="0 = PyTorch's default")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", default=d.out, help="run folder to write")
+    p.add_argument("--dry-run", action="store_true", help="a few steps on few images")
+    _data_dir_option(p)
+    p.set_defaults(func=_run_inpaint)
+
+
+def _run_inpaint(args: argparse.Namespace) -> None:
+    from fashionlab.impute.inpaint import InpaintConfig, format_results, inpaint
+
+    config = InpaintConfig(
+        model=args.model, mask=args.mask, box_size=args.box_size,
+        pixel_fraction=args.pixel_fraction, steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, width=args.width, n_eval=args.n_eval, n_pool=args.n_pool,
+        threads=args.threads, seed=args.seed, out=args.out, dry_run=args.dry_run,
+        data_dir=args.data_dir,
+    )
+    print(format_results(inpaint(config)))
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -494,6 +540,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_demo,
     _add_score,
     _add_impute,
+    _add_inpaint,
 )
 
 
