@@ -189,3 +189,22 @@ def test_gan_learns_from_the_other_station():
     interp = LinearInterpolationImputer(window=8).fit(gappy).transform(gappy)
     interp_mae = masked_errors(full, interp, hidden)["mae"]
     assert gan_mae < 0.7 * interp_mae
+
+
+def test_filled_series_figure(tmp_path):
+    import pandas as pd
+
+    from fashionlab.viz.impute import plot_filled_series, save_filled_series
+
+    _, gappy = stations_sines(n_rows=48, n_stations=2, n_variables=2)
+    columns = ["A_PM2.5", "A_TEMP", "B_PM2.5", "B_TEMP"]
+    index = pd.date_range("2014-01-01", periods=48, freq="h")
+    given = pd.DataFrame(gappy, index=index, columns=columns)
+    filled = LinearInterpolationImputer().fit(gappy).transform(gappy)
+    imputed = pd.DataFrame(filled, index=index, columns=columns)
+    fig = plot_filled_series(given, imputed, "B", hours=24)
+    assert len(fig.axes) == 2 and fig.axes[1].get_ylabel() == "TEMP"
+    path = save_filled_series(tmp_path / "b.png", given, imputed, "A", variables=["TEMP"])
+    assert path.stat().st_size > 1000
+    with pytest.raises(FashionlabError, match="stations are A, B"):
+        plot_filled_series(given, imputed, "C")

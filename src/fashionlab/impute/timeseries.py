@@ -250,11 +250,11 @@ def __getattr__(name: str):
         return WindowGainImputer
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "LinearInterpolationImputer",
     "LocfImputer",
     "NearestStationImputer",
-    "WindowGainImputer",
     "by_windows",
     "interpolate3",
     "locf3",

@@ -55,7 +55,10 @@ class WindowGainImputer(_TimeSeriesImputer):
     observed_weight : float, default=0.5
         Weight of the reconstruction of the shown cells in the generator loss.
     max_seconds : float or None, default=None
-        Stop training after this wall time (the schedule is not shortened).
+        A training time budget: the learning rate then follows the warm-up and cosine
+        decay over whichever runs out first, the epochs or this wall time, and training
+        stops when it is spent (so the result depends on the machine's speed; leave it
+        None for runs that repeat exactly).
     random_state : int or None, default=None
     device : str, default="cpu"
     verbose : bool, default=False
@@ -133,9 +136,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
-        schedule = _warmup_cosine(total)
-        sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, schedule)
-        sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, schedule)
+        step = 0
         self.history_ = []
         start = time.perf_counter()
         self.generator_.train()
@@ -143,17 +144,26 @@ class WindowGainImputer(_TimeSeriesImputer):
         for epoch in range(self.epochs):
             sums: dict[str, float] = {}
             for _ in range(steps_per_epoch):
+                progress = step / total
+                if self.max_seconds is not None:
+                    progress = max(progress, (time.perf_counter() - start) / self.max_seconds)
+                    if progress >= 1:
+                        break
+                for opt in (opt_g, opt_d):
+                    for group in opt.param_groups:
+                        group["lr"] = self.lr * _warmup_cosine(progress)
                 batch = _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device)
                 logs = _gan_step(self, batch, opt_g, opt_d)
-                sched_g.step()
-                sched_d.step()
+                step += 1
                 for key, value in logs.items():
                     sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
+            if not sums:  # the time budget ran out before this epoch began
+                break
             sums.update(epoch=epoch + 1, seconds=round(time.perf_counter() - start, 2))
             self.history_.append(sums)
             if self.verbose:
                 print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
-            if self.max_seconds is not None and time.perf_counter() - start > self.max_seconds:
+            if self.max_seconds is not None and time.perf_counter() - start >= self.max_seconds:
                 break
         self.generator_.eval()
         self.discriminator_.eval()
@@ -189,16 +199,11 @@ class WindowGainImputer(_TimeSeriesImputer):
         return np.concatenate(results)
 
 
-def _warmup_cosine(total: int):
-    warm = max(1, total // 20)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = min(1.0, (step - warm) / max(1, total - warm))
-        return 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
+def _warmup_cosine(progress: float, warm: float = 0.05) -> float:
+    """Learning-rate factor at ``progress`` in [0, 1]: linear warm-up, then cosine to 0."""
+    if progress < warm:
+        return max(progress / warm, 0.01)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warm) / (1 - warm))))
 
 
 def _training_batch(Z, length, batch_size, hide_rate, rng, device) -> dict[str, torch.Tensor]:
@@ -235,7 +240,7 @@ def _gan_step(imputer: WindowGainImputer, batch, opt_g, opt_d) -> dict[str, floa
     hint = told * shown + 0.5 * (1 - told)
     # discriminator: guess which cells were shown, scored on the cells the hint hides
     logits = disc(x_hat.detach(), hint)
-    loss_d = (F.binary_cross_entropy_with_logits(logits, shown, reduction="none") * (1 - told))
+    loss_d = F.binary_cross_entropy_with_logits(logits, shown, reduction="none") * (1 - told)
     loss_d = loss_d.sum() / (1 - told).sum().clamp_min(1)
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
