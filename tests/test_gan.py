@@ -83,6 +83,20 @@ def test_dcgan_is_the_tutorial_architecture():
     assert any(isinstance(m, torch.nn.LeakyReLU) for m in leaky.modules())
 
 
+def test_dcgan_starts_from_the_keras_initialisation():
+    torch.manual_seed(0)
+    keras, _ = create_model("dcgan", "gan")
+    torch_default, _ = create_model("dcgan", "gan", init="torch")
+    last = keras.up[-2].weight  # ConvTranspose 64 -> 1: Glorot bound sqrt(6 / (25 * 65))
+    assert last.abs().max() <= (6 / (25 * 65)) ** 0.5
+    assert torch_default.up[-2].weight.abs().max() > 3 * last.abs().max()
+    with torch.no_grad():
+        images = keras.eval()(torch.randn(64, 100))
+    assert (images.abs() > 0.99).float().mean() < 0.01  # tanh not saturated at the start
+    with pytest.raises(FashionlabError, match="init must be 'keras' or 'torch'"):
+        create_model("dcgan", "gan", init="zeros")
+
+
 def test_dcgan_trains_with_the_tutorial_settings_unless_told_otherwise():
     config = GanConfig(model="dcgan").resolved()
     assert (config.epochs, config.batch_size, config.loss) == (100, 256, "bce")

@@ -24,6 +24,20 @@ def _maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
 
 
+def keras_init(module: nn.Module) -> nn.Module:
+    """Glorot-uniform weights and zero biases, as Keras initialises Dense and Conv layers.
+
+    PyTorch's default ConvTranspose2d init takes its fan from the *output* channels, so
+    the final 64 -> 1 layer starts with weights ~8x larger and saturates tanh.
+    """
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return module
+
+
 # --------------------------------------------------------------------------- reference DCGAN
 
 
@@ -169,8 +183,13 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @register("dcgan", "gan", "the reference DCGAN of the TensorFlow tutorial (noise 100)")
-def dcgan(noise_dim: int = 100, leaky: bool = False, dropout: float = 0.3):
-    return DCGANGenerator(noise_dim, leaky), DCGANDiscriminator(dropout)
+def dcgan(noise_dim: int = 100, leaky: bool = False, dropout: float = 0.3, init: str = "keras"):
+    generator, discriminator = DCGANGenerator(noise_dim, leaky), DCGANDiscriminator(dropout)
+    if init == "keras":  # the tutorial's initialisation; "torch" keeps PyTorch's defaults
+        keras_init(generator), keras_init(discriminator)
+    elif init != "torch":
+        raise TypeError(f"init must be 'keras' or 'torch', got {init!r}")
+    return generator, discriminator
 
 
 @register("lite", "gan", "fast unconditional DCGAN: 4x4 convs, spectral norm D, hinge, EMA")
