@@ -72,11 +72,12 @@ PUBLISHED_MAE = {
                   "US-GAN": 0.137, "SAITS": 0.155},
 }  # fmt: skip
 TARGETS = {"saits": 0.129, "tsi-bench": 0.102}  # issue 6: the GAN's MAE must go below these
-# The window GAN's settings, chosen on the validation splits (see the report of issue 6).
+# The window GAN's settings. Chosen on the TSI-Bench validation split: lr 2e-3 gave val MAE
+# 0.0979 and lr 1e-3 0.1061 (linear 0.1084), both with a 540 s budget on the busy machine.
 GAN_PARAMS: dict[str, Any] = dict(
-    d_model=128, n_layers=2, n_heads=4, epochs=1000, batch_size=64, lr=1e-3, hide_rate=0.2,
+    d_model=128, n_layers=2, n_heads=4, epochs=1000, batch_size=64, lr=2e-3, hide_rate=0.2,
     hint_rate=0.9, adversarial_weight=0.05, observed_weight=0.5,
-    max_seconds=840,  # 14 min: the issue's 15-minute training budget, minus a margin
+    max_seconds=810,  # 13.5 min: the issue's 15-minute training budget, minus a margin
 )  # fmt: skip
 QUICK_GAN = dict(d_model=32, n_layers=1, n_heads=2, disc_hidden=32, epochs=2, batch_size=16,
                  max_seconds=None)  # fmt: skip
@@ -213,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a few days per split, tiny GAN")
-    parser.add_argument("--out", default=None, help="results JSON (full run default: "
-                        "benchmarks/results/impute_air_quality.json; --quick: none)")  # fmt: skip
+    parser.add_argument("--out", default=None, help="results JSON (full run default: benchmarks/"
+                        "results/impute_air_quality_<protocols>.json; --quick: none)")  # fmt: skip
     args = parser.parse_args(argv)
     if args.quick:
         args.tabular_rows = min(args.tabular_rows, 300)
@@ -259,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         print_table(protocol, rows, args.splits)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results["machine"]["load_average_end"] = os.getloadavg()[0]
-    out = args.out or (None if args.quick else "benchmarks/results/impute_air_quality.json")
+    default = f"benchmarks/results/impute_air_quality_{'_'.join(args.protocols)}.json"
+    out = args.out or (None if args.quick else default)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(results, indent=2) + "\n")

@@ -74,6 +74,8 @@ class WindowGainImputer(_TimeSeriesImputer):
     history_ : list of dicts, one per epoch (losses, seconds).
     """
 
+    plain_table = False  # minutes of training: only by --method, not in `--evaluate` by default
+
     def __init__(
         self,
         *,
