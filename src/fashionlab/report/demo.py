@@ -38,8 +38,9 @@ class Budget:
     cgan_model: str
     cgan_epochs: int
     cgan_train_subset: int
-    impute_quick: bool  # small slices of the air-quality protocol
-    inpaint_epochs: int
+    impute_quick: bool  # small slices of the air-quality protocol, a tiny GAN
+    impute_gan_seconds: float  # training budget of the window GAN imputer (full protocol)
+    inpaint_steps: int  # training steps of the inpainting GAIN
 
 
 PROFILES: dict[str, Budget] = {
@@ -47,17 +48,17 @@ PROFILES: dict[str, Budget] = {
     "quick": Budget(
         mlp_epochs=1, cnn_model="cnn", cnn_epochs=1, cnn_seconds=25,
         gan_epochs=2, gan_train_subset=1024, cgan_model="cgan", cgan_epochs=2,
-        cgan_train_subset=2048, impute_quick=True, inpaint_epochs=1,
+        cgan_train_subset=2048, impute_quick=True, impute_gan_seconds=0, inpaint_steps=150,
     ),
     "default": Budget(
         mlp_epochs=20, cnn_model="cnn", cnn_epochs=30, cnn_seconds=240,
         gan_epochs=5, gan_train_subset=6000, cgan_model="cgan", cgan_epochs=10,
-        cgan_train_subset=0, impute_quick=False, inpaint_epochs=5,
+        cgan_train_subset=0, impute_quick=False, impute_gan_seconds=150, inpaint_steps=1500,
     ),
     "full": Budget(
         mlp_epochs=20, cnn_model="wrn", cnn_epochs=60, cnn_seconds=0,
         gan_epochs=100, gan_train_subset=0, cgan_model="cgan", cgan_epochs=50,
-        cgan_train_subset=0, impute_quick=False, inpaint_epochs=20,
+        cgan_train_subset=0, impute_quick=False, impute_gan_seconds=840, inpaint_steps=3000,
     ),
 }
 
