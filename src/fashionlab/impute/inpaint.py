@@ -14,6 +14,14 @@ images, on the hidden pixels only, against two baselines:
 Errors are MAE and RMSE on pixel values in [0, 1], over the hidden pixels of
 ``n_eval`` images (validation images carved from the training set, and test
 images), with masks drawn from a fixed seed so every method fills the same pixels.
+
+Measured (12x12 box, 1,000 validation images, 144,000 hidden pixels; 2-core CPU
+shared with other jobs, so the seconds are inflated), validation RMSE:
+``--model mlp --steps 2000 --width 16`` 0.1666 in 578 s of training;
+``--model conv --steps 500 --width 16`` 0.1663 in 449 s; ``--model mlp --steps 500``
+0.1893; nearest neighbour 0.1908; mean fill 0.3207. The convolutional model learns
+far more per step but costs about 4x more per step here, so the cheaper MLP is the
+default.
 """
 
 from __future__ import annotations
@@ -44,16 +52,16 @@ MASKS = ("box", "pixels")
 class InpaintConfig:
     """Everything that defines an inpainting run; stored in the run's config.json."""
 
-    model: str = "conv"  # conv (convolutional GAIN) | mlp (GAIN's MLP on the 784 pixels)
+    model: str = "mlp"  # mlp (GAIN's MLP on the 784 pixels) | conv (convolutional GAIN)
     mask: str = "box"  # box (a square removed) | pixels (scattered pixels removed)
     box_size: int = 12  # side of the removed square, in pixels (box masks)
     pixel_fraction: float = 0.5  # fraction of pixels removed (pixels masks)
-    steps: int = 3000  # training steps (one D and one G update each)
+    steps: int = 2000  # training steps (one D and one G update each)
     batch_size: int = 64  # images per step
     lr: float = 1e-3  # Adam learning rate of both networks (cosine decay to 0)
     alpha: float = 100.0  # reconstruction weight against the adversarial loss (GAIN: 100)
     hint_rate: float = 0.9  # probability that the hint reveals a pixel's mask value to D
-    width: int = 32  # conv: channels of the first stage; mlp: hidden units = 784 * width // 32
+    width: int = 16  # conv: channels of the first stage; mlp: hidden units = 784 * width // 32
     n_val: int = 5000  # validation images carved from the training set
     n_eval: int = 1000  # validation and test images scored (each)
     n_pool: int = 20000  # training images searched by the nearest-neighbour baseline
