@@ -64,3 +64,12 @@ def test_models_command_lists_every_classifier_with_its_parameter_count(capsys):
         line = next(row for row in out.splitlines() if row.split()[:1] == [name])
         count = sum(p.numel() for p in create_model(name, "classifier").parameters())
         assert f"{count:,}" in line and "classifier" in line
+
+
+def test_the_mlp_can_start_from_keras_default_initialisation():
+    model = create_model("mlp", "classifier", init="keras")
+    assert torch.equal(model.hidden.bias, torch.zeros(128))
+    bound = (6 / (784 + 128)) ** 0.5  # Glorot-uniform
+    assert model.hidden.weight.abs().max() <= bound
+    with pytest.raises(FashionlabError, match="init must be"):
+        create_model("mlp", "classifier", init="he")

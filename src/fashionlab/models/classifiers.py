@@ -22,11 +22,20 @@ from fashionlab.models.registry import register
 class MLP(nn.Module):
     """The reference dense network: Flatten -> Dense(hidden, ReLU) -> Dense(classes)."""
 
-    def __init__(self, hidden: int = 128, num_classes: int = 10, in_pixels: int = 28 * 28):
+    def __init__(
+        self, hidden: int = 128, num_classes: int = 10, in_pixels: int = 28 * 28,
+        init: str = "torch",
+    ):
         super().__init__()
         self.feature_dim = hidden
         self.hidden = nn.Linear(in_pixels, hidden)
         self.head = nn.Linear(hidden, num_classes)
+        if init == "keras":  # Keras' Dense defaults: Glorot-uniform weights, zero biases
+            for layer in (self.hidden, self.head):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
+        elif init != "torch":
+            raise TypeError(f"init must be 'torch' or 'keras', got {init!r}")
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.hidden(x.flatten(1)))  # (B, hidden)
@@ -141,8 +150,8 @@ class ResNet(nn.Module):
 
 
 @register("mlp", "classifier", "the reference dense network 784-128-10 (Keras tutorial)")
-def mlp(hidden: int = 128, num_classes: int = 10) -> MLP:
-    return MLP(hidden=hidden, num_classes=num_classes)
+def mlp(hidden: int = 128, num_classes: int = 10, init: str = "torch") -> MLP:
+    return MLP(hidden=hidden, num_classes=num_classes, init=init)
 
 
 @register("cnn", "classifier", "small fast CNN: 5 conv-BN-ReLU layers, most work at 14/7 px")
