@@ -323,8 +323,11 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
         if loop.out_of_time:
             break
 
-    # Final numbers in float32, as `fashionlab evaluate` computes them.
+    # Weights first: a run stopped during the final passes keeps what it trained.
     final_model = eval_model.to(memory_format=torch.contiguous_format).float()
+    if run is not None:
+        run.save_weights(final_model.state_dict())
+    # Final numbers in float32, as `fashionlab evaluate` computes them.
     x_test = normalize(data.test_images).unsqueeze(1).to(device)
     test = evaluate_tensors(final_model, x_test, data.test_labels.to(device),
                             config.eval_batch_size, config.tta_flip)
@@ -333,7 +336,6 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
                                config.tta_flip)
         history[-1]["val_accuracy_fp32"] = val["accuracy"]
     if run is not None:
-        run.save_weights(final_model.state_dict())
         if config.figures:
             from fashionlab.classify import write_classifier_figures
 
