@@ -13,12 +13,18 @@ from fashionlab.impute.baselines import (
 )
 from fashionlab.impute.gain import GainImputer
 from fashionlab.impute.masking import hide_completely_at_random, masked_errors
+from fashionlab.impute.timeseries import (  # registers locf, interpolate, nearest-station
+    LinearInterpolationImputer,
+    LocfImputer,
+)
 
 __all__ = [
     "IMPUTERS",
     "BaseImputer",
     "GainImputer",
     "KNearestImputer",
+    "LinearInterpolationImputer",
+    "LocfImputer",
     "MeanImputer",
     "MedianImputer",
     "MiceImputer",
