@@ -275,8 +275,8 @@ def inpainting_section(ctx: DemoContext) -> Section:
              for name, errors in test.items()]
     return Section(
         "inpaint", "",
-        text="Image inpainting: a square of each test image is removed and a convolutional "
-        "GAIN generator fills it, against mean-fill and nearest-neighbour baselines.",
+        text="Image inpainting: a square of each test image is removed and a GAIN generator "
+        f"({config.model}) fills it, against mean-fill and nearest-neighbour baselines.",
         how=f"{config.box_size}x{config.box_size} box masks, {config.steps} training steps of "
         f"batch {config.batch_size}; errors on the hidden pixels of {config.n_eval} test images "
         f"(pixel values in [0, 1]); the nearest neighbour is searched among {config.n_pool:,} "
