@@ -135,7 +135,7 @@ def methods(args) -> dict[str, tuple[Any, str]]:
         ),
         "window-gan": (
             WindowGainImputer(window=WINDOW, random_state=args.seed, **gan),
-            f"GAIN+hint, transformer on 24 h windows, {gan['epochs']} epochs",
+            f"GAIN+hint, transformer on 24 h windows, {gan['max_seconds']} s budget",
         ),
     }
     unknown = set(args.methods) - set(table)
