@@ -115,6 +115,7 @@ def methods(args) -> dict[str, tuple[Any, str]]:
     gan = {**GAN_PARAMS, **(QUICK_GAN if args.quick else {}), **json.loads(args.gan_params)}
     forest = dict(n_estimators=2, max_iter=1) if args.quick else dict(n_estimators=10, max_iter=3)
     mice_rounds = 1 if args.quick else 5
+    budget = f"{gan['max_seconds']} s budget" if gan["max_seconds"] else f"{gan['epochs']} epochs"
     rows = f"fit on {args.tabular_rows} random training rows"
     table = {
         "median": (MedianImputer(), "training median per column"),
@@ -135,7 +136,7 @@ def methods(args) -> dict[str, tuple[Any, str]]:
         ),
         "window-gan": (
             WindowGainImputer(window=WINDOW, random_state=args.seed, **gan),
-            f"GAIN+hint, transformer on 24 h windows, {gan['max_seconds']} s budget",
+            f"GAIN+hint, transformer on 24 h windows, {budget}",
         ),
     }
     unknown = set(args.methods) - set(table)

@@ -55,7 +55,7 @@ PROTOCOLS: dict[str, dict[str, tuple[str, str]]] = {
 
 
 def find_air_quality_dir(folder: str | Path | None = None) -> Path:
-    """The folder holding the 12 station CSVs: ``folder`` if given, else ``$FASHIONLAB_AIR_QUALITY``."""
+    """The folder of the 12 station CSVs: ``folder`` if given, else ``$FASHIONLAB_AIR_QUALITY``."""
     if folder is None:
         env = os.environ.get(ENV_VAR)
         if not env:
