@@ -40,14 +40,13 @@ import platform
 import shlex
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from fashionlab.data.air_quality import Standardizer, load_air_quality, protocol_splits
+from fashionlab.data.air_quality import load_air_quality
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.baselines import (
     KNearestImputer,
@@ -55,7 +54,8 @@ from fashionlab.impute.baselines import (
     MiceImputer,
     MissForestImputer,
 )
-from fashionlab.impute.masking import hide_completely_at_random, masked_errors
+from fashionlab.impute.masking import masked_errors
+from fashionlab.impute.protocols import HIDE, WINDOW, prepare_protocol
 from fashionlab.impute.timeseries import (
     LinearInterpolationImputer,
     LocfImputer,
@@ -63,8 +63,6 @@ from fashionlab.impute.timeseries import (
 )
 from fashionlab.impute.window_gain import WindowGainImputer
 
-WINDOW = 24  # hours per window, both protocols
-HIDE = 0.1  # share of observed cells hidden in the scored splits
 PUBLISHED_MAE = {
     "saits": {"SAITS": 0.137, "BRITS": 0.153, "Transformer": 0.158, "M-RNN": 0.294,
               "E2GAN": 0.750, "median": 0.763, "linear (issue 6)": 0.129},
@@ -81,33 +79,6 @@ GAN_PARAMS: dict[str, Any] = dict(
 )  # fmt: skip
 QUICK_GAN = dict(d_model=32, n_layers=1, n_heads=2, disc_hidden=32, epochs=2, batch_size=16,
                  max_seconds=None)  # fmt: skip
-
-
-@dataclass
-class Split:
-    """A scored split: its true values, the input with hidden cells, the hidden cells."""
-
-    truth: np.ndarray
-    given: np.ndarray
-    hidden: np.ndarray
-
-
-def prepare(table, protocol: str, seed: int, quick: bool) -> tuple[np.ndarray, dict[str, Split]]:
-    """Training input and the scored val/test splits of ``protocol``, standardised."""
-    parts = protocol_splits(table, protocol)
-    if quick:  # a few days of each split: checks the script, measures nothing
-        parts = {k: v.iloc[: 24 * (60 if k == "train" else 10)] for k, v in parts.items()}
-    scaler = Standardizer.fit(parts["train"].to_numpy())
-    rng = np.random.default_rng(seed)
-    train = scaler.transform(parts["train"].to_numpy())
-    if protocol == "tsi-bench":  # the training input loses 10% of its observed cells too
-        train, _ = hide_completely_at_random(train, HIDE, rng)
-    scored = {}
-    for name in ("val", "test"):
-        truth = scaler.transform(parts[name].to_numpy())
-        given, hidden = hide_completely_at_random(truth, HIDE, rng)
-        scored[name] = Split(truth, given, hidden)
-    return train, scored
 
 
 def methods(args) -> dict[str, tuple[Any, str]]:
@@ -244,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         "published_test_mae": PUBLISHED_MAE, "targets_mae": TARGETS, "protocols": {},
     }  # fmt: skip
     for protocol in args.protocols:
-        train, scored = prepare(table, protocol, args.seed, args.quick)
+        quick_days = {"train": 60, "val": 10, "test": 10} if args.quick else None
+        prepared = prepare_protocol(table, protocol, args.seed, days=quick_days)
+        train, scored = prepared.train, prepared.scored
         rows = {}
         for name, (imputer, note) in methods(args).items():
             rng = np.random.default_rng(args.seed)
