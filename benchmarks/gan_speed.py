@@ -30,8 +30,9 @@ absolute times are several times slower than an idle machine; ratios are the poi
     lite model (default), fp32                 128    2.509      51.0   1176.2      2.78
     lite model (default), bf16 autocast        128    1.753      73.0    821.7      3.97
 
-The fp32 rows differ by less than the run-to-run noise of that busy machine; bf16
-autocast is the one large CPU win for the reference architecture.
+The 10% fp32 gap is not resolved on that busy machine (an earlier 1-step trial with
+2 threads gave 0.97; the same D pass timed alone swung 4.4-5.6 s); rerun it on an idle
+machine. bf16 autocast is the one large CPU win for the reference architecture.
 """
 
 from __future__ import annotations
