@@ -17,6 +17,7 @@ from fashionlab.impute.timeseries import (  # registers locf, interpolate, neare
     LinearInterpolationImputer,
     LocfImputer,
 )
+from fashionlab.impute.window_gain import WindowGainImputer  # registers window-gain
 
 __all__ = [
     "IMPUTERS",
@@ -29,6 +30,7 @@ __all__ = [
     "MedianImputer",
     "MiceImputer",
     "MissForestImputer",
+    "WindowGainImputer",
     "get_imputer_class",
     "hide_completely_at_random",
     "imputer_names",
