@@ -30,9 +30,19 @@ absolute times are several times slower than an idle machine; ratios are the poi
     lite model (default), fp32                 128    2.509      51.0   1176.2      2.78
     lite model (default), bf16 autocast        128    1.753      73.0    821.7      3.97
 
-The 10% fp32 gap is not resolved on that busy machine (an earlier 1-step trial with
-2 threads gave 0.97; the same D pass timed alone swung 4.4-5.6 s); rerun it on an idle
-machine. bf16 autocast is the one large CPU win for the reference architecture.
+Second run, same day, load average ~5, PyTorch's default 2 threads:
+
+    nice -n 10 python benchmarks/gan_speed.py --data-dir /work/shared/data/fashion-mnist
+    trainer                                  batch   s/step  images/s  s/epoch port/this
+    plain PyTorch port (DataLoader), fp32      256    4.635      55.2   1086.4      1.00
+    fashionlab trainer, fp32                   256    4.123      62.1    966.3      1.12
+    fashionlab trainer, bf16 autocast          256    9.916      25.8   2324.1      0.47
+    lite model (default), fp32                 128    1.277     100.2    598.8      1.81
+    lite model (default), bf16 autocast        128    4.260      30.0   1996.7      0.54
+
+So the fp32 trainer is within about 10% of the port either way (0.90 and 1.12), and
+CPU bf16 autocast helps with one thread but hurts with two: fp32 stays the CPU default
+(``--precision bf16`` is there to try).
 """
 
 from __future__ import annotations
