@@ -51,9 +51,9 @@ PROFILES: dict[str, Budget] = {
         cgan_train_subset=2048, impute_quick=True, impute_gan_seconds=0, inpaint_steps=150,
     ),
     "default": Budget(
-        mlp_epochs=20, cnn_model="cnn", cnn_epochs=30, cnn_seconds=240,
-        gan_epochs=5, gan_train_subset=6000, cgan_model="cgan", cgan_epochs=10,
-        cgan_train_subset=0, impute_quick=False, impute_gan_seconds=150, inpaint_steps=1500,
+        mlp_epochs=20, cnn_model="cnn", cnn_epochs=30, cnn_seconds=180,
+        gan_epochs=4, gan_train_subset=2000, cgan_model="cgan", cgan_epochs=3,
+        cgan_train_subset=5000, impute_quick=False, impute_gan_seconds=120, inpaint_steps=800,
     ),
     "full": Budget(
         mlp_epochs=20, cnn_model="wrn", cnn_epochs=60, cnn_seconds=0,
