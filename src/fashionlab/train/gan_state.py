@@ -11,7 +11,7 @@ Only tensors, numbers, strings, lists and dicts go in.
 
 from __future__ import annotations
 
-import os
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.runs import _temp_beside
+from fashionlab.train.runs import atomic_write_bytes
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1  # bump when the layout below changes
@@ -54,18 +54,10 @@ def restore_rng(state: dict[str, Any], batch_order: torch.Generator) -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """``torch.save`` into a temporary file beside ``path``, then an atomic rename."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` into memory, then an atomic write: a kill never leaves half a file."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buffer)
+    atomic_write_bytes(Path(path), buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
