@@ -52,8 +52,8 @@ PROFILES: dict[str, Budget] = {
     ),
     "default": Budget(
         mlp_epochs=20, cnn_model="cnn", cnn_epochs=30, cnn_seconds=180,
-        gan_epochs=4, gan_train_subset=2000, cgan_model="cgan", cgan_epochs=3,
-        cgan_train_subset=5000, impute_quick=False, impute_gan_seconds=120, inpaint_steps=800,
+        gan_epochs=8, gan_train_subset=3000, cgan_model="cgan", cgan_epochs=5,
+        cgan_train_subset=20000, impute_quick=False, impute_gan_seconds=120, inpaint_steps=1500,
     ),
     "full": Budget(
         mlp_epochs=20, cnn_model="wrn", cnn_epochs=60, cnn_seconds=0,
