@@ -28,7 +28,7 @@ def hide_completely_at_random(
 
 
 def masked_errors(X_true: np.ndarray, X_imputed: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """MAE, RMSE, MSE and MRE (sum |error| / sum |truth|, as in SAITS) over the cells in ``mask``."""
+    """MAE, RMSE, MSE and MRE (sum |error| / sum |truth|, as SAITS) on the cells in ``mask``."""
     mask = np.asarray(mask, dtype=bool)
     if not mask.any():
         raise ValueError("the mask selects no cell to score")
