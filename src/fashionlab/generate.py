@@ -236,10 +236,7 @@ def format_report(report: dict[str, Any]) -> str:
             bar = "#" * math.ceil(40 * row["fraction"]) if row["count"] else ""
             lines.append(f"{name:<12} {row['count']:>6} {row['fraction']:>8.3f}  {bar}")
     if "agreement" in report:
-        a = report["agreement"]
-        lines.append(f"agreement with the class asked for: {a['agreement']:.3f}")
-        lines.append(f"{'class':<12} {'asked':>6} {'agree':>6} {'conf':>6}  most confused with")
-        for name, row in a["per_class"].items():
-            lines.append(f"{name:<12} {row['requested']:>6} {row['agreement']:>6.3f} "
-                         f"{row['mean_confidence']:>6.3f}  {row['most_confused_with'] or '-'}")
+        from fashionlab.metrics.agreement import format_agreement
+
+        lines += format_agreement(report["agreement"], "agreement with the class asked for")
     return "\n".join(lines)

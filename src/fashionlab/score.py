@@ -21,7 +21,7 @@ import torch
 from fashionlab.data import CLASS_NAMES, load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.generate import balanced_classes
-from fashionlab.metrics.agreement import class_agreement, class_histogram
+from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
 from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
 from fashionlab.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, frechet_distance, kernel_distance
@@ -202,12 +202,9 @@ def format_score(report: dict[str, Any]) -> str:
         ) + f"; mean confidence {report['class_histogram']['mean_confidence']:.3f}",
     ]
     if "agreement" in report:
-        a = report["agreement"]
-        lines.append(f"classifier agreement with the requested class: {a['agreement']:.4f}")
-        lines.append(f"  {'class':<12} {'asked':>6} {'agree':>7} {'conf':>6}  most confused with")
-        for name, row in a["per_class"].items():
-            lines.append(f"  {name:<12} {row['requested']:>6} {row['agreement']:>7.4f} "
-                         f"{row['mean_confidence']:>6.3f}  {row['most_confused_with'] or '-'}")
+        lines += format_agreement(report["agreement"],
+                                  "classifier agreement with the requested class", indent="  ",
+                                  digits=4)
     if "cas" in report:
         c = report["cas"]
         line = (f"CAS        {c['cas']:.4f} ({c['classifier']['model']} trained "

@@ -78,3 +78,17 @@ def class_agreement(probs: torch.Tensor, requested: torch.Tensor) -> dict[str, A
         "agreement": float(agree.float().mean()) if len(probs) else 0.0,
         "per_class": per_class,
     }
+
+
+def format_agreement(agreement: dict[str, Any], title: str, indent: str = "",
+                     digits: int = 3) -> list[str]:
+    """Text lines of a ``class_agreement`` result: the overall figure, then one row per class."""
+    width = digits + 3
+    lines = [f"{title}: {agreement['agreement']:.{digits}f}",
+             f"{indent}{'class':<12} {'asked':>6} {'agree':>{width}} {'conf':>6}  "
+             "most confused with"]
+    for name, row in agreement["per_class"].items():
+        lines.append(f"{indent}{name:<12} {row['requested']:>6} "
+                     f"{row['agreement']:>{width}.{digits}f} {row['mean_confidence']:>6.3f}  "
+                     f"{row['most_confused_with'] or '-'}")
+    return lines
