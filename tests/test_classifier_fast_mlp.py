@@ -16,9 +16,13 @@ def batch(seed: int, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def autograd_grads(model: MLP) -> list[torch.Tensor]:
-    """Autograd's gradients in the trainer's layout (first weight transposed)."""
-    grads = [p.grad.clone() for p in model.parameters()]
-    return [grads[0].t(), *grads[1:]]
+    """Autograd's gradients in the trainer's layout (weights transposed)."""
+    return [p.grad.t() if p.ndim == 2 else p.grad.clone() for p in model.parameters()]
+
+
+def mean_grads(trainer: FastMLPTrainer, batch_size: int) -> list[torch.Tensor]:
+    """The trainer's gradients of the summed loss, divided back to the batch mean's."""
+    return [g / batch_size for g in trainer.grads]
 
 
 def test_gradients_equal_autograd():
@@ -30,7 +34,7 @@ def test_gradients_equal_autograd():
 
     trainer = FastMLPTrainer(model)
     logits = trainer.gradients(x, y)
-    for got, want in zip(trainer.grads, autograd_grads(model), strict=True):
+    for got, want in zip(mean_grads(trainer, 32), autograd_grads(model), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(logits, model(x).detach())
     torch.testing.assert_close(F.cross_entropy(logits, y), loss.detach())
@@ -43,7 +47,7 @@ def test_gradients_of_a_short_last_batch_equal_autograd():
     F.cross_entropy(model(x), y).backward()
     trainer = FastMLPTrainer(model)
     trainer.gradients(x, y)
-    for got, want in zip(trainer.grads, autograd_grads(model), strict=True):
+    for got, want in zip(mean_grads(trainer, 7), autograd_grads(model), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-7)
 
 
@@ -58,7 +62,7 @@ def test_adam_updates_equal_torch_optim_adam_given_the_same_gradients():
     for step in range(6):
         x, y = batch(10 + step)
         trainer.gradients(x, y)
-        grads = [trainer.grads[0].t(), *trainer.grads[1:]]
+        grads = [g.t() if g.ndim == 2 else g for g in mean_grads(trainer, 32)]
         for p, g in zip(reference.parameters(), grads, strict=True):
             p.grad = g.clone()
         optimizer.step()

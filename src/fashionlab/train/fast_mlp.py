@@ -2,16 +2,15 @@
 
 The reference model (784 -> 128 ReLU -> 10, batch 32) is so small that autograd,
 ``nn.Module`` calls and the optimizer's Python bookkeeping cost more than the
-arithmetic. ``FastMLPTrainer`` does the same computation with about fifteen tensor
+arithmetic. ``FastMLPTrainer`` does the same computation with about a dozen tensor
 calls per step:
 
-    h = relu(x W1^T + b1); z = h W2^T + b2; loss = mean(cross_entropy(z, y))
-    g = (softmax(z) - onehot(y)) / B        dL/dz
-    dW2 = g^T h; db2 = sum(g); dh = g W2 * [h > 0]; dW1 = dh^T x; db1 = sum(dh)
+    h = relu(x W1 + b1); z = h W2 + b2; loss = mean(cross_entropy(z, y))
+    g = softmax(z) - onehot(y)              B * dL/dz (Adam divides by B)
+    dW2 = h^T g; db2 = sum(g); dh = g W2^T * [h > 0]; dW1 = x^T dh; db1 = sum(dh)
 
-(the 1/B is folded into the gradient products; W1 is kept transposed, see below)
-
-and then calls the kernel that ``torch.optim.Adam(fused=True)`` calls, with the same
+(weights written (in, out), the transpose of ``nn.Linear``'s layout), and then one call
+of the kernel that ``torch.optim.Adam(fused=True)`` calls, with the same
 hyper-parameters and bias correction. ``tests/test_classifier_fast_mlp.py`` checks that
 the gradients equal autograd's and that the weights after several steps equal those of
 ``torch.optim.Adam``.
@@ -27,11 +26,12 @@ from fashionlab.models.classifiers import MLP
 class FastMLPTrainer:
     """Trains an ``MLP`` with plain Adam (no weight decay, constant learning rate).
 
-    The trainer keeps the first layer's weight transposed, (784, hidden) and contiguous,
-    because ``x @ W1t`` is much faster than ``x @ W1.t()`` for these shapes on a CPU;
-    Adam is elementwise, so the layout changes nothing else. The other tensors are the
-    model's own. Call ``sync()`` before reading the model (the trainer's epoch loop does,
-    after every epoch).
+    The four parameters live in one flat buffer, and so do their gradients and Adam's
+    two moments, so that the fused Adam kernel runs once per step over one tensor. The
+    weights are kept transposed, (in, out) and contiguous, because ``x @ W`` with such
+    a ``W`` is faster than ``x @ W.t()`` for these shapes on a CPU; Adam is elementwise,
+    so the layout changes nothing else. Call ``sync()`` before reading the model (the
+    trainer's epoch loop does, after every epoch).
 
     Parameters
     ----------
@@ -52,62 +52,99 @@ class FastMLPTrainer:
             raise TypeError("FastMLPTrainer trains the reference MLP only")
         self.model = model
         self.lr, self.betas, self.eps = lr, betas, eps
-        w1t = model.hidden.weight.detach().t().contiguous()  # (784, hidden)
-        self.params = [w1t, model.hidden.bias.data, model.head.weight.data, model.head.bias.data]
-        self.grads = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        # One step counter shared by the four tensors (torch.optim keeps one each, all equal).
-        self.step_count = torch.zeros((), dtype=torch.float32, device=w1t.device)
-        self._minus_one: dict[int, torch.Tensor] = {}
+        layers = [model.hidden, model.head]
+        self.shapes = []
+        for layer in layers:
+            self.shapes += [layer.weight.t().shape, layer.bias.shape]
+        sizes = [shape.numel() for shape in self.shapes]
+        flat = torch.cat([t.detach().flatten() for layer in layers
+                          for t in (layer.weight.t().contiguous(), layer.bias)])
+        self.flat = flat  # [W1 (784, hidden), b1, W2 (hidden, classes), b2]
+        self.flat_grad = torch.zeros_like(flat)
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(flat), torch.zeros_like(flat)
+        self.params = self._views(flat, sizes)
+        self.grads = self._views(self.flat_grad, sizes)
+        self.step_count = torch.zeros((), dtype=torch.float32, device=flat.device)
+        self._one = torch.ones((), dtype=torch.float32, device=flat.device)
+        self._w2_t = self.params[2].t()
+        self._per_batch: dict[int, _Buffers] = {}
+        self._batch = 0
+
+    def _views(self, flat: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
+        return [part.view(shape) for part, shape in zip(flat.split(sizes), self.shapes,
+                                                        strict=True)]
 
     @torch.no_grad()
-    def gradients(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def gradients(
+        self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Forward and backward pass for images ``x`` (B, ...) and labels ``y`` (B,).
 
-        Fills ``self.grads`` (the first one transposed, like its weight) with the
-        gradients of the mean cross-entropy and returns the logits (B, classes).
+        Fills ``self.grads`` (weights transposed, like ``self.params``) with the gradients
+        of the *summed* cross-entropy, B times those of the mean (``apply_adam`` divides
+        them by B inside the fused kernel, as a gradient scaler would), and returns the
+        logits (B, classes), written into ``logits`` when given.
         """
-        w1t, b1, w2, b2 = self.params
-        g_w1t, g_b1, g_w2, g_b2 = self.grads
+        w1, b1, w2, b2 = self.params
+        g_w1, g_b1, g_w2, g_b2 = self.grads
         x = x.flatten(1)  # (B, 784)
-        scale = 1.0 / len(x)  # the loss is the batch mean
-        h = torch.addmm(b1, x, w1t).relu_()  # (B, hidden)
-        z = torch.addmm(b2, h, w2.t())  # (B, classes)
-        g = torch.softmax(z, 1)  # (B, classes)
-        g.scatter_add_(1, y.view(-1, 1), self._minus_ones(len(x), g))  # B * dL/dz
-        torch.addmm(g_w2, g.t(), h, beta=0, alpha=scale, out=g_w2)
-        torch.mean(g, 0, out=g_b2)
-        dh = torch.ops.aten.threshold_backward(torch.mm(g, w2), h, 0)  # B * dL/dh
-        torch.addmm(g_w1t, x.t(), dh, beta=0, alpha=scale, out=g_w1t)
-        torch.mean(dh, 0, out=g_b1)
+        buf = self._buffers(len(x))
+        self._batch = len(x)
+        h = torch.addmm(b1, x, w1, out=buf.h).relu_()  # (B, hidden)
+        z = torch.addmm(b2, h, w2, out=logits)  # (B, classes)
+        g = torch.softmax(z, 1, out=buf.g)
+        g.scatter_add_(1, y.view(-1, 1), buf.minus_ones)  # B * dL/dz
+        torch.mm(buf.h_t, g, out=g_w2)
+        torch.sum(g, 0, out=g_b2)
+        dh = torch.ops.aten.threshold_backward(torch.mm(g, self._w2_t, out=buf.dh), h, 0)
+        torch.mm(x.t(), dh, out=g_w1)
+        torch.sum(dh, 0, out=g_b1)
         return z
 
     @torch.no_grad()
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One Adam step on the batch; returns its logits (computed before the update)."""
-        z = self.gradients(x, y)
+        z = self.gradients(x, y, logits)
         self.apply_adam()
         return z
 
     @torch.no_grad()
     def apply_adam(self) -> None:
-        """Update the weights from ``self.grads`` with torch's fused Adam kernel."""
-        self.step_count += 1
-        steps = [self.step_count] * len(self.params)
+        """Update the weights from the last ``gradients`` with torch's fused Adam kernel."""
+        self.step_count.add_(self._one)
         torch._fused_adam_(
-            self.params, self.grads, self.exp_avg, self.exp_avg_sq, [], steps,
-            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0,
-            eps=self.eps, amsgrad=False, maximize=False,
+            [self.flat], [self.flat_grad], [self.exp_avg], [self.exp_avg_sq], [],
+            [self.step_count], lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
+            weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False,
+            grad_scale=self._per_batch[self._batch].size,
         )
 
     @torch.no_grad()
     def sync(self) -> None:
-        """Copy the trained first-layer weight into the model."""
-        self.model.hidden.weight.copy_(self.params[0].t())
+        """Copy the trained parameters into the model (weights back to (out, in))."""
+        w1, b1, w2, b2 = self.params
+        for layer, weight, bias in ((self.model.hidden, w1, b1), (self.model.head, w2, b2)):
+            layer.weight.copy_(weight.t())
+            layer.bias.copy_(bias)
 
-    def _minus_ones(self, batch: int, like: torch.Tensor) -> torch.Tensor:
-        if batch not in self._minus_one:
-            self._minus_one[batch] = torch.full((batch, 1), -1.0, dtype=like.dtype,
-                                                device=like.device)
-        return self._minus_one[batch]
+    def _buffers(self, batch: int) -> _Buffers:
+        if batch not in self._per_batch:
+            self._per_batch[batch] = _Buffers(batch, self.shapes[1][0], self.shapes[3][0],
+                                              self.flat)
+        return self._per_batch[batch]
+
+
+class _Buffers:
+    """Tensors reused by every step of one batch size (allocation and views cost more
+    than the arithmetic at batch 32)."""
+
+    def __init__(self, batch: int, hidden: int, classes: int, like: torch.Tensor):
+        def new(*shape: int) -> torch.Tensor:
+            return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+        self.h, self.dh, self.g = new(batch, hidden), new(batch, hidden), new(batch, classes)
+        self.h_t = self.h.t()
+        self.minus_ones = torch.full((batch, 1), -1.0, dtype=like.dtype, device=like.device)
+        self.size = torch.tensor(float(batch), dtype=like.dtype, device=like.device)
