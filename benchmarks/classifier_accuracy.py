@@ -41,6 +41,10 @@ CNN_RECIPE = ClassifierConfig(
 FIVE_MINUTE_CANDIDATES = {
     "crop+flip": CNN_RECIPE,
     "crop+flip+erasing": replace(CNN_RECIPE, erasing=0.5),
+    "narrow crop+flip": replace(CNN_RECIPE, model_args={"widths": [24, 48, 96]}),
+    "narrow crop+flip+erasing": replace(CNN_RECIPE, model_args={"widths": [24, 48, 96]},
+                                        erasing=0.5),
+    "batch 256": replace(CNN_RECIPE, batch_size=256, lr=0.2),
 }
 
 BEST = replace(CNN_RECIPE, erasing=0.5, warmup_epochs=2, epochs=60, time_budget=4500,
@@ -72,6 +76,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: see above)")
     parser.add_argument("--clock", choices=["cpu", "wall"], default=None,
                         help="budget clock (default: cpu for five-minute, wall for best)")
+    parser.add_argument("--only", nargs="+", default=None, metavar="RECIPE",
+                        help="train only these candidates (the choice is made among them)")
     args = parser.parse_args()
     out = Path(args.out)
     common = {"data_dir": args.data_dir, "threads": args.threads, "device": "auto"}
@@ -80,6 +86,11 @@ def main() -> None:
     if args.clock:
         common["budget_clock"] = args.clock
     candidates = (FIVE_MINUTE_CANDIDATES if args.recipe == "five-minute" else {"best": BEST})
+    if args.only:
+        unknown = set(args.only) - set(candidates)
+        if unknown:
+            parser.error(f"unknown recipe(s) {sorted(unknown)}; choose from {sorted(candidates)}")
+        candidates = {name: candidates[name] for name in args.only}
 
     print(f"load average at start: {load_average()}")
     print(f"{'recipe':<22} {'epochs':>6} {'train s':>7} {'cpu s':>7} {'wall s':>7} "

@@ -12,9 +12,9 @@ subset-FID, as a fraction of the reference's wall time (issue 5's <= 1/10 target
     python benchmarks/gan_quality.py --classifier runs/cnn runs/dcgan runs/lite runs/cgan
     python benchmarks/gan_quality.py --smoke     # tiny runs trained here; checks the script
 
-CAS trains ``--cas-model`` (default: the fast ``mlp``) on the generated images; the same
-classifier trained on as many real images is reported beside it (``--no-real-baseline``
-skips it), since CAS only means something next to that number.
+CAS trains ``--cas-model`` (default: ``cnn``, SGD one-cycle, see ``CASConfig``) on the
+generated images; the same classifier trained on as many real images is reported beside
+it (``--no-real-baseline`` skips it), since CAS only means something next to that number.
 
 Nothing here tunes anything: the runs are scored once, as they are.
 """
@@ -136,7 +136,8 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
         f" --{name.replace('_', '-')} {getattr(config, name)}"
         for name in ("n", "kid_subset_size", "cas_model", "cas_epochs")
         if getattr(config, name) != getattr(ScoreConfig, name)
-    ) + (" --cas-real-baseline" if config.cas_real_baseline else "")
+    ) + (" --cas-real-baseline" if config.cas_real_baseline else "") + (
+        " --best" if config.best else "")
     for row in rows:
         out.append(f"    fashionlab score {row['run']} --classifier {config.classifier}{extra}")
     return "\n".join(out)
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cas-epochs", type=int, default=ScoreConfig.cas_epochs)
     parser.add_argument("--no-real-baseline", action="store_true",
                         help="skip training the CAS classifier on as many real images")
+    parser.add_argument("--best", action="store_true",
+                        help="score each run's best-FID epoch (generator_best.safetensors)")
     parser.add_argument("--json", help="also write all reports to this JSON file")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--device", default="auto")
@@ -187,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         config = ScoreConfig(run="", classifier=args.classifier, n=args.n,
                              kid_subset_size=args.kid_subset_size, cas_model=args.cas_model,
                              cas_epochs=args.cas_epochs,
-                             cas_real_baseline=not args.no_real_baseline, device=args.device,
+                             cas_real_baseline=not args.no_real_baseline, best=args.best,
+                             device=args.device,
                              data_dir=args.data_dir)
         rows = score_runs(args.runs, config)
         print(markdown_table(rows, config))

@@ -246,7 +246,7 @@ def test_score_images_reports_every_metric_and_how_it_was_made():
     assert torch.bincount(labels).tolist() == [30] * 10
     report = score_images(data.train_images, data.test_images, features, labels=data.train_labels,
                           real_labels=data.test_labels, kid_subset_size=100, kid_subsets=10,
-                          cas=CASConfig(epochs=3, device="cpu"))
+                          cas=CASConfig(model="mlp", epochs=3, device="cpu"))
     assert report["note"] == NOT_INCEPTION and "NOT Inception" in report["note"]
     assert report["feature_network"]["feature_dim"] == 128
     assert report["samples"] == {"generated": 300, "real": 300}

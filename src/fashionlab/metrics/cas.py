@@ -13,6 +13,7 @@ choice is made on the test set.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,25 +30,38 @@ from fashionlab.train.classifier import (
     build_optimizer,
     evaluate_tensors,
     train_step,
+    uses_convolutions,
 )
 from fashionlab.train.device import resolve_device
+from fashionlab.train.recipe import lr_factor
 
 
 @dataclass
 class CASConfig:
-    """How the CAS classifier is trained; recorded in every CAS result."""
+    """How the CAS classifier is trained; recorded in every CAS result.
 
-    model: str = "mlp"  # the reference dense network: seconds per epoch on a CPU
+    The recipe is the classifier trainer's short-run one (SGD with Nesterov momentum, a
+    one-cycle schedule, label smoothing, bf16 autocast for convolutional models), without
+    augmentation: the classifier should learn what the generator made, nothing more.
+    """
+
+    model: str = "cnn"  # the CAS classifier (a registered classifier)
     epochs: int = 10  # passes over the generated images
-    batch_size: int = 128  # larger than the classifier trainer's 32: 4x fewer steps
-    lr: float = 1e-3  # Adam's default
+    batch_size: int = 128  # images per step
+    lr: float = 0.05  # peak SGD learning rate of the one-cycle schedule
+    weight_decay: float = 5e-4  # SGD weight decay
+    label_smoothing: float = 0.1  # cross-entropy label smoothing
     seed: int = 0  # initialisation and batch order
     device: str = "auto"  # auto | cpu | cuda
     real_baseline: bool = False  # also train on as many real training images (same settings)
 
+    def trainer_config(self) -> ClassifierConfig:
+        return ClassifierConfig(model=self.model, epochs=self.epochs, batch_size=self.batch_size,
+                                optimizer="sgd", lr=self.lr, weight_decay=self.weight_decay,
+                                schedule="onecycle", label_smoothing=self.label_smoothing)
+
     def validate(self) -> None:
-        ClassifierConfig(model=self.model, epochs=self.epochs, batch_size=self.batch_size,
-                         lr=self.lr).validate()
+        self.trainer_config().validate()
 
 
 def train_on_images(
@@ -56,15 +70,23 @@ def train_on_images(
     """Train ``config.model`` from scratch on uint8 ``images`` (N, 28, 28) with ``labels`` (N,)."""
     torch.manual_seed(config.seed)
     model = create_model(config.model, "classifier").to(device)
-    optimizer = build_optimizer(model, ClassifierConfig(model=config.model, lr=config.lr))
+    recipe = config.trainer_config()
+    optimizer = build_optimizer(model, recipe)
+    bf16 = uses_convolutions(model)
     x = normalize(images).unsqueeze(1).to(device)  # (N, 1, 28, 28)
     y = labels.to(device)
     order = torch.Generator().manual_seed(config.seed)
+    total = config.epochs * math.ceil(len(x) / config.batch_size)
+    warmup = math.ceil(len(x) / config.batch_size)  # one epoch
+    step = 0
     model.train()
     for _ in range(config.epochs):
         for idx in shuffled_batches(len(x), config.batch_size, order):
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * lr_factor("onecycle", step, total, warmup)
             idx = idx.to(device)
-            train_step(model, optimizer, x[idx], y[idx])
+            train_step(model, optimizer, x[idx], y[idx], config.label_smoothing, bf16)
+            step += 1
     return model.eval()
 
 
