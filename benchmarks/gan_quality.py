@@ -134,7 +134,7 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
     out.append("Commands (one per row):")
     extra = "".join(
         f" --{name.replace('_', '-')} {getattr(config, name)}"
-        for name in ("n", "kid_subset_size", "cas_model", "cas_epochs")
+        for name in ("n", "kid_subset_size", "cas_model", "cas_epochs", "cas_samples")
         if getattr(config, name) != getattr(ScoreConfig, name)
     ) + (" --cas-real-baseline" if config.cas_real_baseline else "") + (
         " --best" if config.best else "")
@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cas-model", default=ScoreConfig.cas_model,
                         help="the classifier CAS trains on generated images")
     parser.add_argument("--cas-epochs", type=int, default=ScoreConfig.cas_epochs)
+    parser.add_argument("--cas-samples", type=int, default=ScoreConfig.cas_samples,
+                        help="generated images CAS trains on (0 = the --n scored ones)")
     parser.add_argument("--no-real-baseline", action="store_true",
                         help="skip training the CAS classifier on as many real images")
     parser.add_argument("--best", action="store_true",
@@ -189,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give GAN run folders and --classifier (or --smoke)")
         config = ScoreConfig(run="", classifier=args.classifier, n=args.n,
                              kid_subset_size=args.kid_subset_size, cas_model=args.cas_model,
-                             cas_epochs=args.cas_epochs,
+                             cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
                              cas_real_baseline=not args.no_real_baseline, best=args.best,
                              device=args.device,
                              data_dir=args.data_dir)

@@ -351,6 +351,17 @@ def test_score_run_of_a_conditional_gan_asks_for_every_class_equally(
     assert list(one["agreement"]["per_class"]) == ["Sneaker"] and "cas" not in one
 
 
+def test_cas_can_train_on_its_own_larger_draw_of_generated_images(
+    gan_runs, classifier_run, fashion_dir
+):
+    report = score_run(small_score(gan_runs["cgan"], classifier_run, fashion_dir,
+                                   cas_samples=300, cas_model="mlp"))
+    assert report["samples"]["generated"] == 200  # FID and agreement: the n scored images
+    assert report["cas"]["train_samples"] == 300 and report["config"]["cas_samples"] == 300
+    with pytest.raises(FashionlabError, match="--cas-samples cannot be negative"):
+        score_run(small_score(gan_runs["cgan"], classifier_run, fashion_dir, cas_samples=-1))
+
+
 def test_score_of_an_unknown_class_lists_the_valid_names(capsys, gan_runs, classifier_run):
     from fashionlab.cli import main
 

@@ -281,6 +281,8 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                    help="skip the Classification Accuracy Score (conditional runs)")
     p.add_argument("--cas-model", default=ScoreConfig.cas_model, help="the CAS classifier")
     p.add_argument("--cas-epochs", type=positive_int, default=ScoreConfig.cas_epochs)
+    p.add_argument("--cas-samples", type=int, default=ScoreConfig.cas_samples,
+                   help="generated images CAS trains on (a fresh draw; 0 = the n scored)")
     p.add_argument("--cas-real-baseline", action="store_true",
                    help="also train the CAS classifier on as many real images")
     p.add_argument("--class", dest="class_name", default=None,
@@ -301,7 +303,7 @@ def _run_score(args: argparse.Namespace) -> None:
     config = ScoreConfig(
         run=args.run, classifier=args.classifier, n=args.n, kid_subset_size=args.kid_subset_size,
         kid_subsets=args.kid_subsets, k=args.k, seed=args.seed, cas=not args.no_cas,
-        cas_model=args.cas_model, cas_epochs=args.cas_epochs,
+        cas_model=args.cas_model, cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
         cas_real_baseline=args.cas_real_baseline, class_name=args.class_name, best=args.best,
         device=args.device, data_dir=args.data_dir,
     )

@@ -42,6 +42,8 @@ class ScoreConfig:
     cas: bool = True  # conditional runs: train a classifier on generated images (CAS)
     cas_model: str = CASConfig.model  # the CAS classifier
     cas_epochs: int = CASConfig.epochs  # its training epochs
+    cas_samples: int = 0  # generated images CAS trains on (a fresh, class-balanced draw);
+    #                       0 = the n images scored above
     cas_real_baseline: bool = False  # also train it on as many real images, for comparison
     class_name: str | None = None  # conditional runs: score one class (name or index) against
     #   the test images of that class; None = all classes, balanced (n/10 each)
@@ -57,6 +59,8 @@ class ScoreConfig:
                 f"--n {self.n} is fewer than KID's subset size {self.kid_subset_size}: "
                 f"generate at least {self.kid_subset_size} images or lower --kid-subset-size"
             )
+        if self.cas_samples < 0:
+            raise FashionlabError(f"--cas-samples cannot be negative, got {self.cas_samples}")
         if self.k < 1 or self.n <= self.k:
             raise FashionlabError(f"--k must be between 1 and n-1, got {self.k}")
 
@@ -73,13 +77,15 @@ def score_images(
     seed: int = 0,
     cas: CASConfig | None = None,
     cas_train: tuple[torch.Tensor, torch.Tensor] | None = None,
+    cas_generated: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> dict[str, Any]:
     """All metrics of uint8 ``generated`` images against uint8 ``real`` images.
 
     ``labels``: the class each generated image was asked for (conditional generators);
     with them the report holds the classifier agreement, and with ``cas`` (and
     ``real_labels``) the Classification Accuracy Score. ``cas_train`` = real training
-    (images, labels) for CAS's optional real-data baseline.
+    (images, labels) for CAS's optional real-data baseline; ``cas_generated`` = other
+    generated (images, labels) for CAS to train on instead of ``generated``.
     """
     from fashionlab.classify import predict_proba
 
@@ -112,8 +118,9 @@ def score_images(
             if real_labels is None:
                 raise FashionlabError("CAS needs the labels of the real test images")
             real_x, real_y = cas_train if cas_train is not None else (None, None)
+            cas_x, cas_y = cas_generated if cas_generated is not None else (generated, labels)
             report["cas"] = classification_accuracy_score(
-                generated, labels, real, real_labels, cas, real_x, real_y
+                cas_x, cas_y, real, real_labels, cas, real_x, real_y
             )
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
@@ -157,14 +164,20 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     images = generate_images(config.run, config.n, seed=config.seed, labels=labels,
                              device=config.device, best=config.best)
     generate_seconds = time.perf_counter() - start
-    cas = None
+    cas, cas_generated = None, None
     if config.cas and conditional and chosen is None:
         cas = CASConfig(model=config.cas_model, epochs=config.cas_epochs, seed=config.seed,
                         device=config.device, real_baseline=config.cas_real_baseline)
+        if config.cas_samples:
+            cas_labels = balanced_classes(config.cas_samples, config.seed + 1)
+            cas_generated = (generate_images(config.run, config.cas_samples,
+                                             seed=config.seed + 1, labels=cas_labels,
+                                             device=config.device, best=config.best),
+                             cas_labels)
     report = score_images(
         images, real, features, labels, real_labels,
         config.kid_subset_size, config.kid_subsets, config.k, config.seed, cas,
-        (data.train_images, data.train_labels),
+        (data.train_images, data.train_labels), cas_generated,
     )
     report["samples"]["real_source"] = (
         "Fashion-MNIST test set" if chosen is None
