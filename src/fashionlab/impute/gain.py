@@ -136,7 +136,8 @@ class GainImputer(BaseImputer):
         Probability that the hint reveals a cell's mask value to the discriminator.
     alpha : float, default=1000.0
         Weight of the reconstruction loss against the adversarial loss (GAIN's
-        code uses 100; 1000 scored better on the validation masks).
+        code uses 100; 1000 scored better on average over the validation masks,
+        not on every table).
     drop_rate : float or (float, float), default=(0.1, 0.5)
         Fraction of observed cells hidden from the generator at each step, which
         it must reconstruct; a pair ``(low, high)`` draws it uniformly at each
