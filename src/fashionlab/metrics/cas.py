@@ -6,9 +6,9 @@ A generator that makes the right garment for each class, with the variety of the
 data, scores close to a classifier trained on as many real images
 (``real_baseline=True`` trains that reference with the same model and settings).
 
-The training loop reuses the classifier trainer's pieces (``train_step``,
-``build_optimizer``, ``evaluate_tensors``); the settings are fixed in advance and no
-choice is made on the test set.
+The training loop is the classifier trainer's (``EpochLoop``, ``build_optimizer``,
+``evaluate_tensors``); the settings are fixed in advance and no choice is made on the
+test set.
 """
 
 from __future__ import annotations
@@ -21,19 +21,19 @@ from typing import Any
 import torch
 
 from fashionlab.data import CLASS_NAMES, normalize
-from fashionlab.data.batches import shuffled_batches
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import as_uint8_images
 from fashionlab.models import create_model
+from fashionlab.train.augment import Augment
 from fashionlab.train.classifier import (
     ClassifierConfig,
+    EpochLoop,
     build_optimizer,
+    epoch_data,
     evaluate_tensors,
-    train_step,
     uses_convolutions,
 )
-from fashionlab.train.device import resolve_device
-from fashionlab.train.recipe import lr_factor
+from fashionlab.train.device import Distributed, resolve_device
 
 
 @dataclass
@@ -58,7 +58,8 @@ class CASConfig:
     def trainer_config(self) -> ClassifierConfig:
         return ClassifierConfig(model=self.model, epochs=self.epochs, batch_size=self.batch_size,
                                 optimizer="sgd", lr=self.lr, weight_decay=self.weight_decay,
-                                schedule="onecycle", label_smoothing=self.label_smoothing)
+                                schedule="onecycle", warmup_epochs=1.0,
+                                label_smoothing=self.label_smoothing)
 
     def validate(self) -> None:
         self.trainer_config().validate()
@@ -67,26 +68,23 @@ class CASConfig:
 def train_on_images(
     images: torch.Tensor, labels: torch.Tensor, config: CASConfig, device: torch.device
 ) -> torch.nn.Module:
-    """Train ``config.model`` from scratch on uint8 ``images`` (N, 28, 28) with ``labels`` (N,)."""
+    """Train ``config.model`` from scratch on uint8 ``images`` (N, 28, 28) with ``labels`` (N,).
+
+    The classifier trainer's own epoch loop runs the recipe, without augmentation or EMA.
+    """
     torch.manual_seed(config.seed)
-    model = create_model(config.model, "classifier").to(device)
     recipe = config.trainer_config()
-    optimizer = build_optimizer(model, recipe)
-    bf16 = uses_convolutions(model)
+    model = create_model(config.model, "classifier").to(device)
     x = normalize(images).unsqueeze(1).to(device)  # (N, 1, 28, 28)
     y = labels.to(device)
-    order = torch.Generator().manual_seed(config.seed)
-    total = config.epochs * math.ceil(len(x) / config.batch_size)
-    warmup = math.ceil(len(x) / config.batch_size)  # one epoch
-    step = 0
-    model.train()
-    for _ in range(config.epochs):
-        for idx in shuffled_batches(len(x), config.batch_size, order):
-            for group in optimizer.param_groups:
-                group["lr"] = config.lr * lr_factor("onecycle", step, total, warmup)
-            idx = idx.to(device)
-            train_step(model, optimizer, x[idx], y[idx], config.label_smoothing, bf16)
-            step += 1
+    steps_per_epoch = math.ceil(len(x) / config.batch_size)
+    loop = EpochLoop(recipe, model, build_optimizer(model, recipe), Augment(), None, None,
+                     uses_convolutions(model), total_steps=config.epochs * steps_per_epoch,
+                     warmup_steps=round(recipe.warmup_epochs * steps_per_epoch))
+    order, ctx = torch.Generator().manual_seed(config.seed), Distributed()
+    for epoch in range(1, config.epochs + 1):
+        xs, ys = epoch_data(x, y, order, ctx)
+        loop.run_epoch(xs, ys, ctx, f"CAS epoch {epoch}/{config.epochs}")
     return model.eval()
 
 
