@@ -31,7 +31,6 @@ training step (shared with image inpainting) and :class:`GainImputer`.
 from __future__ import annotations
 
 import contextlib
-import copy
 
 import numpy as np
 import torch
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 
 from fashionlab.impute.base import BaseImputer, register_imputer
 from fashionlab.models.imputers import GainDiscriminator, GainGenerator
+from fashionlab.train.recipe import EMA
 
 NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's code
 
@@ -248,7 +248,7 @@ class GainImputer(BaseImputer):
         hidden = self.hidden_size or max(d, 64)
         generator = GainGenerator(d, hidden, self.depth)
         discriminator = GainDiscriminator(d, hidden, self.depth)
-        averaged = copy.deepcopy(generator).requires_grad_(False)
+        averaged = EMA(generator, self.ema_decay)  # its decay warms up, see train.recipe.EMA
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
         history = []
@@ -260,15 +260,10 @@ class GainImputer(BaseImputer):
             losses = gain_train_step(
                 generator, discriminator, opt_g, opt_d, xb, ob, given, self.hint_rate, self.alpha
             )
-            # the average starts as the current weights and forgets them more slowly as
-            # training goes on (warm-up), so short runs are not stuck near the initial weights
-            decay = min(self.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for avg, new in zip(averaged.parameters(), generator.parameters(), strict=True):
-                    avg.lerp_(new, 1 - decay)
+            averaged.update(step - 1)
             if step % 100 == 0 or step == self.n_iterations:
                 history.append({"step": step, **losses})
-        return averaged.eval(), history
+        return averaged.model, history
 
     def _impute(self, X: np.ndarray) -> np.ndarray:
         x, given = self._scaled(X)
