@@ -362,6 +362,41 @@ def test_cas_can_train_on_its_own_larger_draw_of_generated_images(
         score_run(small_score(gan_runs["cgan"], classifier_run, fashion_dir, cas_samples=-1))
 
 
+def test_cas_can_draw_fresh_generated_images_each_epoch_with_augmentation(
+    gan_runs, classifier_run, fashion_dir
+):
+    from fashionlab.score import generator_sampler
+
+    config = small_score(gan_runs["cgan"], classifier_run, fashion_dir, cas_model="mlp",
+                         cas_fresh=True, cas_crop_padding=2, cas_flip=True)
+    config.cas_epochs = 3
+    report = score_run(config)
+    cas = report["cas"]
+    assert cas["train_samples"] == 200 and cas["distinct_train_samples"] == 600
+    assert cas["classifier"]["fresh_each_epoch"] and cas["classifier"]["crop_padding"] == 2
+    assert cas["classifier"]["flip"] and report["config"]["cas_fresh"]
+    assert "a new draw of 200 generated images each epoch, crop padding 2 and flips" in (
+        format_score(report))
+
+    draw = generator_sampler(gan_runs["cgan"], seed=0, device="cpu")
+    images, labels = draw(50, 2)
+    again, again_labels = draw(50, 2)
+    other, _ = draw(50, 3)
+    assert images.dtype == torch.uint8 and images.shape == (50, 28, 28)
+    assert torch.equal(images, again) and torch.equal(labels, again_labels)
+    assert torch.bincount(labels, minlength=10).tolist() == [5] * 10
+    assert not torch.equal(images, other)
+
+
+def test_score_with_negative_cas_crop_padding_is_a_clear_error(capsys, gan_runs, classifier_run):
+    from fashionlab.cli import main
+
+    code = main(["score", str(gan_runs["cgan"]), "--classifier", str(classifier_run),
+                 "--cas-fresh", "--cas-crop-padding", "-1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: --cas-crop-padding cannot be negative, got -1\n"
+
+
 def test_score_of_an_unknown_class_lists_the_valid_names(capsys, gan_runs, classifier_run):
     from fashionlab.cli import main
 

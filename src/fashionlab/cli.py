@@ -285,6 +285,11 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                    help="generated images CAS trains on (a fresh draw; 0 = the n scored)")
     p.add_argument("--cas-real-baseline", action="store_true",
                    help="also train the CAS classifier on as many real images")
+    p.add_argument("--cas-fresh", action="store_true",
+                   help="CAS trains each epoch on a new draw of generated images (seeded)")
+    p.add_argument("--cas-crop-padding", type=int, default=ScoreConfig.cas_crop_padding,
+                   help="CAS augmentation: random crops after padding (0 = off)")
+    p.add_argument("--cas-flip", action="store_true", help="CAS augmentation: random flips")
     p.add_argument("--class", dest="class_name", default=None,
                    help="conditional runs: score one class (name or index) against the test "
                    "images of that class (default: all classes, n/10 each)")
@@ -304,8 +309,9 @@ def _run_score(args: argparse.Namespace) -> None:
         run=args.run, classifier=args.classifier, n=args.n, kid_subset_size=args.kid_subset_size,
         kid_subsets=args.kid_subsets, k=args.k, seed=args.seed, cas=not args.no_cas,
         cas_model=args.cas_model, cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
-        cas_real_baseline=args.cas_real_baseline, class_name=args.class_name, best=args.best,
-        device=args.device, data_dir=args.data_dir,
+        cas_real_baseline=args.cas_real_baseline, cas_fresh=args.cas_fresh,
+        cas_crop_padding=args.cas_crop_padding, cas_flip=args.cas_flip,
+        class_name=args.class_name, best=args.best, device=args.device, data_dir=args.data_dir,
     )
     if args.out:
         from fashionlab.train.runs import prepare_output_file

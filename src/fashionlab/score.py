@@ -22,7 +22,7 @@ from fashionlab.data import CLASS_NAMES, load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.generate import balanced_classes
 from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
-from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
+from fashionlab.metrics.cas import CASConfig, Sampler, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
 from fashionlab.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, frechet_distance, kernel_distance
 from fashionlab.metrics.prdc import DEFAULT_K, precision_recall
@@ -45,6 +45,10 @@ class ScoreConfig:
     cas_samples: int = 0  # generated images CAS trains on (a fresh, class-balanced draw);
     #                       0 = the n images scored above
     cas_real_baseline: bool = False  # also train it on as many real images, for comparison
+    cas_fresh: bool = False  # CAS trains each epoch on a new draw of as many generated images
+    #                          (seeded: seed + epoch); False = one fixed set every epoch
+    cas_crop_padding: int = CASConfig.crop_padding  # CAS augmentation: random crops, this padding
+    cas_flip: bool = CASConfig.flip  # CAS augmentation: random left-right flips
     class_name: str | None = None  # conditional runs: score one class (name or index) against
     #   the test images of that class; None = all classes, balanced (n/10 each)
     best: bool = False  # score the best-FID epoch's generator instead of the last one
@@ -61,6 +65,9 @@ class ScoreConfig:
             )
         if self.cas_samples < 0:
             raise FashionlabError(f"--cas-samples cannot be negative, got {self.cas_samples}")
+        if self.cas_crop_padding < 0:
+            raise FashionlabError(
+                f"--cas-crop-padding cannot be negative, got {self.cas_crop_padding}")
         if self.k < 1 or self.n <= self.k:
             raise FashionlabError(f"--k must be between 1 and n-1, got {self.k}")
 
@@ -78,6 +85,7 @@ def score_images(
     cas: CASConfig | None = None,
     cas_train: tuple[torch.Tensor, torch.Tensor] | None = None,
     cas_generated: tuple[torch.Tensor, torch.Tensor] | None = None,
+    cas_sampler: Sampler | None = None,
 ) -> dict[str, Any]:
     """All metrics of uint8 ``generated`` images against uint8 ``real`` images.
 
@@ -85,7 +93,8 @@ def score_images(
     with them the report holds the classifier agreement, and with ``cas`` (and
     ``real_labels``) the Classification Accuracy Score. ``cas_train`` = real training
     (images, labels) for CAS's optional real-data baseline; ``cas_generated`` = other
-    generated (images, labels) for CAS to train on instead of ``generated``.
+    generated (images, labels) for CAS to train on instead of ``generated``;
+    ``cas_sampler`` = later epochs' draws when ``cas.fresh_each_epoch``.
     """
     from fashionlab.classify import predict_proba
 
@@ -120,7 +129,7 @@ def score_images(
             real_x, real_y = cas_train if cas_train is not None else (None, None)
             cas_x, cas_y = cas_generated if cas_generated is not None else (generated, labels)
             report["cas"] = classification_accuracy_score(
-                cas_x, cas_y, real, real_labels, cas, real_x, real_y
+                cas_x, cas_y, real, real_labels, cas, real_x, real_y, cas_sampler
             )
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
@@ -164,10 +173,14 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     images = generate_images(config.run, config.n, seed=config.seed, labels=labels,
                              device=config.device, best=config.best)
     generate_seconds = time.perf_counter() - start
-    cas, cas_generated = None, None
+    cas, cas_generated, cas_sampler = None, None, None
     if config.cas and conditional and chosen is None:
         cas = CASConfig(model=config.cas_model, epochs=config.cas_epochs, seed=config.seed,
-                        device=config.device, real_baseline=config.cas_real_baseline)
+                        device=config.device, real_baseline=config.cas_real_baseline,
+                        fresh_each_epoch=config.cas_fresh,
+                        crop_padding=config.cas_crop_padding, flip=config.cas_flip)
+        if config.cas_fresh:
+            cas_sampler = generator_sampler(config.run, config.seed, config.device, config.best)
         if config.cas_samples:
             cas_labels = balanced_classes(config.cas_samples, config.seed + 1)
             cas_generated = (generate_images(config.run, config.cas_samples,
@@ -177,7 +190,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     report = score_images(
         images, real, features, labels, real_labels,
         config.kid_subset_size, config.kid_subsets, config.k, config.seed, cas,
-        (data.train_images, data.train_labels), cas_generated,
+        (data.train_images, data.train_labels), cas_generated, cas_sampler,
     )
     report["samples"]["real_source"] = (
         "Fashion-MNIST test set" if chosen is None
@@ -188,6 +201,24 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     report["generate_seconds"] = round(generate_seconds, 2)
     report["config"] = asdict(config)
     return report
+
+
+def generator_sampler(run: str | Path, seed: int, device: str = "auto",
+                      best: bool = False) -> Sampler:
+    """CAS's endless source: epoch ``e``'s draw is ``n`` class-balanced images, seed ``seed + e``.
+
+    Epoch 1 trains on the images CAS was given (seed ``seed``, or ``seed + 1`` with
+    ``--cas-samples``), so the seeds of later epochs (from ``seed + 2``) never repeat them.
+    """
+    from fashionlab.generate import load_generator, sample_images
+
+    loaded = load_generator(run, device, best)
+
+    def draw(n: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = balanced_classes(n, seed + epoch)
+        return sample_images(loaded, n, seed + epoch, labels), labels
+
+    return draw
 
 
 def format_score(report: dict[str, Any]) -> str:
@@ -220,9 +251,14 @@ def format_score(report: dict[str, Any]) -> str:
                                   digits=4)
     if "cas" in report:
         c = report["cas"]
-        line = (f"CAS        {c['cas']:.4f} ({c['classifier']['model']} trained "
-                f"{c['classifier']['epochs']} epochs on {c['train_samples']:,} generated images, "
-                f"tested on {c['test_samples']:,} real test images)")
+        cc = c["classifier"]
+        how = (f"a new draw of {c['train_samples']:,} generated images each epoch"
+               if cc.get("fresh_each_epoch") else f"{c['train_samples']:,} generated images")
+        aug = [f"crop padding {cc['crop_padding']}"] * bool(cc.get("crop_padding")) + [
+            "flips"] * bool(cc.get("flip"))
+        line = (f"CAS        {c['cas']:.4f} ({cc['model']} trained {cc['epochs']} epochs on "
+                f"{how}{', ' + ' and '.join(aug) if aug else ''}, tested on "
+                f"{c['test_samples']:,} real test images)")
         if "real_accuracy" in c:
             line += f"; same classifier on as many real images: {c['real_accuracy']:.4f}"
         lines.append(line)
