@@ -15,6 +15,8 @@ subset-FID, as a fraction of the reference's wall time (issue 5's <= 1/10 target
 CAS trains ``--cas-model`` (default: ``cnn``, SGD one-cycle, see ``CASConfig``) on the
 generated images; the same classifier trained on as many real images is reported beside
 it (``--no-real-baseline`` skips it), since CAS only means something next to that number.
+``--cas-fresh`` draws new generated images every CAS epoch, ``--cas-crop-padding`` and
+``--cas-flip`` add the classifier trainer's augmentation (``fashionlab score``'s flags).
 
 Nothing here tunes anything: the runs are scored once, as they are.
 """
@@ -121,7 +123,8 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
     for row in rows:
         if "report" in row and "cas" in row["report"] and "real_accuracy" in row["report"]["cas"]:
             c = row["report"]["cas"]
-            out.append(f"CAS of {row['run']}: {c['cas']:.4f}; the same classifier "
+            fresh = " (a new draw each epoch)" if c["classifier"].get("fresh_each_epoch") else ""
+            out.append(f"CAS of {row['run']}: {c['cas']:.4f}{fresh}; the same classifier "
                        f"({c['classifier']['model']}, {c['classifier']['epochs']} epochs) trained "
                        f"on {c['train_samples']:,} real training images: {c['real_accuracy']:.4f}")
     if features:
@@ -134,9 +137,12 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
     out.append("Commands (one per row):")
     extra = "".join(
         f" --{name.replace('_', '-')} {getattr(config, name)}"
-        for name in ("n", "kid_subset_size", "cas_model", "cas_epochs", "cas_samples")
+        for name in ("n", "kid_subset_size", "cas_model", "cas_epochs", "cas_samples",
+                     "cas_crop_padding")
         if getattr(config, name) != getattr(ScoreConfig, name)
-    ) + (" --cas-real-baseline" if config.cas_real_baseline else "") + (
+    ) + "".join(f" --{flag}" for flag, on in (
+        ("cas-fresh", config.cas_fresh), ("cas-flip", config.cas_flip),
+        ("cas-real-baseline", config.cas_real_baseline)) if on) + (
         " --best" if config.best else "")
     for row in rows:
         out.append(f"    fashionlab score {row['run']} --classifier {config.classifier}{extra}")
@@ -172,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cas-epochs", type=int, default=ScoreConfig.cas_epochs)
     parser.add_argument("--cas-samples", type=int, default=ScoreConfig.cas_samples,
                         help="generated images CAS trains on (0 = the --n scored ones)")
+    parser.add_argument("--cas-fresh", action="store_true",
+                        help="CAS trains each epoch on a new draw of generated images")
+    parser.add_argument("--cas-crop-padding", type=int, default=ScoreConfig.cas_crop_padding,
+                        help="CAS augmentation: random crops after padding (0 = off)")
+    parser.add_argument("--cas-flip", action="store_true", help="CAS augmentation: random flips")
     parser.add_argument("--no-real-baseline", action="store_true",
                         help="skip training the CAS classifier on as many real images")
     parser.add_argument("--best", action="store_true",
@@ -192,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         config = ScoreConfig(run="", classifier=args.classifier, n=args.n,
                              kid_subset_size=args.kid_subset_size, cas_model=args.cas_model,
                              cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
-                             cas_real_baseline=not args.no_real_baseline, best=args.best,
+                             cas_real_baseline=not args.no_real_baseline,
+                             cas_fresh=args.cas_fresh, cas_crop_padding=args.cas_crop_padding,
+                             cas_flip=args.cas_flip, best=args.best,
                              device=args.device,
                              data_dir=args.data_dir)
         rows = score_runs(args.runs, config)

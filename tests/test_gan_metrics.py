@@ -455,3 +455,21 @@ def test_gan_quality_benchmark_table(gan_runs, classifier_run, fashion_dir):
     assert lines[2].startswith(f"| {gan_runs['lite']} | lite | 1 |")
     assert f"fashionlab score {gan_runs['cgan']} --classifier {classifier_run} --n 200" in table
     assert NOT_INCEPTION in table and "200 generated images per run" in table
+
+
+def test_gan_quality_benchmark_commands_carry_the_cas_options():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gan_quality.py"
+    spec = importlib.util.spec_from_file_location("gan_quality", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    config = ScoreConfig(run="", classifier="CNN", cas_samples=60_000, cas_fresh=True,
+                         cas_crop_padding=2, cas_flip=True, best=True)
+    table = bench.markdown_table([{"run": "CGAN", "model": "cgan", "error": "not scored"}], config)
+    assert ("fashionlab score CGAN --classifier CNN --cas-samples 60000 --cas-crop-padding 2 "
+            "--cas-fresh --cas-flip --best") in table
+    plain = bench.markdown_table([{"run": "CGAN", "error": "x"}],
+                                 ScoreConfig(run="", classifier="CNN"))
+    assert plain.rstrip().endswith("fashionlab score CGAN --classifier CNN")
