@@ -1,4 +1,4 @@
-"""One GAN training step and its parts: losses on logits, EMA, eval-mode sampling, autocast.
+"""One GAN training step and its parts: losses on logits, eval-mode sampling, autocast.
 
 A step is a function from (models, optimizers, batch) to a dict of tensors: no host
 synchronisation, so the caller decides when to read the numbers.
@@ -55,21 +55,6 @@ def gan_step(
     opt_g.step()
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
             "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
-
-
-@torch.no_grad()
-def update_ema(ema: nn.Module, model: nn.Module, decay: float, step: int | None = None) -> None:
-    """ema <- d * ema + (1 - d) * model for parameters; buffers are copied.
-
-    With ``step`` (optimizer steps so far) d warms up as min(decay, (1 + step) / (10 + step)),
-    so the average does not drag the untrained initial weights along for thousands of steps.
-    """
-    if step is not None:
-        decay = min(decay, (1 + step) / (10 + step))
-    ema_params, params = list(ema.parameters()), list(model.parameters())
-    torch._foreach_lerp_(ema_params, params, 1 - decay)
-    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
-        e.copy_(b)
 
 
 @torch.no_grad()

@@ -31,12 +31,38 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
     raise ValueError(f"unknown schedule {schedule!r}")
 
 
+def ema_rate(decay: float, count: int | None = None, every: int = 1) -> float:
+    """The weight of the new weights in one EMA update covering ``every`` steps.
+
+    ``avg = avg + rate * (weights - avg)`` with ``rate = 1 - d**every``. With ``count``
+    (updates or steps so far) ``d`` warms up as ``min(decay, (1 + count) / (10 + count))``,
+    so that early, random weights are forgotten quickly instead of being dragged along for
+    thousands of steps.
+    """
+    if count is not None:
+        decay = min(decay, (1 + count) / (10 + count))
+    return 1.0 - decay**every
+
+
+@torch.no_grad()
+def average_into(
+    average: nn.Module, current: nn.Module, decay: float, count: int | None = None,
+    every: int = 1,
+) -> None:
+    """One EMA update (see ``ema_rate``): ``average``'s parameters move toward
+    ``current``'s; buffers (BatchNorm statistics) are copied."""
+    avg = list(average.parameters())
+    src = [p.detach().to(a.dtype) for a, p in zip(avg, current.parameters(), strict=True)]
+    torch._foreach_lerp_(avg, src, ema_rate(decay, count, every))
+    for mine, theirs in zip(average.buffers(), current.buffers(), strict=True):
+        mine.copy_(theirs)
+
+
 class EMA:
     """An exponential moving average of a model's weights, kept in a copy of the model.
 
-    Every ``every`` steps: ``avg = avg + (1 - decay**every) * (weights - avg)``; buffers
-    (BatchNorm statistics) are copied. The decay ramps up as ``(1 + n) / (10 + n)`` over the
-    first updates so that early, random weights are forgotten quickly.
+    Every ``every`` steps, ``average_into`` with the number of updates so far as the
+    warm-up count. The averaged model is ``self.model`` (in eval mode).
     """
 
     def __init__(self, model: nn.Module, decay: float, every: int = 1):
@@ -44,18 +70,11 @@ class EMA:
         self.every = every
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self._source = model
-        self._avg = [p for p in self.model.parameters()]
-        self._src = [p for p in model.parameters()]
         self.updates = 0
 
-    @torch.no_grad()
     def update(self, step: int) -> None:
         """Call after optimisation ``step`` (0-based); averages every ``every`` steps."""
         if (step + 1) % self.every:
             return
         self.updates += 1
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates)) ** self.every
-        src = [p.detach().to(a.dtype) for a, p in zip(self._avg, self._src, strict=True)]
-        torch._foreach_lerp_(self._avg, src, 1.0 - decay)
-        for mine, theirs in zip(self.model.buffers(), self._source.buffers(), strict=True):
-            mine.copy_(theirs)
+        average_into(self.model, self._source, self.decay, self.updates, self.every)
