@@ -100,31 +100,43 @@ def bench_mlp(args, data) -> None:
         baseline_cpu.append(time.process_time() - cpu)
     base_epoch, base_cpu = statistics.median(baseline), statistics.median(baseline_cpu)
 
+    rows = {"fashionlab": mlp_runs(args, ema_decay=0.0)}
+    if args.ema_decay:
+        rows[f"fashionlab EMA {args.ema_decay:g}"] = mlp_runs(args, ema_decay=args.ema_decay)
+    print(f"\nMLP 784-128-10, Adam 1e-3, batch 32, 60,000 training images per epoch; "
+          f"{torch.get_num_threads()} torch thread(s) each; load average {load_average()}")
+    print("wall s = median seconds per epoch on the clock; CPU s = the process's CPU seconds "
+          "per epoch; test acc = mean over seeds")
+    print(f"{'approach':<24} {'epochs':>6} {'wall s':>7} {'CPU s':>7} {'test acc':>8} "
+          f"{'wall ratio':>10} {'CPU ratio':>9}")
+    print(f"{'DataLoader loop':<24} {len(baseline):>6} {base_epoch:>7.2f} {base_cpu:>7.2f} "
+          f"{'-':>8} {1.0:>9.1f}x {1.0:>8.1f}x")
+    for name, results in rows.items():
+        ours = [row["seconds"] for result in results for row in result.history]
+        ours_epoch = statistics.median(ours)
+        ours_cpu = statistics.median(
+            result.history[-1]["train_cpu_seconds"] / len(result.history) for result in results)
+        tests = [result.test_accuracy for result in results]
+        print(f"{name:<24} {len(ours):>6} {ours_epoch:>7.2f} {ours_cpu:>7.2f} "
+              f"{statistics.mean(tests):>8.4f} {base_epoch / ours_epoch:>9.1f}x "
+              f"{base_cpu / ours_cpu:>8.1f}x")
+    for name, results in rows.items():
+        print(f"{name} test accuracy by seed (0..{len(results) - 1}): "
+              f"{', '.join(f'{r.test_accuracy:.4f}' for r in results)}")
+        seconds = [row["seconds"] for r in results for row in r.history]
+        print(f"{name} epochs (wall s): {', '.join(f'{s:.2f}' for s in seconds)}")
+
+
+def mlp_runs(args, ema_decay: float) -> list:
+    """``train_classifier`` for seeds 0..N-1, as ``fashionlab train classifier`` runs it."""
     results = []
     for seed in range(args.seeds):
         with tempfile.TemporaryDirectory() as out:
             results.append(train_classifier(ClassifierConfig(
                 model="mlp", epochs=args.epochs, data_dir=args.data_dir, device="cpu",
-                out=out, figures=False, threads=args.threads, n_val=0, seed=seed)))
-    ours = [row["seconds"] for result in results for row in result.history]
-    ours_epoch = statistics.median(ours)
-    ours_cpu = statistics.median(
-        result.history[-1]["train_cpu_seconds"] / len(result.history) for result in results)
-    tests = [result.test_accuracy for result in results]
-    print(f"\nMLP 784-128-10, Adam 1e-3, batch 32, 60,000 training images per epoch; "
-          f"{torch.get_num_threads()} torch thread(s) each; load average {load_average()}")
-    print("wall s = median seconds per epoch on the clock; CPU s = the process's CPU seconds "
-          "per epoch")
-    print(f"{'approach':<18} {'epochs':>6} {'wall s':>7} {'CPU s':>7} {'test acc':>8} "
-          f"{'wall ratio':>10} {'CPU ratio':>9}")
-    print(f"{'DataLoader loop':<18} {len(baseline):>6} {base_epoch:>7.2f} {base_cpu:>7.2f} "
-          f"{'-':>8} {1.0:>9.1f}x {1.0:>8.1f}x")
-    print(f"{'fashionlab':<18} {len(ours):>6} {ours_epoch:>7.2f} {ours_cpu:>7.2f} "
-          f"{statistics.mean(tests):>8.4f} {base_epoch / ours_epoch:>9.1f}x "
-          f"{base_cpu / ours_cpu:>8.1f}x")
-    print(f"fashionlab test accuracy by seed (0..{len(tests) - 1}; the table shows the mean): "
-          f"{', '.join(f'{t:.4f}' for t in tests)}")
-    print(f"fashionlab epochs (wall s): {', '.join(f'{s:.2f}' for s in ours)}")
+                out=out, figures=False, threads=args.threads, n_val=0, seed=seed,
+                ema_decay=ema_decay)))
+    return results
 
 
 def bench_cnn(args, split) -> None:
@@ -190,6 +202,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["mlp", "cnn", "both"], default="both")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--epochs", type=int, default=20, help="fashionlab MLP epochs")
+    parser.add_argument("--ema-decay", type=float, default=0.0,
+                        help="also train ours with this weight average (--ema-decay of "
+                             "`fashionlab train classifier`); 0 = only the plain recipe")
     parser.add_argument("--baseline-epochs", type=int, default=2, help="DataLoader MLP epochs")
     parser.add_argument("--cnn-batches", type=int, default=20, help="batches per CNN round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved CNN rounds")

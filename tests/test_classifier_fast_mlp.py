@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from fashionlab.models.classifiers import MLP, FastCNN
 from fashionlab.train.fast_mlp import FastMLPTrainer
+from fashionlab.train.recipe import EMA
 
 
 def batch(seed: int, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,6 +93,24 @@ def test_training_steps_track_autograd_and_adam():
     x, y = batch(999, n=256)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), reference(x), rtol=1e-2, atol=1e-2)
+
+
+def test_the_weight_average_follows_recipe_ema_over_the_same_weights():
+    # The reference EMA watches a model into which the trainer syncs after every step.
+    torch.manual_seed(0)
+    fast, watched = MLP(), MLP()
+    watched.load_state_dict(fast.state_dict())
+    trainer = FastMLPTrainer(fast, lr=1e-2, ema=EMA(fast, decay=0.9, every=3))
+    reference = EMA(watched, decay=0.9, every=3)
+    for step in range(10):
+        trainer.step(*batch(200 + step))
+        trainer.sync()
+        watched.load_state_dict(fast.state_dict())
+        reference.update(step)
+    assert trainer.ema.updates == reference.updates == 3
+    for name, want in reference.model.state_dict().items():
+        torch.testing.assert_close(trainer.ema.model.state_dict()[name], want)
+    assert not torch.allclose(trainer.ema.model.hidden.weight, fast.hidden.weight)
 
 
 def test_only_the_mlp_is_accepted():

@@ -132,7 +132,7 @@ def fast_mlp_blockers(config: ClassifierConfig, model: nn.Module) -> list[str]:
         reasons.append(f"model {config.model!r} is not the dense mlp")
     plain = {"optimizer": "adam", "schedule": "constant", "warmup_epochs": 0.0,
              "weight_decay": 0.0, "label_smoothing": 0.0, "crop_padding": 0, "flip": False,
-             "erasing": 0.0, "ema_decay": 0.0, "compile": False, "time_budget": 0.0}
+             "erasing": 0.0, "compile": False, "time_budget": 0.0}
     for name, value in plain.items():
         if getattr(config, name) != value:
             reasons.append(f"it trains only the plain recipe, not {name}={getattr(config, name)}")
@@ -258,9 +258,6 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     bf16 = config.precision == "bf16" or (config.precision == "auto" and conv)
     memory_format = torch.channels_last if conv else torch.contiguous_format
     model = model.to(memory_format=memory_format)
-    fast = None
-    if config.fast_mlp != "off" and not ctx.enabled and not fast_mlp_blockers(config, model):
-        fast = FastMLPTrainer(model, lr=config.lr)
     train_model: nn.Module = model
     if ctx.enabled:
         train_model = nn.parallel.DistributedDataParallel(
@@ -271,6 +268,9 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     optimizer = build_optimizer(model, config)
     ema = EMA(model, config.ema_decay, every=5) if config.ema_decay else None
     eval_model = ema.model if ema is not None else model
+    fast = None
+    if config.fast_mlp != "off" and not ctx.enabled and not fast_mlp_blockers(config, model):
+        fast = FastMLPTrainer(model, lr=config.lr, ema=ema)
 
     def on_device(images: torch.Tensor) -> torch.Tensor:
         x = normalize(images).unsqueeze(1).to(device)  # (N, 1, 28, 28)
@@ -436,17 +436,17 @@ def fast_mlp_epoch(
 ) -> dict[str, float]:
     """One epoch of the hand-written MLP step over ``images[order]``, batch by batch.
 
-    Each batch is gathered into one reused buffer; metrics are computed once at the end
-    from every batch's logits (taken before its update, as a Keras progress bar shows).
+    Each batch is gathered straight into the trainer's input buffer; metrics are computed
+    once at the end from every batch's logits (taken before its update, as a Keras
+    progress bar shows).
     """
     flat = images.flatten(1)  # (N, 784), a view
-    buffer = torch.empty(batch_size, flat.shape[1], dtype=flat.dtype, device=flat.device)
     ys = labels[order]
     logits = torch.empty(len(order), trainer.model.head.out_features, device=flat.device)
     bar = tqdm(total=len(order), desc=desc, leave=False, mininterval=0.5)
     for start in range(0, len(order), batch_size):
         end = min(start + batch_size, len(order))
-        x = torch.index_select(flat, 0, order[start:end], out=buffer[: end - start])
+        x = torch.index_select(flat, 0, order[start:end], out=trainer.input_buffer(end - start))
         trainer.step(x, ys[start:end], logits[start:end])
         if start % (200 * batch_size) == 0:
             bar.update(min(200 * batch_size, len(order) - start))

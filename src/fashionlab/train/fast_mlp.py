@@ -9,11 +9,15 @@ calls per step:
     g = softmax(z) - onehot(y)              B * dL/dz (Adam divides by B)
     dW2 = h^T g; db2 = sum(g); dh = g W2^T * [h > 0]; dW1 = x^T dh; db1 = sum(dh)
 
-(weights written (in, out), the transpose of ``nn.Linear``'s layout), and then one call
-of the kernel that ``torch.optim.Adam(fused=True)`` calls, with the same
+with the weights written (in, out), the transpose of ``nn.Linear``'s layout, and each
+bias stored as the last row of its weight matrix: with a column of ones beside ``x`` and
+``h``, ``[x 1] [W1; b1]`` is the first layer and ``[x 1]^T dh`` is ``[dW1; db1]``, so
+each layer is one matrix product forward and one backward. Then one call of the kernel
+that ``torch.optim.Adam(fused=True)`` calls, with the same
 hyper-parameters and bias correction. ``tests/test_classifier_fast_mlp.py`` checks that
 the gradients equal autograd's and that the weights after several steps equal those of
-``torch.optim.Adam``.
+``torch.optim.Adam``. With an ``EMA``, the weight average is kept in the same flat
+layout and updated with the same rule as ``train.recipe.EMA`` (tested equal too).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import torch
 
 from fashionlab.models.classifiers import MLP
+from fashionlab.train.recipe import EMA, ema_rate
 
 
 class FastMLPTrainer:
@@ -39,6 +44,9 @@ class FastMLPTrainer:
         The reference network.
     lr, betas, eps : float
         Adam's hyper-parameters, as in ``torch.optim.Adam``.
+    ema : EMA, optional
+        A weight average of ``model``: its decay, period and update count are used, and
+        ``sync()`` writes the average into ``ema.model``.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class FastMLPTrainer:
         lr: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        ema: EMA | None = None,
     ):
         if not isinstance(model, MLP):
             raise TypeError("FastMLPTrainer trains the reference MLP only")
@@ -56,7 +65,7 @@ class FastMLPTrainer:
         self.shapes = []
         for layer in layers:
             self.shapes += [layer.weight.t().shape, layer.bias.shape]
-        sizes = [shape.numel() for shape in self.shapes]
+        sizes = self._sizes = [shape.numel() for shape in self.shapes]
         flat = torch.cat([t.detach().flatten() for layer in layers
                           for t in (layer.weight.t().contiguous(), layer.bias)])
         self.flat = flat  # [W1 (784, hidden), b1, W2 (hidden, classes), b2]
@@ -67,8 +76,17 @@ class FastMLPTrainer:
         self.step_count = torch.zeros((), dtype=torch.float32, device=flat.device)
         self._one = torch.ones((), dtype=torch.float32, device=flat.device)
         self._w2_t = self.params[2].t()
+        hidden, classes = self.shapes[1][0], self.shapes[3][0]
+        # [W1; b1] and [W2; b2]: each bias follows its (in, out) weight in the flat buffer.
+        self._layers = [flat[: sizes[0] + sizes[1]].view(-1, hidden),
+                        flat[sizes[0] + sizes[1]:].view(-1, classes)]
+        self._layer_grads = [self.flat_grad[: sizes[0] + sizes[1]].view(-1, hidden),
+                             self.flat_grad[sizes[0] + sizes[1]:].view(-1, classes)]
         self._per_batch: dict[int, _Buffers] = {}
         self._batch = 0
+        self.steps = 0
+        self.ema = ema
+        self.average = flat.clone() if ema is not None else None
 
     def _views(self, flat: torch.Tensor, sizes: list[int]) -> list[torch.Tensor]:
         return [part.view(shape) for part, shape in zip(flat.split(sizes), self.shapes,
@@ -85,20 +103,19 @@ class FastMLPTrainer:
         them by B inside the fused kernel, as a gradient scaler would), and returns the
         logits (B, classes), written into ``logits`` when given.
         """
-        w1, b1, w2, b2 = self.params
-        g_w1, g_b1, g_w2, g_b2 = self.grads
-        x = x.flatten(1)  # (B, 784)
         buf = self._buffers(len(x))
         self._batch = len(x)
-        h = torch.addmm(b1, x, w1, out=buf.h).relu_()  # (B, hidden)
-        z = torch.addmm(b2, h, w2, out=logits)  # (B, classes)
+        if x.data_ptr() != buf.x.data_ptr():  # not gathered into input_buffer(): copy it in
+            buf.x.copy_(x.flatten(1))
+        (w1b, w2b), (g_w1b, g_w2b) = self._layers, self._layer_grads
+        torch.mm(buf.x_1, w1b, out=buf.pre)  # x W1 + b1, (B, hidden)
+        torch.clamp_min(buf.pre, 0, out=buf.h)  # h = relu, beside a column of ones
+        z = torch.mm(buf.h_1, w2b, out=logits)  # h W2 + b2, (B, classes)
         g = torch.softmax(z, 1, out=buf.g)
         g.scatter_add_(1, y.view(-1, 1), buf.minus_ones)  # B * dL/dz
-        torch.mm(buf.h_t, g, out=g_w2)
-        torch.sum(g, 0, out=g_b2)
-        dh = torch.ops.aten.threshold_backward(torch.mm(g, self._w2_t, out=buf.dh), h, 0)
-        torch.mm(x.t(), dh, out=g_w1)
-        torch.sum(dh, 0, out=g_b1)
+        torch.mm(buf.h_1.t(), g, out=g_w2b)  # [dW2; db2]
+        dh = torch.ops.aten.threshold_backward(torch.mm(g, self._w2_t, out=buf.dh), buf.pre, 0)
+        torch.mm(buf.x_1.t(), dh, out=g_w1b)  # [dW1; db1]
         return z
 
     @torch.no_grad()
@@ -108,6 +125,11 @@ class FastMLPTrainer:
         """One Adam step on the batch; returns its logits (computed before the update)."""
         z = self.gradients(x, y, logits)
         self.apply_adam()
+        self.steps += 1
+        ema = self.ema
+        if ema is not None and self.steps % ema.every == 0:
+            ema.updates += 1
+            self.average.lerp_(self.flat, ema_rate(ema.decay, ema.updates, ema.every))
         return z
 
     @torch.no_grad()
@@ -123,15 +145,27 @@ class FastMLPTrainer:
 
     @torch.no_grad()
     def sync(self) -> None:
-        """Copy the trained parameters into the model (weights back to (out, in))."""
-        w1, b1, w2, b2 = self.params
-        for layer, weight, bias in ((self.model.hidden, w1, b1), (self.model.head, w2, b2)):
+        """Copy the trained parameters into the model (weights back to (out, in)), and the
+        weight average into ``ema.model``."""
+        self._copy_into(self.model, self.params)
+        if self.ema is not None:
+            self._copy_into(self.ema.model, self._views(self.average, self._sizes))
+
+    @staticmethod
+    def _copy_into(model: MLP, params: list[torch.Tensor]) -> None:
+        w1, b1, w2, b2 = params
+        for layer, weight, bias in ((model.hidden, w1, b1), (model.head, w2, b2)):
             layer.weight.copy_(weight.t())
             layer.bias.copy_(bias)
 
+    def input_buffer(self, batch: int) -> torch.Tensor:
+        """The (batch, 784) tensor ``gradients`` reads its images from: gathering a batch
+        straight into it saves a copy."""
+        return self._buffers(batch).x
+
     def _buffers(self, batch: int) -> _Buffers:
         if batch not in self._per_batch:
-            self._per_batch[batch] = _Buffers(batch, self.shapes[1][0], self.shapes[3][0],
+            self._per_batch[batch] = _Buffers(batch, *self.shapes[0], self.shapes[3][0],
                                               self.flat)
         return self._per_batch[batch]
 
@@ -140,11 +174,15 @@ class _Buffers:
     """Tensors reused by every step of one batch size (allocation and views cost more
     than the arithmetic at batch 32)."""
 
-    def __init__(self, batch: int, hidden: int, classes: int, like: torch.Tensor):
+    def __init__(self, batch: int, inputs: int, hidden: int, classes: int,
+                 like: torch.Tensor):
         def new(*shape: int) -> torch.Tensor:
             return torch.empty(shape, dtype=like.dtype, device=like.device)
 
-        self.h, self.dh, self.g = new(batch, hidden), new(batch, hidden), new(batch, classes)
-        self.h_t = self.h.t()
+        self.x_1, self.h_1 = new(batch, inputs + 1), new(batch, hidden + 1)  # [x 1], [h 1]
+        self.x_1[:, -1] = 1
+        self.h_1[:, -1] = 1
+        self.x, self.h = self.x_1[:, :-1], self.h_1[:, :-1]  # views, written in place
+        self.pre, self.dh, self.g = new(batch, hidden), new(batch, hidden), new(batch, classes)
         self.minus_ones = torch.full((batch, 1), -1.0, dtype=like.dtype, device=like.device)
         self.size = torch.tensor(float(batch), dtype=like.dtype, device=like.device)
