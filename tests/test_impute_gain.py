@@ -1,4 +1,5 @@
-"""GainImputer's own behaviour: averaged generators, drop-rate ranges, seeding, parameter checks.
+"""GainImputer's own behaviour: the Gaussian starting fill, early stopping, averaged generators,
+drop-rate ranges, seeding, parameter checks.
 
 The scikit-learn contract (estimator checks, observed values kept, scales, integer
 columns, pipelines) is covered for every imputer in test_impute_contract.py.
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
-from fashionlab.impute.gain import NOISE
+from fashionlab.impute.gain import fit_gaussian, gaussian_fill, generate
 from fashionlab.impute.masking import minmax_errors
 
 FAST = {"n_iterations": 150, "batch_size": 32}
@@ -30,9 +31,9 @@ def test_filling_is_the_mean_of_the_generators():
     assert len(imputer.generators_) == 3
     assert {h["generator"] for h in imputer.history_} == {0, 1, 2}
     x, given = imputer._scaled(X_missing)
-    x_in = given * x + (1 - given) * (NOISE / 2)
-    with torch.no_grad():
-        each = [g(x_in, given).double().numpy() * imputer.span_ + imputer.low_
+    x_in = gaussian_fill(x, given, imputer.mean_, imputer.precision_)
+    with torch.no_grad():  # each generator corrects the Gaussian fill
+        each = [generate(g, x_in, given, True).double().numpy() * imputer.span_ + imputer.low_
                 for g in imputer.generators_]
     assert not np.allclose(each[0], each[1])  # different seeds, different generators
     missing = np.isnan(X_missing)
@@ -50,12 +51,17 @@ def test_random_state_makes_fit_repeatable():
     assert not np.array_equal(a, c)
 
 
-@pytest.mark.parametrize("drop_rate", [0.0, 0.3, (0.1, 0.5), [0.2, 0.2]])
-def test_drop_rate_as_a_number_or_a_range_beats_the_column_mean(drop_rate):
+@pytest.mark.parametrize(
+    ("drop_rate", "start"),
+    [(0.0, "noise"), (0.3, "noise"), ((0.1, 0.5), "noise"), ([0.2, 0.2], "noise"),
+     (0.0, "gaussian"), ((0.1, 0.5), "gaussian")],
+)
+def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
     X = correlated(200)
     X_missing, hidden = hide_completely_at_random(X, 0.2, random_state=2)
     filled = GainImputer(
-        n_iterations=400, batch_size=64, n_generators=1, drop_rate=drop_rate, random_state=0
+        n_iterations=400, batch_size=64, n_generators=1, drop_rate=drop_rate, start=start,
+        random_state=0,
     ).fit_transform(X_missing)
     mean_filled = np.where(np.isnan(X_missing), np.nanmean(X_missing, axis=0), X_missing)
     gain = minmax_errors(X, filled, hidden)["rmse"]
@@ -73,9 +79,57 @@ def test_drop_rate_as_a_number_or_a_range_beats_the_column_mean(drop_rate):
         ({"ema_decay": 1.0}, "ema_decay"),
         ({"n_iterations": 0}, "n_iterations"),
         ({"hint_rate": 1.5}, "hint_rate"),
+        ({"start": "linear"}, "start"),
+        ({"validation_fraction": 1.0}, "validation_fraction"),
+        ({"n_iter_no_change": 0}, "n_iter_no_change"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):
     imputer = GainImputer(**{**FAST, **params})  # __init__ only stores them
     with pytest.raises(ValueError, match=message):
         imputer.fit(correlated(20))
+
+
+def test_gaussian_fill_is_the_conditional_mean_of_the_normal():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 4))
+    cov = a @ a.T + 0.5 * np.eye(4)
+    mean = rng.normal(size=4)
+    x = rng.normal(size=(3, 4))
+    given = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=float)
+    filled = gaussian_fill(torch.tensor(x), torch.tensor(given), torch.tensor(mean),
+                           torch.tensor(np.linalg.inv(cov))).numpy()
+    g, m = [0, 2], [1, 3]  # first row: textbook formula mean_m + S_mg S_gg^-1 (x_g - mean_g)
+    expected = mean[m] + cov[np.ix_(m, g)] @ np.linalg.solve(cov[np.ix_(g, g)], x[0, g] - mean[g])
+    np.testing.assert_allclose(filled[0, m], expected, rtol=1e-8)
+    np.testing.assert_array_equal(filled[0, g], x[0, g])
+    np.testing.assert_allclose(filled[1], mean, rtol=1e-8)  # nothing given: the mean
+    np.testing.assert_array_equal(filled[2], x[2])  # nothing to fill
+
+
+def test_fit_gaussian_recovers_a_normal_from_data_with_gaps():
+    rng = np.random.default_rng(1)
+    cov = np.array([[0.04, 0.03, 0.0], [0.03, 0.04, -0.01], [0.0, -0.01, 0.02]])
+    mean = np.array([0.3, 0.5, 0.7])
+    X = rng.multivariate_normal(mean, cov, size=5000)
+    X_missing, _ = hide_completely_at_random(X, 0.3, random_state=1)
+    observed = ~np.isnan(X_missing)
+    fitted_mean, precision = fit_gaussian(
+        torch.tensor(np.nan_to_num(X_missing)), torch.tensor(observed, dtype=torch.float64))
+    np.testing.assert_allclose(fitted_mean.numpy(), mean, atol=0.01)
+    np.testing.assert_allclose(np.linalg.inv(precision.numpy()), cov, atol=0.004)
+
+
+def test_early_stopping_keeps_the_best_checked_generator():
+    X_missing, _ = hide_completely_at_random(correlated(300), 0.2, random_state=3)
+    imputer = GainImputer(n_iterations=1000, batch_size=32, n_generators=2, n_iter_no_change=2,
+                          validation_fraction=0.2, random_state=0).fit(X_missing)
+    for k, stop in enumerate(imputer.stop_steps_):
+        checks = [(h["step"], h["held_out_mse"]) for h in imputer.history_
+                  if h["generator"] == k and "held_out_mse" in h]
+        assert stop == min(checks, key=lambda c: c[1])[0]
+        assert checks[-1][0] - stop <= 2 * 250  # stopped two checks after the best one
+    full = GainImputer(n_iterations=300, batch_size=32, n_generators=1, validation_fraction=0.0,
+                       random_state=0).fit(X_missing)
+    assert full.stop_steps_ == [300]
+    assert not any("held_out_mse" in h for h in full.history_)
