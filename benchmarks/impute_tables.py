@@ -70,10 +70,10 @@ AIR_VARIABLES = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEW
 BASELINES = ("mean", "knn", "mice", "missforest")
 # Candidate GAIN settings, chosen between on the validation mask: the defaults (Gaussian
 # starting fill corrected by a residual generator, early stopping on held-out cells), and
-# the previous defaults (GAIN's noise input, a fixed 4000 steps).
+# the previous defaults (GAIN's noise input, a fixed 4000 steps, learning rate 1e-3).
 GAIN_GRID = (
     {},
-    {"start": "noise", "validation_fraction": 0.0},
+    {"start": "noise", "validation_fraction": 0.0, "learning_rate": 1e-3},
 )
 
 

@@ -14,8 +14,9 @@ Five additions, each chosen on validation masks of small tables (see
   conditional mean of that cell given the row's other cells under a
   multivariate normal fitted to the table by EM (a linear, mask-aware fill that
   is exact for any pattern of gaps), and G's output is a *correction* of that
-  fill (residual generator). G then only has to learn what a linear model
-  misses, which on small tables it does with far fewer steps.
+  fill (residual generator), starting from a zero correction. G then only
+  has to learn what a linear model misses, which on small tables it does with
+  far fewer steps.
   ``start="noise"`` is the original GAIN.
 * ``validation_fraction``: each GAN holds out that fraction of the observed
   cells, scores its averaged generator on them every ``CHECK_EVERY`` steps, and
@@ -213,10 +214,10 @@ class GainImputer(BaseImputer):
     range. ``transform`` is deterministic and fills each row on its own: the
     generators refine the Gaussian conditional mean of the row's gaps (or, with
     ``start="noise"``, see the mean of the training noise). The defaults of
-    ``start``, ``validation_fraction``, ``batch_size``, ``alpha``, ``drop_rate``,
-    ``ema_decay`` and ``n_generators`` are the settings that scored best on
-    validation masks of four small tables; see the module docstring for what
-    each addition does.
+    ``start``, ``validation_fraction``, ``learning_rate``, ``batch_size``,
+    ``alpha``, ``drop_rate``, ``ema_decay`` and ``n_generators`` are the
+    settings that scored best on validation masks of four small tables; see
+    the module docstring for what each addition does.
 
     Parameters
     ----------
@@ -255,8 +256,9 @@ class GainImputer(BaseImputer):
         filling (0 = keep the last weights).
     n_generators : int, default=3
         GANs trained from different seeds; their fillings are averaged.
-    learning_rate : float, default=1e-3
-        Adam learning rate of both networks.
+    learning_rate : float, default=3e-4
+        Adam learning rate of both networks (3e-4 scored better than 1e-3 with
+        the Gaussian start on the validation masks).
     n_threads : int or None, default=1
         PyTorch CPU threads while fitting and filling (None = PyTorch's setting).
         One is fastest for these small networks: more threads cost more in
@@ -299,7 +301,7 @@ class GainImputer(BaseImputer):
         depth: int = 2, hint_rate: float = 0.9, alpha: float = 1000.0,
         drop_rate: float | tuple[float, float] = (0.1, 0.5), start: str = "gaussian",
         validation_fraction: float = 0.05, n_iter_no_change: int = 4,
-        ema_decay: float = 0.999, n_generators: int = 3, learning_rate: float = 1e-3,
+        ema_decay: float = 0.999, n_generators: int = 3, learning_rate: float = 3e-4,
         n_threads: int | None = 1, missing_values: float = np.nan, round_integers: bool = True,
         random_state=None,
     ):
@@ -381,6 +383,11 @@ class GainImputer(BaseImputer):
         n, d = x.shape
         hidden = self.hidden_size or max(d, 64)
         generator = GainGenerator(d, hidden, self.depth)
+        if self.start == "gaussian":
+            # the correction starts at exactly 0 (untrained, G returns the Gaussian fill)
+            # rather than at a random offset of about 0.1: better on the validation masks
+            torch.nn.init.zeros_(generator.net[-1].weight)
+            torch.nn.init.zeros_(generator.net[-1].bias)
         discriminator = GainDiscriminator(d, hidden, self.depth)
         averaged = EMA(generator, self.ema_decay)  # its decay warms up, see train.recipe.EMA
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
