@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
-from fashionlab.impute.gain import fit_gaussian, gaussian_fill, generate
+from fashionlab.impute.gain import generate
+from fashionlab.impute.gaussian import fit_gaussian, gaussian_fill
 from fashionlab.impute.masking import minmax_errors
 
 FAST = {"n_iterations": 150, "batch_size": 32}
