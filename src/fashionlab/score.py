@@ -179,14 +179,10 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
                         device=config.device, real_baseline=config.cas_real_baseline,
                         fresh_each_epoch=config.cas_fresh,
                         crop_padding=config.cas_crop_padding, flip=config.cas_flip)
-        if config.cas_fresh:
-            cas_sampler = generator_sampler(config.run, config.seed, config.device, config.best)
-        if config.cas_samples:
-            cas_labels = balanced_classes(config.cas_samples, config.seed + 1)
-            cas_generated = (generate_images(config.run, config.cas_samples,
-                                             seed=config.seed + 1, labels=cas_labels,
-                                             device=config.device, best=config.best),
-                             cas_labels)
+        if config.cas_fresh or config.cas_samples:
+            draw = generator_sampler(config.run, config.seed, config.device, config.best)
+            cas_sampler = draw if config.cas_fresh else None
+            cas_generated = draw(config.cas_samples, 1) if config.cas_samples else None
     report = score_images(
         images, real, features, labels, real_labels,
         config.kid_subset_size, config.kid_subsets, config.k, config.seed, cas,
@@ -207,8 +203,9 @@ def generator_sampler(run: str | Path, seed: int, device: str = "auto",
                       best: bool = False) -> Sampler:
     """CAS's endless source: epoch ``e``'s draw is ``n`` class-balanced images, seed ``seed + e``.
 
-    Epoch 1 trains on the images CAS was given (seed ``seed``, or ``seed + 1`` with
-    ``--cas-samples``), so the seeds of later epochs (from ``seed + 2``) never repeat them.
+    Epoch 1 trains on the scored images (seed ``seed``) or, with ``--cas-samples``, on this
+    sampler's own epoch-1 draw (seed ``seed + 1``), so the seeds of later epochs (from
+    ``seed + 2``) never repeat them.
     """
     from fashionlab.generate import load_generator, sample_images
 
@@ -254,8 +251,11 @@ def format_score(report: dict[str, Any]) -> str:
         cc = c["classifier"]
         how = (f"a new draw of {c['train_samples']:,} generated images each epoch"
                if cc.get("fresh_each_epoch") else f"{c['train_samples']:,} generated images")
-        aug = [f"crop padding {cc['crop_padding']}"] * bool(cc.get("crop_padding")) + [
-            "flips"] * bool(cc.get("flip"))
+        aug = []
+        if cc.get("crop_padding"):
+            aug.append(f"crop padding {cc['crop_padding']}")
+        if cc.get("flip"):
+            aug.append("flips")
         line = (f"CAS        {c['cas']:.4f} ({cc['model']} trained {cc['epochs']} epochs on "
                 f"{how}{', ' + ' and '.join(aug) if aug else ''}, tested on "
                 f"{c['test_samples']:,} real test images)")
