@@ -23,6 +23,17 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a test module of tiny tensors: extra threads only add overhead,
+    and on a machine whose 2 cores are shared OpenMP threads spin-wait (a 1-second test
+    took 40 s). Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     """The real Fashion-MNIST folder (integration tests)."""

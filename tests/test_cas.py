@@ -10,13 +10,7 @@ from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.cas import CASConfig, classification_accuracy_score, train_on_images
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class RecordingSampler:

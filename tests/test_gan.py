@@ -20,13 +20,7 @@ from fashionlab.train.runs import read_metrics
 SMALL = {"g_width": 16, "d_width": 8}  # lite/cgan shrunk: same code paths, a fraction of the work
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # tiny tensors: extra threads only add overhead (and the test machine is shared)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

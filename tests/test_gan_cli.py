@@ -20,12 +20,7 @@ from fashionlab.train.runs import Run
 SMALL = ["--model-arg", "g_width=16", "--model-arg", "d_width=8"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(autouse=True)

@@ -27,15 +27,7 @@ from fashionlab.metrics.prdc import precision_recall
 from fashionlab.models import create_model
 from fashionlab.score import ScoreConfig, format_score, score_images, score_run
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These tensors are tiny: with the 2 cores shared by other jobs, OpenMP threads spin-wait
-    # and a 1-second test takes 40 s. One thread is as fast here and immune to the load.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def gaussian(n: int, d: int = 6, shift: float = 0.0, scale: float = 1.0, seed: int = 0):

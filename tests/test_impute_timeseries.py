@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
@@ -22,13 +21,7 @@ from fashionlab.impute.timeseries import (
 NAN = np.nan
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny networks: one thread is faster than two, and far faster on a busy machine
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def stations_sines(n_rows=96, n_stations=3, n_variables=2, missing=0.15, seed=0):
