@@ -25,7 +25,7 @@ from __future__ import annotations
 import torch
 
 from fashionlab.models.classifiers import MLP
-from fashionlab.train.recipe import EMA, ema_rate
+from fashionlab.train.recipe import EMA
 
 
 class FastMLPTrainer:
@@ -45,8 +45,8 @@ class FastMLPTrainer:
     lr, betas, eps : float
         Adam's hyper-parameters, as in ``torch.optim.Adam``.
     ema : EMA, optional
-        A weight average of ``model``: its decay, period and update count are used, and
-        ``sync()`` writes the average into ``ema.model``.
+        A weight average of ``model``: ``ema.due`` gives each update's weight, the
+        average is kept in the flat layout, and ``sync()`` writes it into ``ema.model``.
     """
 
     def __init__(
@@ -126,10 +126,10 @@ class FastMLPTrainer:
         z = self.gradients(x, y, logits)
         self.apply_adam()
         self.steps += 1
-        ema = self.ema
-        if ema is not None and self.steps % ema.every == 0:
-            ema.updates += 1
-            self.average.lerp_(self.flat, ema_rate(ema.decay, ema.updates, ema.every))
+        if self.ema is not None:
+            rate = self.ema.due(self.steps - 1)
+            if rate is not None:
+                self.average.lerp_(self.flat, rate)
         return z
 
     @torch.no_grad()

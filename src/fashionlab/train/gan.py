@@ -46,7 +46,7 @@ from fashionlab.train.gan_state import (
     save_checkpoint,
 )
 from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
-from fashionlab.train.recipe import average_into
+from fashionlab.train.recipe import average_into, ema_rate
 from fashionlab.train.runs import Run, load_state, read_config, read_metrics
 from fashionlab.viz.gan import save_epoch_grid, save_progress_gif
 
@@ -261,7 +261,7 @@ def train_one_epoch(
         out = gan_step(generator, discriminator, opt_g, opt_d, images[idx],
                        None if labels is None else labels[idx], noise, config.loss, amp)
         if ema is not None:
-            average_into(ema, _unwrap(generator), config.ema, first_step + i)
+            average_into(ema, _unwrap(generator), ema_rate(config.ema, first_step + i))
         totals[:4] += torch.stack([out["loss_d"], out["loss_g"], out["d_real"], out["d_fake"]])
         totals[4] += 1
         totals[5] += len(idx)

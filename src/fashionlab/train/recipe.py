@@ -45,15 +45,12 @@ def ema_rate(decay: float, count: int | None = None, every: int = 1) -> float:
 
 
 @torch.no_grad()
-def average_into(
-    average: nn.Module, current: nn.Module, decay: float, count: int | None = None,
-    every: int = 1,
-) -> None:
-    """One EMA update (see ``ema_rate``): ``average``'s parameters move toward
-    ``current``'s; buffers (BatchNorm statistics) are copied."""
+def average_into(average: nn.Module, current: nn.Module, rate: float) -> None:
+    """One EMA update with weight ``rate`` (see ``ema_rate``): ``average``'s parameters
+    move toward ``current``'s; buffers (BatchNorm statistics) are copied."""
     avg = list(average.parameters())
     src = [p.detach().to(a.dtype) for a, p in zip(avg, current.parameters(), strict=True)]
-    torch._foreach_lerp_(avg, src, ema_rate(decay, count, every))
+    torch._foreach_lerp_(avg, src, rate)
     for mine, theirs in zip(average.buffers(), current.buffers(), strict=True):
         mine.copy_(theirs)
 
@@ -61,8 +58,10 @@ def average_into(
 class EMA:
     """An exponential moving average of a model's weights, kept in a copy of the model.
 
-    Every ``every`` steps, ``average_into`` with the number of updates so far as the
-    warm-up count. The averaged model is ``self.model`` (in eval mode).
+    Every ``every`` steps, one update whose warm-up count is the number of updates so far.
+    The averaged model is ``self.model`` (in eval mode). ``due`` counts the updates and
+    gives their weight, so that a trainer holding its weights elsewhere (the fast MLP
+    step) follows the same rule.
     """
 
     def __init__(self, model: nn.Module, decay: float, every: int = 1):
@@ -72,9 +71,16 @@ class EMA:
         self._source = model
         self.updates = 0
 
+    def due(self, step: int) -> float | None:
+        """After optimisation ``step`` (0-based): the weight of the update due now (and
+        count it), or None when none is due."""
+        if (step + 1) % self.every:
+            return None
+        self.updates += 1
+        return ema_rate(self.decay, self.updates, self.every)
+
     def update(self, step: int) -> None:
         """Call after optimisation ``step`` (0-based); averages every ``every`` steps."""
-        if (step + 1) % self.every:
-            return
-        self.updates += 1
-        average_into(self.model, self._source, self.decay, self.updates, self.every)
+        rate = self.due(step)
+        if rate is not None:
+            average_into(self.model, self._source, rate)
