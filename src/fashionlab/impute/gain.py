@@ -337,7 +337,7 @@ class GainImputer(BaseImputer):
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
         pool = self._pool(x, observed, drop) if self.start == "gaussian" else None
         checked = bool(held.any())
-        x_check = self._start(x, observed)
+        x_check = self._start(x, observed) if checked else None  # a full-table fill
         best, best_state, stop, since = np.inf, None, self.n_iterations, 0
         history = []
         for step in range(1, self.n_iterations + 1):
