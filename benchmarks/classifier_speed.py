@@ -17,7 +17,8 @@
   train classifier --model mlp --ema-decay D``): same model, batch size and epochs, the
   averaged weights evaluated. 0.999 was chosen on the validation split (see README).
 
-``--mode cnn`` (issue 4): training throughput of the ``cnn`` model at batch 128, SGD.
+``--mode cnn`` (issue 4): training throughput of the ``cnn`` model at batch 128, SGD, on
+``--device`` (default cpu; on cuda the DataLoader loop copies each batch to the GPU).
   - "DataLoader loop": the same per-sample ``Dataset``/``DataLoader``, fp32, no augmentation.
   - "fashionlab": the trainer's ``EpochLoop`` with the recipe's augmentation (crop, flip,
     erasing), label smoothing and EMA, with bf16 autocast + channels_last ("auto") and
@@ -54,7 +55,7 @@ from fashionlab.train.classifier import (
     build_optimizer,
     train_classifier,
 )
-from fashionlab.train.device import Distributed, configure_cpu
+from fashionlab.train.device import DEVICES, Distributed, configure_backends, resolve_device
 
 
 class PerSampleImages(Dataset):
@@ -71,13 +72,16 @@ class PerSampleImages(Dataset):
         return x, int(self.labels[i])
 
 
-def dataloader_loop(model, optimizer, loader, max_batches: int | None = None) -> int:
+def dataloader_loop(model, optimizer, loader, max_batches: int | None = None,
+                    device: torch.device | None = None) -> int:
     """The tutorial loop; returns the number of images it trained on."""
     model.train()
     seen = 0
     for i, (x, y) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
+        if device is not None:
+            x, y = x.to(device), y.to(device)
         optimizer.zero_grad()
         loss = F.cross_entropy(model(x), y)
         loss.backward()
@@ -146,10 +150,11 @@ def mlp_runs(args, ema_decay: float) -> list:
 def bench_cnn(args, split) -> None:
     batch, n_batches = 128, args.cnn_batches
     n = batch * n_batches
+    device = resolve_device(args.device)
     loader = DataLoader(PerSampleImages(split.train_images, split.train_labels),
                         batch_size=batch, shuffle=True)
-    x_all = normalize(split.train_images).unsqueeze(1)
-    y_all = split.train_labels
+    x_all = normalize(split.train_images).unsqueeze(1).to(device)
+    y_all = split.train_labels.to(device)
     config = ClassifierConfig(model="cnn", batch_size=batch, optimizer="sgd", lr=0.05,
                               weight_decay=5e-4, label_smoothing=0.1, schedule="onecycle",
                               epochs=100, ema_decay=0.999)
@@ -157,23 +162,23 @@ def bench_cnn(args, split) -> None:
 
     def plain():
         torch.manual_seed(0)
-        model = create_model("cnn", "classifier")
+        model = create_model("cnn", "classifier").to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-        return lambda: dataloader_loop(model, optimizer, loader, n_batches)
+        return lambda: dataloader_loop(model, optimizer, loader, n_batches, device)
 
     def ours(bf16: bool):
         from fashionlab.train.recipe import EMA
 
         torch.manual_seed(0)
-        model = create_model("cnn", "classifier").to(memory_format=torch.channels_last)
+        model = create_model("cnn", "classifier").to(device, memory_format=torch.channels_last)
         x = x_all.contiguous(memory_format=torch.channels_last)
         loop = EpochLoop(config, model, build_optimizer(model, config), augment,
-                         torch.Generator().manual_seed(0), EMA(model, 0.999, every=5), bf16,
+                         torch.Generator(device).manual_seed(0), EMA(model, 0.999, every=5), bf16,
                          total_steps=100 * n_batches, warmup_steps=0)
         order = torch.Generator().manual_seed(1)
 
         def run():
-            pick = torch.randperm(len(x), generator=order)[:n]  # one gather per round
+            pick = torch.randperm(len(x), generator=order)[:n].to(device)  # one gather a round
             return loop.run_epoch(x[pick], y_all[pick], Distributed(), "")["images"]
         return run
 
@@ -187,12 +192,14 @@ def bench_cnn(args, split) -> None:
         for name, step in rows.items():
             start, cpu = time.perf_counter(), time.process_time()
             seen = step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
             rates[name].append(seen / (time.perf_counter() - start))
             cpu_rates[name].append(seen / (time.process_time() - cpu))
     base = statistics.median(rates["DataLoader loop (fp32)"])
     cpu_base = statistics.median(cpu_rates["DataLoader loop (fp32)"])
-    print(f"\ncnn (widths 32/64/128), batch 128, SGD; {n:,} images per round, median of "
-          f"{args.rounds} interleaved rounds; torch threads {torch.get_num_threads()}; "
+    print(f"\ncnn (widths 32/64/128), batch 128, SGD, on {device}; {n:,} images per round, "
+          f"median of {args.rounds} interleaved rounds; torch threads {torch.get_num_threads()}; "
           f"load average {load_average()}")
     print(f"{'approach':<24} {'images/s':>9} {'ratio':>6} {'images/CPU s':>12} {'ratio':>6}")
     for name, values in rates.items():
@@ -212,6 +219,8 @@ def main() -> None:
     parser.add_argument("--baseline-epochs", type=int, default=2, help="DataLoader MLP epochs")
     parser.add_argument("--cnn-batches", type=int, default=20, help="batches per CNN round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved CNN rounds")
+    parser.add_argument("--device", default="cpu", choices=DEVICES,
+                        help="where --mode cnn trains (the MLP rows are the CPU target)")
     parser.add_argument("--seeds", type=int, default=1,
                         help="fashionlab MLP runs (seeds 0, 1, ...): accuracy varies by seed")
     parser.add_argument("--threads", type=int, default=0,
@@ -220,7 +229,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    configure_cpu()
+    configure_backends()
     print(f"load average at start: {load_average()}")
     data = load_fashion_mnist(args.data_dir)
     split = data.split(5000, 0)

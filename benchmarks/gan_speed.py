@@ -58,7 +58,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from fashionlab.data import load_fashion_mnist, to_tanh_range
 from fashionlab.models import create_model
-from fashionlab.train.device import Distributed, configure_cpu, resolve_device
+from fashionlab.train.device import Distributed, configure_backends, resolve_device
 from fashionlab.train.gan import GanConfig, train_one_epoch
 from fashionlab.train.gan_step import make_amp
 
@@ -159,7 +159,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     device = resolve_device(args.device)
-    configure_cpu()
+    configure_backends()
     images = load_fashion_mnist(args.data_dir).train_images
     batch = 256
     rows: dict[str, tuple[Callable[[int], None], int]] = {

@@ -33,7 +33,7 @@ from fashionlab.train.augment import Augment
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
-    configure_cpu,
+    configure_backends,
     init_distributed,
     seed_everything,
 )
@@ -250,7 +250,7 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     run = Run(config.out) if ctx.is_main else None
     data = load_fashion_mnist(config.data_dir)
     split = data.split(config.n_val, config.seed)
-    configure_cpu()
+    configure_backends()
     seed_everything(config.seed)
 
     model = create_model(config.model, "classifier", **config.model_args).to(device)
@@ -441,6 +441,7 @@ def fast_mlp_epoch(
     progress bar shows).
     """
     flat = images.flatten(1)  # (N, 784), a view
+    order = order.to(flat.device)  # index_select wants its index on the data's device
     ys = labels[order]
     logits = torch.empty(len(order), trainer.model.head.out_features, device=flat.device)
     bar = tqdm(total=len(order), desc=desc, leave=False, mininterval=0.5)

@@ -16,16 +16,24 @@ from fashionlab.errors import FashionlabError
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a clear error."""
-    if name not in DEVICES:
-        raise FashionlabError(f"unknown device {name!r}; choose one of: {', '.join(DEVICES)}")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
+def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a clear error.
+
+    Also takes what ``str(torch.device)`` gives ("cuda:1"): a GPU index picks that GPU.
+    """
+    kind, colon, index = str(name).partition(":")
+    if kind not in DEVICES or (colon and (kind != "cuda" or not index.isdigit())):
+        raise FashionlabError(f"unknown device {str(name)!r}; choose one of: {', '.join(DEVICES)}"
+                              " (or cuda:N)")
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
         if not torch.cuda.is_available():
-            raise FashionlabError("--device cuda was asked for, but PyTorch sees no CUDA GPU")
-        return torch.device("cuda", local_rank % torch.cuda.device_count())
+            raise FashionlabError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU")
+        count = torch.cuda.device_count()
+        if index and int(index) >= count:
+            raise FashionlabError(f"--device {name}: PyTorch sees only {count} GPU(s)")
+        return torch.device("cuda", int(index) if index else local_rank % count)
     return torch.device("cpu")
 
 
@@ -43,9 +51,13 @@ def autocast(device: torch.device, enabled: bool = True):
     return contextlib.nullcontext()
 
 
-def configure_cpu() -> None:
+def configure_backends() -> None:
+    """Process-wide settings every trainer wants, on any device."""
     # Denormal floats make CPU matmuls many times slower as gradients shrink.
     torch.set_flush_denormal(True)
+    # A run's batches all have one shape: let cuDNN time its convolution algorithms once
+    # and keep the fastest (no effect without a GPU).
+    torch.backends.cudnn.benchmark = True
 
 
 @dataclass(frozen=True)

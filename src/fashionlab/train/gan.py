@@ -34,7 +34,7 @@ from fashionlab.models import create_model, get_entry
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
-    configure_cpu,
+    configure_backends,
     init_distributed,
     seed_everything,
 )
@@ -159,7 +159,7 @@ def train_gan(config: GanConfig, data: FashionMNIST | None = None) -> GanResult:
     run = Run(config.out) if ctx.is_main else None
     if data is None:
         data = load_fashion_mnist(config.data_dir)
-    configure_cpu()
+    configure_backends()
     seed_everything(config.seed)
 
     generator, discriminator = create_model(config.model, "gan", **config.model_args)
