@@ -116,3 +116,21 @@ def test_the_weight_average_follows_recipe_ema_over_the_same_weights():
 def test_only_the_mlp_is_accepted():
     with pytest.raises(TypeError):
         FastMLPTrainer(FastCNN())
+
+
+@pytest.mark.parametrize("batches_per_gather", [2, 3, 50])
+def test_an_epoch_gathered_many_batches_at_a_time_trains_the_same_batches(batches_per_gather):
+    from fashionlab.train.classifier import fast_mlp_epoch
+
+    images, labels = batch(7, n=100)  # 100 images: batches of 32, 32, 32 and 4
+    order = torch.randperm(100, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    models = [MLP(), MLP()]
+    models[1].load_state_dict(models[0].state_dict())
+    trainers = [FastMLPTrainer(model) for model in models]
+    rows = [fast_mlp_epoch(trainer, images, labels, order, 32, "", every)
+            for trainer, every in zip(trainers, [1, batches_per_gather], strict=True)]
+    assert trainers[0].steps == trainers[1].steps == 4
+    assert rows[0] == pytest.approx(rows[1], rel=1e-5)
+    for one_at_a_time, gathered in zip(*(m.parameters() for m in models), strict=True):
+        torch.testing.assert_close(gathered, one_at_a_time, rtol=1e-5, atol=1e-6)

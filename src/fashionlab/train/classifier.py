@@ -432,25 +432,30 @@ class EpochLoop:
 
 def fast_mlp_epoch(
     trainer: FastMLPTrainer, images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor,
-    batch_size: int, desc: str,
+    batch_size: int, desc: str, batches_per_gather: int = 16,
 ) -> dict[str, float]:
     """One epoch of the hand-written MLP step over ``images[order]``, batch by batch.
 
-    Each batch is gathered straight into the trainer's input buffer; metrics are computed
-    once at the end from every batch's logits (taken before its update, as a Keras
-    progress bar shows).
+    The images of ``batches_per_gather`` batches are gathered at once into the trainer's
+    input rows (one call instead of sixteen; a whole-epoch gather costs more, as it no
+    longer fits in the cache); metrics are computed once at the end from every batch's
+    logits (taken before its update, as a Keras progress bar shows).
     """
     flat = images.flatten(1)  # (N, 784), a view
     order = order.to(flat.device)  # index_select wants its index on the data's device
     ys = labels[order]
     logits = torch.empty(len(order), trainer.model.head.out_features, device=flat.device)
+    chunk = batch_size * batches_per_gather
+    rows = trainer.input_rows(min(chunk, len(order)))
     bar = tqdm(total=len(order), desc=desc, leave=False, mininterval=0.5)
-    for start in range(0, len(order), batch_size):
-        end = min(start + batch_size, len(order))
-        x = torch.index_select(flat, 0, order[start:end], out=trainer.input_buffer(end - start))
-        trainer.step(x, ys[start:end], logits[start:end])
-        if start % (200 * batch_size) == 0:
-            bar.update(min(200 * batch_size, len(order) - start))
+    for first in range(0, len(order), chunk):
+        n = min(chunk, len(order) - first)
+        torch.index_select(flat, 0, order[first : first + n], out=rows[:n, :-1])
+        for start in range(0, n, batch_size):
+            end = min(start + batch_size, n)
+            trainer.step_rows(rows[start:end], ys[first + start : first + end],
+                              logits[first + start : first + end])
+        bar.update(n)
     bar.close()
     trainer.sync()
     loss = F.cross_entropy(logits, ys).item()

@@ -83,6 +83,7 @@ class FastMLPTrainer:
         self._layer_grads = [self.flat_grad[: sizes[0] + sizes[1]].view(-1, hidden),
                              self.flat_grad[sizes[0] + sizes[1]:].view(-1, classes)]
         self._per_batch: dict[int, _Buffers] = {}
+        self._rows: torch.Tensor | None = None
         self._batch = 0
         self.steps = 0
         self.ema = ema
@@ -104,18 +105,25 @@ class FastMLPTrainer:
         logits (B, classes), written into ``logits`` when given.
         """
         buf = self._buffers(len(x))
-        self._batch = len(x)
         if x.data_ptr() != buf.x.data_ptr():  # not gathered into input_buffer(): copy it in
             buf.x.copy_(x.flatten(1))
+        return self._gradients(buf.x_1, y, logits)
+
+    def _gradients(
+        self, x_1: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``gradients`` for inputs already laid out as ``[x 1]`` (B, inputs + 1)."""
+        buf = self._buffers(len(x_1))
+        self._batch = len(x_1)
         (w1b, w2b), (g_w1b, g_w2b) = self._layers, self._layer_grads
-        torch.mm(buf.x_1, w1b, out=buf.pre)  # x W1 + b1, (B, hidden)
+        torch.mm(x_1, w1b, out=buf.pre)  # x W1 + b1, (B, hidden)
         torch.clamp_min(buf.pre, 0, out=buf.h)  # h = relu, beside a column of ones
         z = torch.mm(buf.h_1, w2b, out=logits)  # h W2 + b2, (B, classes)
         g = torch.softmax(z, 1, out=buf.g)
         g.scatter_add_(1, y.view(-1, 1), buf.minus_ones)  # B * dL/dz
         torch.mm(buf.h_1.t(), g, out=g_w2b)  # [dW2; db2]
         dh = torch.ops.aten.threshold_backward(torch.mm(g, self._w2_t, out=buf.dh), buf.pre, 0)
-        torch.mm(buf.x_1.t(), dh, out=g_w1b)  # [dW1; db1]
+        torch.mm(x_1.t(), dh, out=g_w1b)  # [dW1; db1]
         return z
 
     @torch.no_grad()
@@ -123,7 +131,16 @@ class FastMLPTrainer:
         self, x: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None
     ) -> torch.Tensor:
         """One Adam step on the batch; returns its logits (computed before the update)."""
-        z = self.gradients(x, y, logits)
+        return self._after_gradients(self.gradients(x, y, logits))
+
+    @torch.no_grad()
+    def step_rows(
+        self, x_1: torch.Tensor, y: torch.Tensor, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``step`` for a batch of rows of an ``input_rows`` buffer (images beside ones)."""
+        return self._after_gradients(self._gradients(x_1, y, logits))
+
+    def _after_gradients(self, z: torch.Tensor) -> torch.Tensor:
         self.apply_adam()
         self.steps += 1
         if self.ema is not None:
@@ -162,6 +179,14 @@ class FastMLPTrainer:
         """The (batch, 784) tensor ``gradients`` reads its images from: gathering a batch
         straight into it saves a copy."""
         return self._buffers(batch).x
+
+    def input_rows(self, rows: int) -> torch.Tensor:
+        """A reusable (rows, 785) buffer ``[x 1]``: gather many batches' images into its
+        first 784 columns with one call, then pass row slices to ``step_rows``."""
+        if self._rows is None or len(self._rows) < rows:
+            self._rows = torch.ones(rows, self.shapes[0][0] + 1, dtype=self.flat.dtype,
+                                    device=self.flat.device)
+        return self._rows[:rows]
 
     def _buffers(self, batch: int) -> _Buffers:
         if batch not in self._per_batch:
