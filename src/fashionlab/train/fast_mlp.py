@@ -105,8 +105,7 @@ class FastMLPTrainer:
         logits (B, classes), written into ``logits`` when given.
         """
         buf = self._buffers(len(x))
-        if x.data_ptr() != buf.x.data_ptr():  # not gathered into input_buffer(): copy it in
-            buf.x.copy_(x.flatten(1))
+        buf.x.copy_(x.flatten(1))  # beside the column of ones
         return self._gradients(buf.x_1, y, logits)
 
     def _gradients(
@@ -174,11 +173,6 @@ class FastMLPTrainer:
         for layer, weight, bias in ((model.hidden, w1, b1), (model.head, w2, b2)):
             layer.weight.copy_(weight.t())
             layer.bias.copy_(bias)
-
-    def input_buffer(self, batch: int) -> torch.Tensor:
-        """The (batch, 784) tensor ``gradients`` reads its images from: gathering a batch
-        straight into it saves a copy."""
-        return self._buffers(batch).x
 
     def input_rows(self, rows: int) -> torch.Tensor:
         """A reusable (rows, 785) buffer ``[x 1]``: gather many batches' images into its
