@@ -36,3 +36,20 @@ def test_a_gpu_index_picks_that_gpu_and_str_of_a_device_round_trips():
     assert resolve_device(str(device)) == device  # what the GAN trainer's FID monitor passes
     with pytest.raises(FashionlabError, match="only"):
         resolve_device(f"cuda:{torch.cuda.device_count()}")
+
+
+def test_the_command_line_refuses_an_unknown_device_before_any_work(tmp_path, capsys):
+    from fashionlab.cli import main
+
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "classifier", "--device", "tpu", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "unknown device 'tpu'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_command_line_accepts_a_gpu_index():
+    from fashionlab.cli import _device_name
+
+    assert _device_name("cuda:1") == "cuda:1"

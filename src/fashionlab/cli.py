@@ -30,8 +30,19 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _device_name(text: str) -> str:
+    from fashionlab.train.device import parse_device_name
+
+    try:
+        parse_device_name(text)
+    except FashionlabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def _device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", type=_device_name,
+                        help="auto (a GPU when there is one), cpu, cuda or cuda:N")
 
 
 # --------------------------------------------------------------------------- show

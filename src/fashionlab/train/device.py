@@ -16,24 +16,31 @@ from fashionlab.errors import FashionlabError
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def parse_device_name(name: str | torch.device) -> tuple[str, int | None]:
+    """("cuda", 1) for "cuda:1", ("cpu", None) for "cpu"; anything but auto, cpu, cuda and
+    cuda:N (what ``str(torch.device)`` gives) is a FashionlabError."""
+    kind, colon, index = str(name).partition(":")
+    if kind not in DEVICES or (colon and (kind != "cuda" or not index.isdigit())):
+        raise FashionlabError(f"unknown device {str(name)!r}; choose one of: {', '.join(DEVICES)}"
+                              " (or cuda:N)")
+    return kind, int(index) if colon else None
+
+
 def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
     """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a clear error.
 
     Also takes what ``str(torch.device)`` gives ("cuda:1"): a GPU index picks that GPU.
     """
-    kind, colon, index = str(name).partition(":")
-    if kind not in DEVICES or (colon and (kind != "cuda" or not index.isdigit())):
-        raise FashionlabError(f"unknown device {str(name)!r}; choose one of: {', '.join(DEVICES)}"
-                              " (or cuda:N)")
+    kind, index = parse_device_name(name)
     if kind == "auto":
         kind = "cuda" if torch.cuda.is_available() else "cpu"
     if kind == "cuda":
         if not torch.cuda.is_available():
             raise FashionlabError(f"--device {name} was asked for, but PyTorch sees no CUDA GPU")
         count = torch.cuda.device_count()
-        if index and int(index) >= count:
+        if index is not None and index >= count:
             raise FashionlabError(f"--device {name}: PyTorch sees only {count} GPU(s)")
-        return torch.device("cuda", int(index) if index else local_rank % count)
+        return torch.device("cuda", local_rank % count if index is None else index)
     return torch.device("cpu")
 
 
