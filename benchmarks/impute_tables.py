@@ -76,6 +76,11 @@ from fashionlab.impute.masking import minmax_errors
 AIR_QUALITY = Path(__file__).resolve().parents[2] / "shared" / "data" / "air-quality"
 AIR_VARIABLES = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEWP", "RAIN", "WSPM"]
 BASELINES = ("mean", "knn", "mice", "missforest")
+# Further fraction of the still-observed cells hidden for the validation mask. 10% leaves
+# 28% of the cells hidden, nearer the scored run's 20% than the earlier 20% (36% hidden),
+# under which GAIN/MissForest-like came out 2-21% lower than in the scored runs on air,
+# diabetes and wine (MissForest-like loses more when more cells are hidden).
+VALIDATION_FRACTION = 0.1
 # Candidate GAIN settings, chosen between on the validation mask: the defaults (Gaussian
 # starting fill corrected by a residual generator, early stopping on held-out cells), and
 # the previous defaults (GAIN's noise input, a fixed 4000 steps, learning rate 1e-3).
@@ -116,7 +121,7 @@ def fit_score(name: str, params: dict, X_hidden: np.ndarray, X_true: np.ndarray,
 def run_table(name: str, rows: int, seed: int, iterations: int) -> dict:
     X = load_table(name, rows, seed)
     X_scored, scored = hide_completely_at_random(X, 0.2, random_state=seed)
-    X_val, val = hide_completely_at_random(X_scored, 0.2, random_state=seed + 1)
+    X_val, val = hide_completely_at_random(X_scored, VALIDATION_FRACTION, random_state=seed + 1)
     result = {"table": name, "shape": X.shape, "scored_cells": int(scored.sum())}
     best, best_rmse = None, np.inf
     forest, _ = fit_score("missforest", {}, X_val, X_scored, val, seed)

@@ -13,7 +13,13 @@ import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
 from fashionlab.impute.gain import generate
-from fashionlab.impute.gaussian import fit_gaussian, gaussian_fill
+from fashionlab.impute.gaussian import (
+    choose_components,
+    fit_gaussian,
+    fit_mixture,
+    gaussian_fill,
+    mixture_fill,
+)
 from fashionlab.impute.masking import minmax_errors
 
 FAST = {"n_iterations": 150, "batch_size": 32}
@@ -32,8 +38,8 @@ def test_filling_is_the_mean_of_the_generators():
     assert len(imputer.generators_) == 3
     assert {h["generator"] for h in imputer.history_} == {0, 1, 2}
     x, given = imputer._scaled(X_missing)
-    x_in = gaussian_fill(x, given, imputer.mean_, imputer.precision_)
-    with torch.no_grad():  # each generator corrects the Gaussian fill
+    x_in = mixture_fill(x, given, imputer.weights_, imputer.means_, imputer.covariances_)
+    with torch.no_grad():  # each generator corrects the mixture's fill
         each = [generate(g, x_in, given, True).double().numpy() * imputer.span_ + imputer.low_
                 for g in imputer.generators_]
     assert not np.allclose(each[0], each[1])  # different seeds, different generators
@@ -83,6 +89,8 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"start": "linear"}, "start"),
         ({"validation_fraction": 1.0}, "validation_fraction"),
         ({"n_iter_no_change": 0}, "n_iter_no_change"),
+        ({"n_components": 0}, "n_components"),
+        ({"n_components": "many"}, "n_components"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):
@@ -134,3 +142,63 @@ def test_early_stopping_keeps_the_best_checked_generator():
                        random_state=0).fit(X_missing)
     assert full.stop_steps_ == [300]
     assert not any("held_out_mse" in h for h in full.history_)
+
+
+def two_clusters(n: int = 400, seed: int = 0) -> np.ndarray:
+    """Four columns, two well-separated groups whose columns relate in opposite ways."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 1))
+    group = rng.random((n, 1)) < 0.5
+    X = np.where(group, z @ [[1.0, 1.0, 1.0, 1.0]], z @ [[1.0, -1.0, 1.0, -1.0]] + 6)
+    return X + 0.1 * rng.normal(size=(n, 4))
+
+
+def test_one_component_mixture_is_the_gaussian_fill():
+    X_missing, _ = hide_completely_at_random(correlated(), 0.3, random_state=0)
+    observed = torch.tensor(~np.isnan(X_missing), dtype=torch.float64)
+    x = torch.tensor(np.nan_to_num(X_missing))
+    weights, means, covs = fit_mixture(x, observed, 1)
+    mean, precision = fit_gaussian(x, observed)
+    np.testing.assert_allclose(mixture_fill(x, observed, weights, means, covs).numpy(),
+                               gaussian_fill(x, observed, mean, precision).numpy(), rtol=1e-8)
+
+
+def test_mixture_follows_clusters_that_one_normal_averages_away():
+    X = two_clusters()
+    X_missing, hidden = hide_completely_at_random(X, 0.2, random_state=1)
+    observed = torch.tensor(~np.isnan(X_missing), dtype=torch.float64)
+    x = torch.tensor(np.nan_to_num(X_missing))
+    weights, means, covs = fit_mixture(x, observed, 2, seed=0)
+    assert sorted(weights.tolist()) == pytest.approx([0.5, 0.5], abs=0.08)
+    two = mixture_fill(x, observed, weights, means, covs).numpy()
+    one = mixture_fill(x, observed, *fit_mixture(x, observed, 1)).numpy()
+    error = {k: np.sqrt(np.mean((f[hidden] - X[hidden]) ** 2)) for k, f in (("1", one), ("2", two))}
+    assert error["2"] < 0.5 * error["1"], error
+    k, scores = choose_components(x, observed, seed=0)
+    assert k in (2, 3) and min(scores[1:]) < 0.5 * scores[0], scores
+
+
+def test_auto_components_is_stored_and_used_by_the_imputer():
+    X_missing, _ = hide_completely_at_random(two_clusters(200), 0.2, random_state=2)
+    imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
+    assert imputer.n_components_ in (2, 3) and len(imputer.component_scores_) == 3
+    assert imputer.means_.shape == (imputer.n_components_, 4)
+    fixed = GainImputer(**FAST, n_generators=1, n_components=1, random_state=0).fit(X_missing)
+    assert fixed.n_components_ == 1 and fixed.component_scores_ is None
+
+
+def test_early_stopping_can_keep_step_zero_the_mixture_fill():
+    X_missing, _ = hide_completely_at_random(correlated(200), 0.2, random_state=4)
+    # a learning rate this large wrecks G at once: every check is worse than no correction
+    imputer = GainImputer(n_iterations=500, batch_size=32, n_generators=2, learning_rate=1.0,
+                          validation_fraction=0.2, random_state=0).fit(X_missing)
+    assert imputer.stop_steps_ == [0, 0]
+    for k in (0, 1):
+        checks = [(h["held_out_mse"], h["step"]) for h in imputer.history_
+                  if h["generator"] == k and "held_out_mse" in h]
+        assert [step for _, step in checks] == [0, 250, 500] and min(checks)[1] == 0
+    x, given = imputer._scaled(X_missing)
+    base = mixture_fill(x, given, imputer.weights_, imputer.means_, imputer.covariances_)
+    base = base.clamp(0, 1).double().numpy() * imputer.span_ + imputer.low_  # as G's output
+    missing = np.isnan(X_missing)
+    np.testing.assert_allclose(imputer.transform(X_missing)[missing], base[missing], rtol=1e-5)
