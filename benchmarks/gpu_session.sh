@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks and long runs, prepared to fit a short loan of a CUDA machine.
 #
-#   bash benchmarks/gpu_session.sh check   # ~2 min: CUDA, bf16, speed rows, short probes
-#   bash benchmarks/gpu_session.sh train   # ~8 min: the long runs, side by side on one GPU
+#   bash benchmarks/gpu_session.sh check   # 188 s on an H200: CUDA, bf16, speed rows, probes
+#   bash benchmarks/gpu_session.sh train   # 331 s (sizes in README): long runs side by side
 #
 # Data and feature networks travel in ./device-data (git-ignored):
 #   device-data/fashion-mnist   the four IDX .gz files (a copy of ../shared/data/fashion-mnist)
