@@ -13,13 +13,7 @@ import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
 from fashionlab.impute.gain import generate
-from fashionlab.impute.gaussian import (
-    choose_components,
-    fit_gaussian,
-    fit_mixture,
-    gaussian_fill,
-    mixture_fill,
-)
+from fashionlab.impute.gaussian import choose_components, fit_mixture, mixture_fill
 from fashionlab.impute.masking import minmax_errors
 
 FAST = {"n_iterations": 150, "batch_size": 32}
@@ -99,15 +93,15 @@ def test_bad_parameters_are_rejected_in_fit(params, message):
         imputer.fit(correlated(20))
 
 
-def test_gaussian_fill_is_the_conditional_mean_of_the_normal():
+def test_one_component_fill_is_the_conditional_mean_of_the_normal():
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4, 4))
     cov = a @ a.T + 0.5 * np.eye(4)
     mean = rng.normal(size=4)
     x = rng.normal(size=(3, 4))
     given = np.array([[1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=float)
-    filled = gaussian_fill(torch.tensor(x), torch.tensor(given), torch.tensor(mean),
-                           torch.tensor(np.linalg.inv(cov))).numpy()
+    filled = mixture_fill(torch.tensor(x), torch.tensor(given), torch.ones(1, dtype=torch.float64),
+                          torch.tensor(mean)[None], torch.tensor(cov)[None]).numpy()
     g, m = [0, 2], [1, 3]  # first row: textbook formula mean_m + S_mg S_gg^-1 (x_g - mean_g)
     expected = mean[m] + cov[np.ix_(m, g)] @ np.linalg.solve(cov[np.ix_(g, g)], x[0, g] - mean[g])
     np.testing.assert_allclose(filled[0, m], expected, rtol=1e-8)
@@ -116,17 +110,18 @@ def test_gaussian_fill_is_the_conditional_mean_of_the_normal():
     np.testing.assert_array_equal(filled[2], x[2])  # nothing to fill
 
 
-def test_fit_gaussian_recovers_a_normal_from_data_with_gaps():
+def test_one_component_fit_recovers_a_normal_from_data_with_gaps():
     rng = np.random.default_rng(1)
     cov = np.array([[0.04, 0.03, 0.0], [0.03, 0.04, -0.01], [0.0, -0.01, 0.02]])
     mean = np.array([0.3, 0.5, 0.7])
     X = rng.multivariate_normal(mean, cov, size=5000)
     X_missing, _ = hide_completely_at_random(X, 0.3, random_state=1)
     observed = ~np.isnan(X_missing)
-    fitted_mean, precision = fit_gaussian(
-        torch.tensor(np.nan_to_num(X_missing)), torch.tensor(observed, dtype=torch.float64))
-    np.testing.assert_allclose(fitted_mean.numpy(), mean, atol=0.01)
-    np.testing.assert_allclose(np.linalg.inv(precision.numpy()), cov, atol=0.004)
+    weights, means, covs = fit_mixture(
+        torch.tensor(np.nan_to_num(X_missing)), torch.tensor(observed, dtype=torch.float64), 1)
+    assert weights.tolist() == [1.0]
+    np.testing.assert_allclose(means[0].numpy(), mean, atol=0.01)
+    np.testing.assert_allclose(covs[0].numpy(), cov, atol=0.004)
 
 
 def test_early_stopping_keeps_the_best_checked_generator():
@@ -151,16 +146,6 @@ def two_clusters(n: int = 400, seed: int = 0) -> np.ndarray:
     group = rng.random((n, 1)) < 0.5
     X = np.where(group, z @ [[1.0, 1.0, 1.0, 1.0]], z @ [[1.0, -1.0, 1.0, -1.0]] + 6)
     return X + 0.1 * rng.normal(size=(n, 4))
-
-
-def test_one_component_mixture_is_the_gaussian_fill():
-    X_missing, _ = hide_completely_at_random(correlated(), 0.3, random_state=0)
-    observed = torch.tensor(~np.isnan(X_missing), dtype=torch.float64)
-    x = torch.tensor(np.nan_to_num(X_missing))
-    weights, means, covs = fit_mixture(x, observed, 1)
-    mean, precision = fit_gaussian(x, observed)
-    np.testing.assert_allclose(mixture_fill(x, observed, weights, means, covs).numpy(),
-                               gaussian_fill(x, observed, mean, precision).numpy(), rtol=1e-8)
 
 
 def test_mixture_follows_clusters_that_one_normal_averages_away():

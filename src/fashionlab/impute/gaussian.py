@@ -22,43 +22,6 @@ SHRINK = 0.5  # each component's covariance is pulled halfway to the pooled one 
 CHOICE_ROWS = 2000  # rows (a seeded sample) on which choose_components compares candidates
 
 
-def fit_gaussian(
-    x: torch.Tensor, observed: torch.Tensor, n_iterations: int = 50, tol: float = 1e-6
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and precision matrix of a multivariate normal fitted by EM to the observed cells.
-
-    ``x`` (n, d) holds anything where ``observed`` is 0. The E-step fills each
-    row's gaps with their conditional mean and adds their conditional
-    covariance; ``RIDGE`` on the diagonal keeps the covariance invertible.
-    Stops when no entry of the mean or covariance moves by more than ``tol``.
-    (:func:`fit_mixture` with one component.)
-    """
-    _, means, covs = fit_mixture(x, observed, 1, n_iterations=n_iterations, tol=tol)
-    return means[0], torch.linalg.inv(covs[0])
-
-
-def gaussian_fill(
-    x: torch.Tensor, given: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor
-) -> torch.Tensor:
-    """``x`` where ``given``, elsewhere the conditional mean given the row's given cells."""
-    chunk = max(1, 2**22 // (x.shape[1] ** 2))
-    return torch.cat([_conditional(x[i:i + chunk], given[i:i + chunk], mean, precision)[0]
-                      for i in range(0, len(x), chunk)])
-
-
-def _conditional(
-    x: torch.Tensor, given: torch.Tensor, mean: torch.Tensor, precision: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(filled rows, per-row systems). With Q the precision, the gaps' conditional
-    mean is ``mean_m - Q_mm^-1 Q_mg (x_g - mean_g)``; each row's system is Q_mm
-    padded with the identity on the given cells, so one batched solve does all rows."""
-    gaps = 1 - given
-    system = gaps[:, :, None] * precision * gaps[:, None, :] + torch.diag_embed(given)
-    rhs = -gaps * ((given * (x - mean)) @ precision)
-    shift = torch.linalg.solve(system, rhs.unsqueeze(-1)).squeeze(-1)
-    return given * x + gaps * (mean + shift), system
-
-
 def fit_mixture(
     x: torch.Tensor, observed: torch.Tensor, n_components: int, seed: int = 0,
     n_iterations: int = 50, tol: float = 1e-6,
@@ -123,7 +86,8 @@ def mixture_fill(
 ) -> torch.Tensor:
     """``x`` where ``given``, elsewhere the mixture's conditional mean given the row's given cells.
 
-    Computed in the dtype of ``means``; one component gives :func:`gaussian_fill`'s values.
+    Computed in the dtype of ``means``; with one component it is that normal's conditional
+    mean, linear in the given cells.
     """
     dtype, x, given = x.dtype, x.to(means.dtype), given.to(means.dtype)
     chunk = max(1, 2**22 // (x.shape[1] ** 2 * len(weights)))
