@@ -41,12 +41,12 @@ def main() -> None:
     data = load_fashion_mnist(args.data_dir)
     split = data.split(5000, 0)
     draw = generator_sampler(args.run, args.seed, args.device, args.best)
+    generated, generated_labels = draw(args.samples, 1)  # every candidate's first epoch
     results: dict[str, dict] = {"validation": {}}
 
     def cas(model: str, images, labels, real_baseline: bool) -> dict:
         config = CASConfig(model=model, epochs=args.epochs, seed=args.seed, device=args.device,
                            fresh_each_epoch=True, real_baseline=real_baseline)
-        generated, generated_labels = draw(args.samples, 1)
         return classification_accuracy_score(
             generated, generated_labels, images, labels, config,
             real_images=data.train_images, real_labels=data.train_labels, sampler=draw)
