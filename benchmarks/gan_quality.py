@@ -138,7 +138,7 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
     extra = "".join(
         f" --{name.replace('_', '-')} {getattr(config, name)}"
         for name in ("n", "kid_subset_size", "cas_model", "cas_epochs", "cas_samples",
-                     "cas_crop_padding")
+                     "cas_crop_padding", "noise_scale")
         if getattr(config, name) != getattr(ScoreConfig, name)
     ) + "".join(f" --{flag}" for flag, on in (
         ("cas-fresh", config.cas_fresh), ("cas-flip", config.cas_flip),
@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip training the CAS classifier on as many real images")
     parser.add_argument("--best", action="store_true",
                         help="score each run's best-FID epoch (generator_best.safetensors)")
+    parser.add_argument("--noise-scale", type=float, default=ScoreConfig.noise_scale,
+                        help="sample every generator's noise as N(0, S^2 I) (1.0 = as trained)")
     parser.add_argument("--json", help="also write all reports to this JSON file")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--device", default="auto")
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                              cas_real_baseline=not args.no_real_baseline,
                              cas_fresh=args.cas_fresh, cas_crop_padding=args.cas_crop_padding,
                              cas_flip=args.cas_flip, best=args.best,
-                             device=args.device,
+                             noise_scale=args.noise_scale, device=args.device,
                              data_dir=args.data_dir)
         rows = score_runs(args.runs, config)
         print(markdown_table(rows, config))

@@ -306,6 +306,9 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                    "images of that class (default: all classes, n/10 each)")
     p.add_argument("--best", action="store_true",
                    help="score the best-FID epoch's generator instead of the last one")
+    p.add_argument("--noise-scale", type=float, default=ScoreConfig.noise_scale, metavar="S",
+                   help="sample the generator's noise as N(0, S^2 I) for every metric and CAS "
+                   "(1.0 = as in training; above 1: more variety, less fidelity)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=None, help="also write the JSON report to this file")
     _data_dir_option(p)
@@ -322,7 +325,8 @@ def _run_score(args: argparse.Namespace) -> None:
         cas_model=args.cas_model, cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
         cas_real_baseline=args.cas_real_baseline, cas_fresh=args.cas_fresh,
         cas_crop_padding=args.cas_crop_padding, cas_flip=args.cas_flip,
-        class_name=args.class_name, best=args.best, device=args.device, data_dir=args.data_dir,
+        class_name=args.class_name, best=args.best, noise_scale=args.noise_scale,
+        device=args.device, data_dir=args.data_dir,
     )
     if args.out:
         from fashionlab.train.runs import prepare_output_file
@@ -439,6 +443,9 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classify", default=None, metavar="CLASSIFIER_RUN",
                    help="classify the images: class histogram, mean confidence, captioned grid")
     p.add_argument("--best", action="store_true", help="the best-FID epoch's generator")
+    p.add_argument("--noise-scale", type=float, default=GenerateConfig.noise_scale, metavar="S",
+                   help="sample the generator's noise as N(0, S^2 I) (1.0 = as in training; "
+                   "above 1: more variety, less fidelity)")
     p.add_argument("--columns", type=positive_int, default=GenerateConfig.columns)
     p.add_argument("--json", action="store_true", help="print JSON")
     _device_option(p)
@@ -451,6 +458,7 @@ def _run_generate(args: argparse.Namespace) -> None:
     config = GenerateConfig(
         run=args.run, n=args.n, out=args.out, seed=args.seed, class_name=args.class_name,
         classify=args.classify, best=args.best, device=args.device, columns=args.columns,
+        noise_scale=args.noise_scale,
     )
     report = generate(config)
     print(json.dumps(report, indent=2) if args.json else format_report(report))

@@ -7,6 +7,9 @@ penultimate features of one project classifier (``--classifier``), whose predict
 also give the class histogram and, for conditional runs, the agreement with the classes
 that were asked for. Every report records the feature network, the sample counts and
 the KID subset size, and says that these are not Inception-FID numbers.
+
+``noise_scale`` (see ``fashionlab.generate``) changes how the generator is sampled, for
+every metric at once: the scored images and CAS's own draws use the same sampler.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 
 from fashionlab.data import CLASS_NAMES, load_fashion_mnist
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import balanced_classes
+from fashionlab.generate import balanced_classes, check_noise_scale
 from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
 from fashionlab.metrics.cas import CASConfig, Sampler, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
@@ -52,10 +55,13 @@ class ScoreConfig:
     class_name: str | None = None  # conditional runs: score one class (name or index) against
     #   the test images of that class; None = all classes, balanced (n/10 each)
     best: bool = False  # score the best-FID epoch's generator instead of the last one
+    noise_scale: float = 1.0  # the generator's input noise z ~ N(0, noise_scale^2 I), for
+    #                           every metric and CAS's draws; 1.0 = as in training
     device: str = "auto"  # auto | cpu | cuda
     data_dir: str | None = None  # Fashion-MNIST folder (the real test images)
 
     def validate(self) -> None:
+        check_noise_scale(self.noise_scale)
         if self.n < 2:
             raise FashionlabError(f"--n must be at least 2, got {self.n}")
         if self.n < self.kid_subset_size:
@@ -171,7 +177,8 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
                   else balanced_classes(config.n, config.seed))
     start = time.perf_counter()
     images = generate_images(config.run, config.n, seed=config.seed, labels=labels,
-                             device=config.device, best=config.best)
+                             device=config.device, best=config.best,
+                             noise_scale=config.noise_scale)
     generate_seconds = time.perf_counter() - start
     cas, cas_generated, cas_sampler = None, None, None
     if config.cas and conditional and chosen is None:
@@ -180,7 +187,8 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
                         fresh_each_epoch=config.cas_fresh,
                         crop_padding=config.cas_crop_padding, flip=config.cas_flip)
         if config.cas_fresh or config.cas_samples:
-            draw = generator_sampler(config.run, config.seed, config.device, config.best)
+            draw = generator_sampler(config.run, config.seed, config.device, config.best,
+                                     config.noise_scale)
             cas_sampler = draw if config.cas_fresh else None
             cas_generated = draw(config.cas_samples, 1) if config.cas_samples else None
     report = score_images(
@@ -193,6 +201,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
         else f"Fashion-MNIST test images of class {CLASS_NAMES[chosen]}")
     report["run"] = {"path": str(config.run), "model": run_config.get("model"),
                      "conditional": conditional, "best": config.best,
+                     "noise_scale": config.noise_scale,
                      "class": None if chosen is None else CLASS_NAMES[chosen]}
     report["generate_seconds"] = round(generate_seconds, 2)
     report["config"] = asdict(config)
@@ -200,8 +209,9 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
 
 
 def generator_sampler(run: str | Path, seed: int, device: str = "auto",
-                      best: bool = False) -> Sampler:
-    """CAS's endless source: epoch ``e``'s draw is ``n`` class-balanced images, seed ``seed + e``.
+                      best: bool = False, noise_scale: float = 1.0) -> Sampler:
+    """CAS's endless source: epoch ``e``'s draw is ``n`` class-balanced images, seed ``seed + e``,
+    with input noise z ~ N(0, ``noise_scale``^2 I).
 
     Epoch 1 trains on the scored images (seed ``seed``) or, with ``--cas-samples``, on this
     sampler's own epoch-1 draw (seed ``seed + 1``), so the seeds of later epochs (from
@@ -209,11 +219,12 @@ def generator_sampler(run: str | Path, seed: int, device: str = "auto",
     """
     from fashionlab.generate import load_generator, sample_images
 
+    noise_scale = check_noise_scale(noise_scale)
     loaded = load_generator(run, device, best)
 
     def draw(n: int, epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         labels = balanced_classes(n, seed + epoch)
-        return sample_images(loaded, n, seed + epoch, labels), labels
+        return sample_images(loaded, n, seed + epoch, labels, noise_scale=noise_scale), labels
 
     return draw
 
@@ -226,7 +237,8 @@ def format_score(report: dict[str, Any]) -> str:
     title = "generated images"
     if run:
         what = [run["model"]] + ["conditional"] * run["conditional"] + ["best-FID epoch"] * run[
-            "best"] + ([f"class {run['class']}"] if run["class"] else [])
+            "best"] + ([f"class {run['class']}"] if run["class"] else []) + (
+            [f"noise scale {run['noise_scale']:g}"] if run.get("noise_scale", 1.0) != 1.0 else [])
         title = f"{run['path']} ({', '.join(what)})"
     lines = [
         f"{title}: {s['generated']:,} generated vs {s['real']:,} real images",
