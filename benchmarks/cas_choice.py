@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--best", action="store_true", help="the run's best-FID generator")
     parser.add_argument("--no-real-baseline", action="store_true",
                         help="skip training the chosen classifier on real images for comparison")
+    parser.add_argument("--validation-only", action="store_true",
+                        help="stop after the choice (measure it later, e.g. with `fashionlab "
+                        "score --noise-scale S --cas-fresh --cas-samples N`)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="auto")
@@ -99,10 +102,12 @@ def main(argv: list[str] | None = None) -> dict:
     results["chosen"] = {"model": model, "noise_scale": scale}
     first.clear()  # the test run's draws may be larger
 
-    print(f"\nchosen on validation: {model!r} at noise scale {scale:g}; test set, "
-          f"{test_samples:,} fresh generated images per epoch, {args.epochs} epochs:", flush=True)
+    print(f"\nchosen on validation: {model!r} at noise scale {scale:g}", flush=True)
     results["test"] = {}
-    for s in [scale] + ([1.0] if scale != 1.0 else []):
+    if not args.validation_only:
+        print(f"test set, {test_samples:,} fresh generated images per epoch, {args.epochs} "
+              "epochs:", flush=True)
+    for s in [] if args.validation_only else [scale] + ([1.0] if scale != 1.0 else []):
         if s not in draws:
             draws[s] = generator_sampler(args.run, args.seed, args.device, args.best, s)
         start = time.perf_counter()

@@ -174,6 +174,11 @@ def test_cas_choice_picks_on_validation_and_tests_beside_scale_one(
                and "real_accuracy" not in t for t in results["test"].values())
     assert json.loads(out.read_text())["chosen"] == results["chosen"]
     assert "chosen on validation: 'mlp'" in capsys.readouterr().out
+    only = bench.main([str(cgan_run), "--models", "mlp", "--noise-scales", "1.0", "1.5",
+                       "--samples", "100", "--epochs", "1", "--validation-only", "--device",
+                       "cpu", "--data-dir", str(fashion_dir)])
+    assert [row["cas"] for row in only["validation"]] == [row["cas"] for row in validation]
+    assert only["chosen"] == results["chosen"] and only["test"] == {}  # seeded: the same choice
     with pytest.raises(SystemExit) as exit_info:
         bench.main([str(cgan_run), "--noise-scales", "1.0", "0"])
     assert exit_info.value.code == 2
