@@ -52,6 +52,14 @@ FIVE_MINUTE_CANDIDATES = {
     "narrow crop+flip+erasing": replace(CNN_RECIPE, model_args={"widths": [24, 48, 96]},
                                         erasing=0.5),
     "batch 256": replace(CNN_RECIPE, batch_size=256, lr=0.2),
+    "narrow pool-first crop+flip": replace(
+        CNN_RECIPE, model_args={"widths": [24, 48, 96], "pool_first": True}),
+    "pool-first crop+flip": replace(CNN_RECIPE, model_args={"pool_first": True}),
+    "narrow pool-first batch 64": replace(
+        CNN_RECIPE, model_args={"widths": [24, 48, 96], "pool_first": True}, batch_size=64,
+        lr=0.05),
+    "pool-first 32/64/96": replace(
+        CNN_RECIPE, model_args={"widths": [32, 64, 96], "pool_first": True}),
 }
 
 BEST = replace(CNN_RECIPE, erasing=0.5, warmup_epochs=2, epochs=60, time_budget=4500,

@@ -43,6 +43,26 @@ def test_every_classifier_forwards_exposes_features_and_trains(name):
         assert torch.isfinite(model(x)).all()
 
 
+def test_cnn_pool_first_normalises_the_pooled_maps_with_the_same_parameters():
+    plain = create_model("cnn", "classifier", widths=[8, 16, 16])
+    pooled = create_model("cnn", "classifier", widths=[8, 16, 16], pool_first=True)
+    shapes = {k: v.shape for k, v in plain.state_dict().items()}
+    assert sorted(shapes.values()) == sorted(v.shape for v in pooled.state_dict().values())
+
+    def first_norm_input(model) -> tuple[int, ...]:
+        seen = []
+        norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        handle = norm.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape))
+        out = model(torch.randn(2, 1, 28, 28))
+        handle.remove()
+        assert out.shape == (2, 10) and torch.isfinite(out).all()
+        return tuple(seen[0])
+
+    assert first_norm_input(plain) == (2, 8, 28, 28)
+    assert first_norm_input(pooled) == (2, 8, 14, 14)  # BatchNorm and ReLU after the pool
+    assert pooled.features(torch.randn(2, 1, 28, 28)).shape == (2, 16)
+
+
 def test_an_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(FashionlabError) as error:
         create_model("resnet9000", "classifier")
@@ -55,6 +75,8 @@ def test_a_model_argument_that_does_not_apply_is_an_error():
         create_model("mlp", "classifier", widths=[8, 16, 32])
     with pytest.raises(FashionlabError, match="'resnet' does not accept"):
         create_model("resnet", "classifier", blocks=[1, 1])  # three stages expected
+    with pytest.raises(FashionlabError, match="pool_first must be true or false"):
+        create_model("cnn", "classifier", pool_first="yes")
 
 
 def test_models_command_lists_every_classifier_with_its_parameter_count(capsys):

@@ -44,10 +44,11 @@ class MLP(nn.Module):
         return self.head(self.features(x))  # (B, classes)
 
 
-def conv_bn_relu(c_in: int, c_out: int) -> nn.Sequential:
-    """3x3 convolution (no bias: BatchNorm follows) -> BatchNorm -> ReLU, same spatial size."""
+def conv_bn_relu(c_in: int, c_out: int, pool: bool = False) -> nn.Sequential:
+    """3x3 convolution (no bias: BatchNorm follows) -> [2x2 max pool] -> BatchNorm -> ReLU."""
     return nn.Sequential(
         nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        *([nn.MaxPool2d(2)] if pool else []),
         nn.BatchNorm2d(c_out),
         nn.ReLU(inplace=True),
     )
@@ -58,20 +59,31 @@ class FastCNN(nn.Module):
 
     28x28 -> conv(w0) -> pool -> 14x14 conv(w1) x2 -> pool -> 7x7 conv(w2) x2 -> global
     average -> dropout -> linear.
+
+    ``pool_first`` pools each pooled layer's convolution output before its BatchNorm and
+    ReLU (as in Keller Jordan's airbench), so those two run on a quarter of the pixels.
+    On a CPU they are memory-bound and cost as much as the convolutions.
     """
 
     def __init__(
-        self, widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0
+        self, widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0,
+        pool_first: bool = False,
     ):
         super().__init__()
+        if not isinstance(pool_first, bool):
+            raise TypeError(f"pool_first must be true or false, got {pool_first!r}")
         w0, w1, w2 = (int(w) for w in widths)
         self.feature_dim = w2
+
+        def pooled(c_in: int, c_out: int) -> list[nn.Module]:
+            if pool_first:
+                return [conv_bn_relu(c_in, c_out, pool=True)]
+            return [conv_bn_relu(c_in, c_out), nn.MaxPool2d(2)]
+
         self.body = nn.Sequential(
-            conv_bn_relu(1, w0),  # (B, w0, 28, 28)
-            nn.MaxPool2d(2),  # (B, w0, 14, 14)
+            *pooled(1, w0),  # (B, w0, 14, 14)
             conv_bn_relu(w0, w1),
-            conv_bn_relu(w1, w1),  # (B, w1, 14, 14)
-            nn.MaxPool2d(2),  # (B, w1, 7, 7)
+            *pooled(w1, w1),  # (B, w1, 7, 7)
             conv_bn_relu(w1, w2),
             conv_bn_relu(w2, w2),  # (B, w2, 7, 7)
         )
@@ -156,9 +168,10 @@ def mlp(hidden: int = 128, num_classes: int = 10, init: str = "torch") -> MLP:
 
 @register("cnn", "classifier", "small fast CNN: 5 conv-BN-ReLU layers, most work at 14/7 px")
 def cnn(
-    widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0
+    widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0,
+    pool_first: bool = False,
 ) -> FastCNN:
-    return FastCNN(widths=widths, num_classes=num_classes, dropout=dropout)
+    return FastCNN(widths=widths, num_classes=num_classes, dropout=dropout, pool_first=pool_first)
 
 
 @register("resnet", "classifier", "pre-activation wide-ResNet style, 3 stages of basic blocks")
