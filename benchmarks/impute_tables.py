@@ -101,11 +101,10 @@ VALIDATION_FRACTION = 0.1
 # Candidate GAIN settings, chosen between on the validation mask: the defaults (Gaussian
 # starting fill corrected by a residual generator, early stopping on held-out cells), and
 # the previous defaults (GAIN's noise input, a fixed 4000 steps, learning rate 1e-3).
-GAIN_GRID = (
-    {},
-    {"start": "noise", "validation_fraction": 0.0, "learning_rate": 1e-3},
-)
-GRID_NAMES = ("new", "old")
+GAIN_GRID = {
+    "new": {},
+    "old": {"start": "noise", "validation_fraction": 0.0, "learning_rate": 1e-3},
+}
 
 
 def air_quality_table(rows: int, seed: int) -> np.ndarray:
@@ -160,12 +159,12 @@ def score_mask(X: np.ndarray, seed: int, gain_params: dict, grid: bool,
     if grid and not validation_only:
         best_rmse = np.inf
         forest, _ = fit_score("missforest", {}, X_val, X_scored, val, seed)
-        for i, candidate in enumerate(GAIN_GRID):
+        for name, candidate in GAIN_GRID.items():
             params = {**gain_params, **candidate}
             rmse, _ = fit_score("gain", params, X_val, X_scored, val, seed)
-            result["validation"][GRID_NAMES[i]] = rmse / forest
+            result["validation"][name] = rmse / forest
             if rmse < best_rmse:
-                setting, best_rmse, result["gain_setting"] = params, rmse, GRID_NAMES[i]
+                setting, best_rmse, result["gain_setting"] = params, rmse, name
     X_in, X_true, cells = (X_val, X_scored, val) if validation_only else (X_scored, X, scored)
     result["scored_cells"] = int(cells.sum())
     result["gain"], result["gain_seconds"] = fit_score("gain", setting, X_in, X_true, cells, seed)
