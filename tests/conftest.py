@@ -68,3 +68,23 @@ def synthetic_fashion(n_train: int = 256, n_test: int = 64, seed: int = 0) -> Fa
 @pytest.fixture
 def tiny_fashion() -> FashionMNIST:
     return synthetic_fashion()
+
+
+def write_untrained_classifier_run(folder: Path) -> Path:
+    """A classifier run folder holding a freshly initialised (seeded) ``mlp``: enough of a
+    feature network for the GAN metrics' tests."""
+    from fashionlab.models import create_model
+    from fashionlab.train.classifier import ClassifierConfig, run_config
+    from fashionlab.train.runs import Run
+
+    torch.manual_seed(0)
+    model = create_model("mlp", "classifier")
+    run = Run(folder)
+    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
+    run.save_weights(model.state_dict())
+    return run.path
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory) -> Path:
+    return write_untrained_classifier_run(tmp_path_factory.mktemp("runs") / "clf")

@@ -11,7 +11,7 @@ import scipy.linalg
 import torch
 from torchmetrics.image.fid import FrechetInceptionDistance
 
-from conftest import synthetic_fashion
+from conftest import synthetic_fashion, write_untrained_classifier_run
 from fashionlab.errors import FashionlabError
 from fashionlab.generate import balanced_classes
 from fashionlab.metrics.agreement import class_agreement, class_histogram
@@ -168,15 +168,11 @@ def test_images_must_be_uint8_28x28():
 
 
 def test_feature_network_is_loaded_from_a_classifier_run_only(tmp_path):
-    from fashionlab.train.classifier import ClassifierConfig, run_config
     from fashionlab.train.runs import Run
 
-    model = create_model("mlp", "classifier")
-    run = Run(tmp_path / "clf")
-    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
-    run.save_weights(model.state_dict())
-    features = load_feature_network(run.path, "cpu")
-    assert features.describe()["run"] == str(run.path) and features.num_features == 128
+    run_path = write_untrained_classifier_run(tmp_path / "clf")
+    features = load_feature_network(run_path, "cpu")
+    assert features.describe()["run"] == str(run_path) and features.num_features == 128
 
     other = Run(tmp_path / "gan")
     other.write_config({"kind": "gan", "model": "dcgan"})
@@ -262,19 +258,6 @@ def test_score_images_with_fewer_images_than_the_kid_subset_is_a_clear_error():
 
 
 # --------------------------------------------------------------------------- fashionlab score
-
-
-@pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory):
-    from fashionlab.train.classifier import ClassifierConfig, run_config
-    from fashionlab.train.runs import Run
-
-    torch.manual_seed(0)
-    model = create_model("mlp", "classifier")
-    run = Run(tmp_path_factory.mktemp("runs") / "clf")
-    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
-    run.save_weights(model.state_dict())
-    return run.path
 
 
 def test_score_of_a_run_that_is_not_a_gan_is_a_clear_error(capsys, classifier_run):

@@ -20,7 +20,6 @@ from fashionlab.generate import (
     load_generator,
     sample_images,
 )
-from fashionlab.models import create_model
 from fashionlab.score import ScoreConfig, format_score, generator_sampler, score_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,19 +36,6 @@ def cgan_run(tmp_path_factory):
     train_gan(GanConfig(model="cgan", epochs=1, steps_per_epoch=3, batch_size=32, figures=False,
                         out=str(out), device="cpu"), data=synthetic_fashion(n_train=256, n_test=16))
     return out
-
-
-@pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory):
-    from fashionlab.train.classifier import ClassifierConfig, run_config
-    from fashionlab.train.runs import Run
-
-    torch.manual_seed(0)
-    model = create_model("mlp", "classifier")
-    run = Run(tmp_path_factory.mktemp("runs") / "clf")
-    run.write_config(run_config(ClassifierConfig(model="mlp"), model))
-    run.save_weights(model.state_dict())
-    return run.path
 
 
 def test_check_noise_scale_accepts_positive_finite_numbers_only():
