@@ -42,6 +42,7 @@ from fashionlab.models.imputers import (
     GainDiscriminator,
     GainGenerator,
 )
+from fashionlab.train.device import bf16_autocast
 from fashionlab.train.runs import Run, atomic_write_json
 
 MODELS = ("conv", "mlp")
@@ -218,7 +219,7 @@ def inpaint(config: InpaintConfig, data: FashionMNIST | None = None) -> dict:
 
 def _precision(cfg: InpaintConfig):
     """bfloat16 autocast for the conv model when asked (the MLP gains nothing from it)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16 and cfg.model == "conv")
+    return bf16_autocast(torch.device("cpu"), cfg.bf16 and cfg.model == "conv")
 
 
 def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run) -> float:

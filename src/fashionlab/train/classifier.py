@@ -13,7 +13,6 @@ every other model or recipe goes through autograd.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -33,6 +32,7 @@ from fashionlab.train.augment import Augment
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
+    bf16_autocast,
     configure_backends,
     init_distributed,
     seed_everything,
@@ -156,13 +156,6 @@ def uses_convolutions(model: nn.Module) -> bool:
     return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
-def amp_context(device: torch.device, enabled: bool):
-    """bfloat16 autocast on ``device`` when enabled, else nothing."""
-    if enabled:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def train_step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -172,7 +165,7 @@ def train_step(
     bf16: bool = False,
 ) -> dict[str, torch.Tensor]:
     """One optimisation step; returns the summed loss and correct count (as tensors, no sync)."""
-    with amp_context(images.device, bf16):
+    with bf16_autocast(images.device, bf16):
         logits = model(images)  # (B, 10)
     loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
@@ -203,7 +196,7 @@ def evaluate_tensors(
     correct = torch.zeros((), device=images.device, dtype=torch.long)
     for start in range(0, len(images), batch_size):
         x, y = images[start : start + batch_size], labels[start : start + batch_size]
-        with amp_context(images.device, bf16):
+        with bf16_autocast(images.device, bf16):
             logp = model(x).float().log_softmax(1)  # (B, 10)
             if tta_flip:
                 flipped = model(x.flip(3)).float().log_softmax(1)

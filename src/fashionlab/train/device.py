@@ -50,6 +50,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def bf16_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
+    """bfloat16 autocast on ``device`` when ``enabled``; float32 (autocast off) otherwise."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 def configure_backends() -> None:
     """Process-wide settings every trainer wants, on any device."""
     # Denormal floats make CPU matmuls many times slower as gradients shrink.

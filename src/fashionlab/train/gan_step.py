@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fashionlab.train.device import bf16_autocast
+
 LOSSES = ("bce", "hinge")
 
 
@@ -71,6 +73,4 @@ def sample(generator: nn.Module, noise: torch.Tensor, labels: torch.Tensor | Non
 def make_amp(device: torch.device, precision: str):
     """A context factory: bf16 autocast or nothing."""
     use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    if use_bf16:
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    return lambda: torch.autocast(device.type, enabled=False)
+    return lambda: bf16_autocast(device, use_bf16)
