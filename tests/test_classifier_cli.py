@@ -177,3 +177,14 @@ def test_help_lists_the_commands():
     assert result.returncode == 0
     for command in ("show", "train", "evaluate", "predict", "models"):
         assert command in result.stdout
+
+
+def test_help_shows_each_option_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "classifier", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--epochs EPOCHS default: 20" in text  # an option without help text of its own
+    assert "--seed SEED default: 0" in text  # a zero default is still shown
+    assert "(`fashionlab models`) (default: mlp)" in text  # appended to the help text
+    assert "--flip random left-right flips --erasing" in text  # no "(default: False)"

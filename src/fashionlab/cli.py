@@ -199,7 +199,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify your own image files (PNG, JPEG, ...)")
     p.add_argument("run", help="classifier run folder")
     p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--top", type=positive_int, default=3)
+    p.add_argument("--top", type=positive_int, default=3, help="classes shown per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     _device_option(p)
     p.set_defaults(func=_run_predict)
@@ -571,8 +571,24 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every fashionlab parser and subparser ends each option's help with its default
+    (unless there is none to show), so ``--help`` answers "what happens if I leave it out"."""
+
+    def add_argument(self, *args, **kwargs):
+        action = super().add_argument(*args, **kwargs)
+        default = action.default
+        if (action.option_strings and "%(default)" not in (action.help or "")
+                and action.help is not argparse.SUPPRESS
+                and not any(default is none for none in (None, False, argparse.SUPPRESS))
+                and default != []):
+            action.help = f"{action.help} (default: %(default)s)" if action.help \
+                else "default: %(default)s"
+        return action
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fashionlab",
         description="Deep learning on Fashion-MNIST: classify, generate, impute.",
     )
