@@ -91,6 +91,26 @@ def test_semicolon_delimited_file(tmp_path, capsys):
     assert out.read_text() == "x;y\n1;2\n2;4\n3;6\n"
 
 
+def test_decimal_commas_in_a_semicolon_file(tmp_path, capsys):
+    # as a spreadsheet in much of Europe saves it: ';' between fields, ',' before decimals
+    src = write(tmp_path / "in.csv", "site;temp;rain\nA;1,5;0\nB;;2\nC;-0,5;\nD;2,25;4\n")
+    out = tmp_path / "out.csv"
+    code, stdout, _ = run(capsys, src, "--out", out, "--method", "mean")
+    assert code == 0
+    assert "filled 2 empty cells in 2 numeric columns of 4 rows" in stdout
+    assert "kept as text (not numeric, not filled): 'site'" in stdout
+    # mean of 1.5, -0.5, 2.25 = 1.08333, written with the column's comma and two decimals
+    assert out.read_text() == "site;temp;rain\nA;1,5;0\nB;1,08;2\nC;-0,5;2\nD;2,25;4\n"
+
+
+def test_a_comma_file_never_reads_commas_as_decimals(tmp_path, capsys):
+    # "1,5" quoted in a comma-delimited file is text, not 1.5 (it could be a thousands mark)
+    src = write(tmp_path / "in.csv", 'a,b\n"1,5",1\n"2,5",\n"3,5",3\n')
+    code, stdout, _ = run(capsys, src, "--out", tmp_path / "out.csv", "--method", "mean")
+    assert code == 0 and "filled 1 empty cell in 1 numeric column of 3 rows" in stdout
+    assert "kept as text (not numeric, not filled): 'a'" in stdout
+
+
 BAD = {
     "not_csv": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "not a CSV file"),
     "empty": ("", "is empty"),

@@ -7,6 +7,8 @@ the empty cells of numeric columns get a value. A column is *numeric* when every
 non-empty cell is a number; a column where most cells are numbers but a few are
 text is an error that names the cell (it is a typo more often than a text
 column). Empty cells are ``""`` and the usual markers ``NA``, ``NaN``, ``null``...
+In a file not delimited by commas, numbers may use a decimal comma (``1,5``, as
+spreadsheets write them in much of Europe); such a column's filled cells use it too.
 
 The output is written atomically to a new file; the input is never touched.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
 
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")  # 1,5  -0,25  ,5 (not 1,000.5 nor 1,2,3)
 
 
 @dataclass
@@ -39,6 +43,12 @@ class Table:
     numeric: list[int]  # indexes of the numeric columns
     values: np.ndarray  # (n_rows, len(numeric)) float64, NaN where the cell is empty
     decimals: list[int | None] = field(default_factory=list)  # per numeric column; None = any
+    decimal_comma: list[bool] = field(default_factory=list)  # per numeric column: "1,5"
+
+    @property
+    def text_columns(self) -> list[str]:
+        """Names of the columns kept as text (never filled)."""
+        return [name for j, name in enumerate(self.header) if j not in self.numeric]
 
 
 def read_table(path: str | Path) -> Table:
@@ -72,16 +82,26 @@ def read_table(path: str | Path) -> Table:
                 f"{path}: data row {i + 1} has {len(row)} fields but the header has "
                 f"{len(header)}; fix the ragged row"
             )
-    numeric, columns, decimals = [], [], []
+    numeric, columns, decimals, commas = [], [], [], []
     for j, name in enumerate(header):
-        column = _parse_column(path, name, j, [row[j] for row in rows])
+        cells = [row[j] for row in rows]
+        comma = delimiter != "," and any(DECIMAL_COMMA.fullmatch(c.strip()) for c in cells)
+        if comma:
+            cells = [_comma_to_point(c) for c in cells]
+        column = _parse_column(path, name, j, cells)
         if column is not None:
             numeric.append(j)
             columns.append(column)
-            decimals.append(_decimals([row[j] for row in rows]))
+            decimals.append(_decimals(cells))
+            commas.append(comma)
     if not numeric:
         raise FashionlabError(f"{path} has no numeric column; nothing to impute")
-    return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals)
+    return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals, commas)
+
+
+def _comma_to_point(cell: str) -> str:
+    """``1,5`` -> ``1.5``; any other cell as it is (a text cell is then reported as text)."""
+    return cell.strip().replace(",", ".") if DECIMAL_COMMA.fullmatch(cell.strip()) else cell
 
 
 def _detect_delimiter(text: str) -> str:
@@ -140,13 +160,15 @@ def _decimals(cells: list[str]) -> int | None:
     return most
 
 
-def format_value(value: float, decimals: int | None) -> str:
+def format_value(value: float, decimals: int | None, decimal_comma: bool = False) -> str:
     """A filled value written like the column's other cells."""
     if decimals is None:
-        return repr(float(value))
-    if decimals == 0:
-        return str(int(round(value)))
-    return f"{value:.{decimals}f}"
+        text = repr(float(value))
+    elif decimals == 0:
+        text = str(int(round(value)))
+    else:
+        text = f"{value:.{decimals}f}"
+    return text.replace(".", ",") if decimal_comma else text
 
 
 def fill_table(table: Table, method: str, random_state: int = 0) -> np.ndarray:
@@ -175,7 +197,7 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> in
         out = list(row)
         for k, j in enumerate(table.numeric):
             if missing[i, k]:
-                out[j] = format_value(filled[i, k], table.decimals[k])
+                out[j] = format_value(filled[i, k], table.decimals[k], table.decimal_comma[k])
         out += ["1" if missing[i, k] else "0" for k in flagged]
         writer.writerow(out)
     atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
@@ -218,6 +240,7 @@ class ImputeResult:
 
     rows: int
     numeric_columns: list[str]
+    text_columns: list[str]  # kept as they are, never filled
     missing_cells: int
     out: Path | None
     scores: list[dict] = field(default_factory=list)  # method, mae, rmse, cells, seconds
@@ -240,6 +263,7 @@ def impute_csv(config: ImputeConfig) -> ImputeResult:
     table = read_table(input_path)
     result = ImputeResult(
         rows=len(table.rows), numeric_columns=[table.header[j] for j in table.numeric],
+        text_columns=table.text_columns,
         missing_cells=int(np.isnan(table.values).sum()), out=out,
     )
     if config.evaluate is not None:
@@ -306,7 +330,15 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
             )
     if result.out is not None:
         lines.append(
-            f"filled {result.missing_cells:,} empty cells in {len(result.numeric_columns)} numeric "
-            f"columns of {result.rows:,} rows with {config.method}; wrote {result.out}"
+            f"filled {_count(result.missing_cells, 'empty cell')} in "
+            f"{_count(len(result.numeric_columns), 'numeric column')} of "
+            f"{_count(result.rows, 'row')} with {config.method}; wrote {result.out}"
         )
+    if result.text_columns:
+        names = ", ".join(repr(name) for name in result.text_columns)
+        lines.append(f"kept as text (not numeric, not filled): {names}")
     return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
