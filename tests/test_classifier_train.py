@@ -152,6 +152,8 @@ def test_weights_that_do_not_match_the_config_are_an_error(data, tmp_path, capsy
     (["--model", "cnn", "--fast-mlp", "on"], "--fast-mlp on does not apply"),
     (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' does not accept"),
     (["--model", "cnn", "--model-arg", "widths"], "--model-arg wants KEY=VALUE"),
+    (["--model", "cnn", "--model-arg", "widths=[8,8]"],
+     "model 'cnn' does not accept these options: widths must list 3 positive whole numbers"),
 ])
 def test_cli_option_errors(argv, message, capsys, tmp_path):
     code = main(["train", "classifier", *argv, "--out", str(tmp_path / "run")])

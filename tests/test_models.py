@@ -79,6 +79,26 @@ def test_a_model_argument_that_does_not_apply_is_an_error():
         create_model("cnn", "classifier", pool_first="yes")
 
 
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("cnn", {"widths": [8, 8]}, "widths must list 3 positive whole numbers, got [8, 8]"),
+    ("cnn", {"widths": [0, 8, 8]}, "widths must list 3 positive whole numbers"),
+    ("cnn", {"widths": [-1, 8, 8]}, "widths must list 3 positive whole numbers"),
+    ("cnn", {"widths": [1.5, 8, 8]}, "widths must list 3 positive whole numbers"),
+    ("cnn", {"widths": "abc"}, "widths must list 3 positive whole numbers, got 'abc'"),
+    ("wrn", {"widths": 5}, "widths must list 3 positive whole numbers, got 5"),
+    ("resnet", {"blocks": [1, 0, 1]}, "blocks must list 3 positive whole numbers"),
+    ("cnn", {"dropout": 2}, "dropout probability has to be between 0 and 1"),
+    ("mlp", {"hidden": -1}, "negative dimension"),
+    ("mlp", {"hidden": 0}, "hidden.weight with no weights"),
+    ("resnet", {"stem": 0}, "stem.weight with no weights"),
+    ("dcgan", {"noise_dim": 0}, "with no weights"),  # a GAN's builder returns two networks
+])
+def test_a_bad_model_option_value_is_a_user_error(name, options, message):
+    with pytest.raises(FashionlabError, match=f"'{name}' does not accept") as error:
+        create_model(name, None, **options)
+    assert message in str(error.value)
+
+
 def test_models_command_lists_every_classifier_with_its_parameter_count(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out

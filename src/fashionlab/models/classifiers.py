@@ -11,12 +11,25 @@ GAN metrics use as their feature space.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from fashionlab.models.registry import register
+
+
+def stage_sizes(name: str, values: Sequence[int], count: int = 3) -> list[int]:
+    """``values`` as ``count`` positive whole numbers; anything else is a TypeError naming
+    ``name`` (the registry turns it into a user error)."""
+    try:
+        sizes = [operator.index(v) for v in values]
+    except TypeError:
+        sizes = []
+    if len(sizes) != count or min(sizes) < 1:
+        raise TypeError(f"{name} must list {count} positive whole numbers, got {values!r}")
+    return sizes
 
 
 class MLP(nn.Module):
@@ -72,7 +85,7 @@ class FastCNN(nn.Module):
         super().__init__()
         if not isinstance(pool_first, bool):
             raise TypeError(f"pool_first must be true or false, got {pool_first!r}")
-        w0, w1, w2 = (int(w) for w in widths)
+        w0, w1, w2 = stage_sizes("widths", widths)
         self.feature_dim = w2
 
         def pooled(c_in: int, c_out: int) -> list[nn.Module]:
@@ -137,9 +150,7 @@ class ResNet(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        widths, blocks = [int(w) for w in widths], [int(b) for b in blocks]
-        if len(widths) != 3 or len(blocks) != 3 or min(blocks) < 1:
-            raise TypeError("widths and blocks must each list 3 stages, blocks at least 1")
+        widths, blocks = stage_sizes("widths", widths), stage_sizes("blocks", blocks)
         self.feature_dim = widths[-1]
         self.stem = nn.Conv2d(1, stem, 3, padding=1, bias=False)  # (B, stem, 28, 28)
         layers: list[nn.Module] = []

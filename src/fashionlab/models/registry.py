@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -55,9 +56,17 @@ def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
     """Build the model registered as ``name`` with keyword arguments ``kwargs``."""
     entry = get_entry(name, kind)
     try:
-        return entry.builder(**kwargs)
-    except TypeError as exc:
+        with warnings.catch_warnings():  # a size of 0 is reported below, as a user error
+            warnings.filterwarnings("ignore", "Initializing zero-element tensors")
+            model = entry.builder(**kwargs)
+    except (TypeError, ValueError, RuntimeError) as exc:  # unknown option, or a bad value
         raise FashionlabError(f"model {name!r} does not accept these options: {exc}") from None
+    parts = model if isinstance(model, tuple) else (model,)  # a GAN is (generator, critic)
+    empty = [n for part in parts for n, p in part.named_parameters() if p.numel() == 0]
+    if empty:
+        raise FashionlabError(f"model {name!r} does not accept these options ({kwargs}): "
+                              f"they leave {empty[0]} with no weights (a size of 0?)")
+    return model
 
 
 def _load_all() -> None:
