@@ -82,6 +82,17 @@ def test_train_gan_rejects_epochs_below_one(capsys, tmp_path, epochs):
     assert_one_line_error(code, err, f"epochs must be at least 1, got {epochs}")
 
 
+@pytest.mark.parametrize(("option", "message"), [
+    (["--betas", "0.5", "1.5"], "betas must be two numbers in [0, 1), got (0.5, 1.5)"),
+    (["--betas", "0.5", "nan"], "betas must be a finite number, got (0.5, nan)"),
+    (["--lr-d", "nan"], "lr_d must be a finite number, got nan"),
+])
+def test_train_gan_rejects_bad_optimizer_settings(capsys, tmp_path, option, message):
+    code, _, err = cli(capsys, "train", "gan", *option, "--out", tmp_path / "r")
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "r").exists()
+
+
 def test_train_gan_rejects_an_unwritable_run_folder(capsys, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("a file, not a folder")

@@ -75,6 +75,12 @@ def test_bad_options_are_clear_errors(tmp_path):
         inpaint(InpaintConfig(box_size=28, out=str(tmp_path / "r")))
     with pytest.raises(FashionlabError, match="unknown mask 'blob'"):
         inpaint(InpaintConfig(mask="blob", out=str(tmp_path / "r")))
+    with pytest.raises(FashionlabError, match="--threads must be 0"):
+        inpaint(InpaintConfig(threads=-2, out=str(tmp_path / "r")))
+    with pytest.raises(FashionlabError, match="--lr must be positive, got -1"):
+        inpaint(InpaintConfig(lr=-1.0, out=str(tmp_path / "r")))
+    with pytest.raises(FashionlabError, match="lr must be a finite number, got inf"):
+        inpaint(InpaintConfig(lr=float("inf"), out=str(tmp_path / "r")))
     assert not (tmp_path / "r").exists()
 
 

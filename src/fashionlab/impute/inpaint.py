@@ -34,7 +34,7 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import FashionMNIST
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain import gain_train_step, torch_threads
 from fashionlab.models.imputers import (
     ConvGainDiscriminator,
@@ -76,6 +76,7 @@ class InpaintConfig:
 
     def validate(self) -> None:
         """Check every option before any work starts."""
+        reject_non_finite(self)
         if self.model not in MODELS:
             raise FashionlabError(f"unknown inpainting model {self.model!r}; choose one of: "
                                   f"{', '.join(MODELS)}")
@@ -89,6 +90,11 @@ class InpaintConfig:
         for name in ("steps", "batch_size", "n_eval", "n_pool", "width"):
             if getattr(self, name) < 1:
                 raise FashionlabError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.lr <= 0:
+            raise FashionlabError(f"--lr must be positive, got {self.lr}")
+        if self.threads < 0:
+            raise FashionlabError(f"--threads must be 0 (PyTorch's default) or more, "
+                                  f"got {self.threads}")
 
     def effective(self) -> InpaintConfig:
         """The config actually run: ``dry_run`` shrinks the work to seconds."""

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from fashionlab.data import load_fashion_mnist, normalize
 from fashionlab.data.fashion_mnist import TRAIN_MEAN, TRAIN_STD
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.models import create_model, get_entry
 from fashionlab.train.augment import Augment
 from fashionlab.train.device import (
@@ -83,6 +83,7 @@ class ClassifierConfig:
 
     def validate(self) -> None:
         """Check every option before any work starts; errors say what to change."""
+        reject_non_finite(self)
         get_entry(self.model, "classifier")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
@@ -113,6 +114,9 @@ class ClassifierConfig:
             raise FashionlabError("budget_clock applies only with a time budget (--time-budget)")
         if self.n_val < 0:
             raise FashionlabError(f"n_val cannot be negative, got {self.n_val}")
+        if self.threads < 0:
+            raise FashionlabError(f"threads must be 0 (PyTorch's default) or more, "
+                                  f"got {self.threads}")
         model = create_model(self.model, "classifier", **self.model_args)  # checks model_args
         if self.fast_mlp == "on":
             blockers = fast_mlp_blockers(self, model)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from fashionlab.data import FashionMNIST, load_fashion_mnist, to_tanh_range
 from fashionlab.data.batches import shuffled_batches
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.models import create_model, get_entry
 from fashionlab.train.device import (
     Distributed,
@@ -95,6 +95,7 @@ class GanConfig:
         return config
 
     def validate(self) -> None:
+        reject_non_finite(self)
         for name in ("epochs", "batch_size", "samples", "checkpoint_every", "fid_samples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -110,6 +111,9 @@ class GanConfig:
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise FashionlabError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.betas is not None and (len(self.betas) != 2
+                                       or not all(0 <= b < 1 for b in self.betas)):
+            raise FashionlabError(f"betas must be two numbers in [0, 1), got {self.betas}")
         if self.ema is not None and not 0 <= self.ema < 1:
             raise FashionlabError(f"ema must be in [0, 1), got {self.ema}")
         if self.fid_every < 0:
