@@ -72,6 +72,17 @@ def test_unknown_section_is_a_clear_error(capsys, tmp_path):
     assert code == 2 and "unknown demo section" in capsys.readouterr().err
 
 
+def test_missing_fashion_mnist_stops_the_demo_before_it_writes(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = main(["demo", "--quick", "--data-dir", str(empty), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert f"the Fashion-MNIST folder {empty}" in err and "--data-dir" in err
+    assert not (tmp_path / "d").exists()
+
+
 def test_missing_air_quality_data_is_a_skipped_section_not_a_crash(tmp_path, fashion_dir,
                                                                    monkeypatch):
     from fashionlab.report.demo import DemoConfig, run_demo

@@ -3,7 +3,8 @@
 Each section is a function ``(DemoContext) -> Section`` that trains or evaluates
 with the budget of the chosen profile, writes its figures into the demo folder and
 says how its numbers were made. A section whose inputs are missing (for example no
-air-quality data) raises ``FashionlabError`` and is reported as skipped.
+air-quality data) raises ``FashionlabError`` and is reported as skipped; without
+Fashion-MNIST, which all but one section read, the demo stops before it writes anything.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ SectionFn = Callable[[DemoContext], Section]
 def run_demo(config: DemoConfig, sections: list[tuple[str, str, SectionFn]] | None = None,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every section, write report.html and results.json; returns the results."""
-    from fashionlab.report.sections import SECTIONS
+    from fashionlab.report.sections import SECTIONS, WITHOUT_FASHION_MNIST
 
     if config.profile not in PROFILES:
         raise FashionlabError(
@@ -114,8 +115,14 @@ def run_demo(config: DemoConfig, sections: list[tuple[str, str, SectionFn]] | No
     if unknown:
         valid = ", ".join(key for key, _, _ in sections)
         raise FashionlabError(f"unknown demo section(s) {sorted(unknown)}; choose from: {valid}")
+    selected = [key for key, _, _ in sections if not config.only or key in config.only]
+    # Without Fashion-MNIST every section but the air-quality one would be skipped, and the
+    # report would hold nothing: a missing data folder stops the demo here, before any file.
+    data = (load_fashion_mnist(config.data_dir)
+            if any(key not in WITHOUT_FASHION_MNIST for key in selected) else None)
     out = prepare_output_dir(config.out)
-    ctx = DemoContext(config, PROFILES[config.profile], out, resolve_device(config.device))
+    ctx = DemoContext(config, PROFILES[config.profile], out, resolve_device(config.device),
+                      _data=data)
     started = time.perf_counter()
     done: list[Section] = []
     for key, title, fn in sections:

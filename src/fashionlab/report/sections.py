@@ -289,6 +289,9 @@ def inpainting_section(ctx: DemoContext) -> Section:
     )
 
 
+# The sections that do not read Fashion-MNIST (the air-quality imputation).
+WITHOUT_FASHION_MNIST = frozenset({"impute"})
+
 SECTIONS = [
     ("samples", "1. The data", samples_section),
     ("mlp", "2. The reference dense classifier", reference_classifier_section),
