@@ -13,7 +13,15 @@ import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
 from fashionlab.impute.gain import generate
-from fashionlab.impute.gaussian import choose_components, fit_mixture, mixture_fill
+from fashionlab.impute.gaussian import (
+    choose_components,
+    fit_mixture,
+    fit_yeo_johnson,
+    mixture_expected_fill,
+    mixture_fill,
+    yeo_johnson,
+    yeo_johnson_inverse,
+)
 from fashionlab.impute.masking import minmax_errors
 
 FAST = {"n_iterations": 150, "batch_size": 32}
@@ -32,7 +40,7 @@ def test_filling_is_the_mean_of_the_generators():
     assert len(imputer.generators_) == 3
     assert {h["generator"] for h in imputer.history_} == {0, 1, 2}
     x, given = imputer._scaled(X_missing)
-    x_in = mixture_fill(x, given, imputer.weights_, imputer.means_, imputer.covariances_)
+    x_in = imputer._start(x, given)  # the mixture's fill (of the Yeo-Johnson transforms)
     with torch.no_grad():  # each generator corrects the mixture's fill
         each = [generate(g, x_in, given, True).double().numpy() * imputer.span_ + imputer.low_
                 for g in imputer.generators_]
@@ -85,6 +93,8 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"n_iter_no_change": 0}, "n_iter_no_change"),
         ({"n_components": 0}, "n_components"),
         ({"n_components": "many"}, "n_components"),
+        ({"start_transform": "log"}, "start_transform"),
+        ({"start_transform": "Yeo-Johnson"}, "start_transform"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):
@@ -183,7 +193,74 @@ def test_early_stopping_can_keep_step_zero_the_mixture_fill():
                   if h["generator"] == k and "held_out_mse" in h]
         assert [step for _, step in checks] == [0, 250, 500] and min(checks)[1] == 0
     x, given = imputer._scaled(X_missing)
-    base = mixture_fill(x, given, imputer.weights_, imputer.means_, imputer.covariances_)
+    base = imputer._start(x, given)  # the mixture's expected fill, mapped back
     base = base.clamp(0, 1).double().numpy() * imputer.span_ + imputer.low_  # as G's output
     missing = np.isnan(X_missing)
     np.testing.assert_allclose(imputer.transform(X_missing)[missing], base[missing], rtol=1e-5)
+
+
+def skewed(n: int = 300, seed: int = 0) -> np.ndarray:
+    """Two normal columns and two log-normal ones (heavily right-skewed, like pollutants),
+    driven by one factor: the skewed columns are a convex function of the normal ones."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 1))
+    noisy = z + 0.3 * rng.normal(size=(n, 4))
+    return np.hstack([noisy[:, :2], np.exp(noisy[:, 2:])])
+
+
+def test_yeo_johnson_matches_scikit_learn_and_inverts():
+    from sklearn.preprocessing import PowerTransformer
+
+    X = skewed(200)
+    x = torch.tensor((X - X.min(0)) / (X.max(0) - X.min(0)))
+    observed = torch.ones_like(x)
+    lambdas, mean, std = fit_yeo_johnson(x, observed)
+    z = yeo_johnson(x, lambdas, mean, std)
+    reference = PowerTransformer(method="yeo-johnson").fit_transform(x.numpy())
+    np.testing.assert_allclose(z.numpy(), reference, atol=1e-8)
+    np.testing.assert_allclose(yeo_johnson_inverse(z, lambdas, mean, std).numpy(), x.numpy(),
+                               atol=1e-10)
+    beyond = yeo_johnson_inverse(z + 100 * torch.sign(z), lambdas, mean, std)  # far out: clamped
+    assert beyond.min() >= 0 and beyond.max() <= 1
+
+
+def test_expected_fill_is_the_mean_of_the_back_transformed_normal():
+    # one normal and back = exp: a gap's value is log-normal, its mean exp(m + v / 2)
+    cov = torch.tensor([[1.0, 0.6], [0.6, 0.5]], dtype=torch.float64)
+    mean = torch.tensor([0.2, -0.3], dtype=torch.float64)
+    z = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    given = torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    filled = mixture_expected_fill(z, given, torch.ones(1, dtype=torch.float64), mean[None],
+                                   cov[None], torch.exp).numpy()
+    m = 0.2 + 0.6 / 0.5 * (1.0 + 0.3)  # first row: cell 0 given cell 1 = 1.0
+    v = 1.0 - 0.6**2 / 0.5
+    np.testing.assert_allclose(filled[0], [np.exp(m + v / 2), np.exp(1.0)], rtol=1e-9)
+    np.testing.assert_allclose(filled[1], np.exp(mean.numpy() + np.diag(cov.numpy()) / 2),
+                               rtol=1e-9)  # nothing given: the marginal means
+
+
+def test_yeo_johnson_start_fills_skewed_columns_better():
+    X = skewed(seed=1)
+    X_missing, hidden = hide_completely_at_random(X, 0.2, random_state=1)
+    errors = {}
+    for transform in (None, "yeo-johnson"):
+        imputer = GainImputer(**FAST, n_generators=1, n_components=1, start_transform=transform,
+                              random_state=0).fit(X_missing)
+        x, given = imputer._scaled(X_missing)
+        start = imputer._start(x, given).double().numpy() * imputer.span_ + imputer.low_
+        np.testing.assert_allclose(start[~hidden], X_missing[~hidden], atol=1e-5)  # given: kept
+        errors[transform] = minmax_errors(X, start, hidden)["rmse"]
+        filled = imputer.transform(X_missing)
+        assert np.isfinite(filled).all() and (filled[hidden] >= X_missing[~hidden].min()).all()
+    assert (imputer.lambdas_[2:] < 0).all()  # right skew: the high values are compressed
+    assert errors["yeo-johnson"] < 0.9 * errors[None], errors
+
+
+def test_a_two_valued_column_is_not_transformed():
+    rng = np.random.default_rng(0)
+    x = torch.tensor(np.c_[rng.random(100) ** 3, rng.integers(0, 2, 100)], dtype=torch.float64)
+    lambdas, mean, std = fit_yeo_johnson(x, torch.ones_like(x))
+    assert lambdas[0] < 0 and lambdas[1] == 1.0  # skewed: transformed; binary: kept linear
+    np.testing.assert_allclose(yeo_johnson(x, lambdas, mean, std)[:, 1].numpy(),
+                               (x[:, 1].numpy() - x[:, 1].mean().item()) / x[:, 1].std(
+                                   unbiased=False).item(), atol=1e-10)
