@@ -91,6 +91,14 @@ def test_semicolon_delimited_file(tmp_path, capsys):
     assert out.read_text() == "x;y\n1;2\n2;4\n3;6\n"
 
 
+def test_a_blank_line_in_a_one_column_file_is_an_empty_cell(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", "\nlevel\n1\n\n3\n4\n\n\n")
+    out = tmp_path / "out.csv"
+    code, stdout, _ = run(capsys, src, "--out", out, "--method", "median")
+    assert code == 0 and "filled 1 empty cell in 1 numeric column of 4 rows" in stdout
+    assert out.read_text() == "level\n1\n3\n3\n4\n"  # the row stays in its place
+
+
 def test_decimal_commas_in_a_semicolon_file(tmp_path, capsys):
     # as a spreadsheet in much of Europe saves it: ';' between fields, ',' before decimals
     src = write(tmp_path / "in.csv", "site;temp;rain\nA;1,5;0\nB;;2\nC;-0,5;\nD;2,25;4\n")

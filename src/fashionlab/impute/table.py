@@ -70,7 +70,13 @@ def read_table(path: str | Path) -> Table:
         lines = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
     except csv.Error as exc:
         raise FashionlabError(f"{path} is not a valid CSV file: {exc}") from None
-    lines = [row for row in lines if row]  # blank lines
+    while not lines[-1]:
+        lines.pop()  # blank lines at the end
+    lines = lines[next(i for i, row in enumerate(lines) if row):]  # and at the start
+    if len(lines[0]) == 1:  # one column: a blank line inside the data is an empty cell
+        lines = [row or [""] for row in lines]
+    else:
+        lines = [row for row in lines if row]  # blank lines between rows
     header, rows = lines[0], lines[1:]
     if len(header) < 2 and not rows:
         raise FashionlabError(f"{path} is not a CSV file: no delimited header and no data rows")
