@@ -120,7 +120,22 @@ def test_huge_image(capsys, mlp_run, tmp_path):
 
 def test_missing_image_file(capsys, mlp_run, tmp_path):
     code, _, err = run_cli(capsys, "predict", str(mlp_run), str(tmp_path / "nope.png"))
-    assert code == 2 and "is not a file" in err
+    assert code == 2 and "nope.png does not exist" in err
+
+
+def test_predict_on_a_folder_of_images(capsys, mlp_run, fashion, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, label in (("b.PNG", 1), ("a.jpg", 7)):
+        image = fashion.test_images[int((fashion.test_labels == label).nonzero()[0])].numpy()
+        Image.fromarray(image).save(folder / name, format="PNG" if name.endswith("PNG") else "JPEG")
+    (folder / "notes.txt").write_text("not an image, and not read")
+    (folder / "inner").mkdir()  # a subfolder is not searched
+    code, out, _ = run_cli(capsys, "predict", str(mlp_run), str(folder), "--json")
+    assert code == 0
+    assert [r["file"] for r in json.loads(out)] == [str(folder / "a.jpg"), str(folder / "b.PNG")]
+    code, _, err = run_cli(capsys, "predict", str(mlp_run), str(folder / "inner"))
+    assert code == 2 and "holds no image file" in err and err.count("\n") == 1
 
 
 def test_run_folder_without_weights(capsys, mlp_run, tmp_path, fashion_dir):

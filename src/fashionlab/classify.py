@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
-from fashionlab.data.user_images import load_user_image
+from fashionlab.data.user_images import image_files, load_user_image
 from fashionlab.models import create_model
 from fashionlab.train.device import resolve_device
 from fashionlab.train.runs import load_state, read_config, read_metrics, read_weights
@@ -121,7 +121,9 @@ def evaluate_run(
 def predict_files(
     run_dir: str | Path, paths: Sequence[str | Path], top: int = 3, device: str = "auto"
 ) -> list[dict[str, Any]]:
-    """Top-``top`` classes with probabilities for each of the user's image files."""
+    """Top-``top`` classes with probabilities for each of the user's image files (a folder
+    stands for the image files in it)."""
+    paths = image_files(paths)
     classifier = load_classifier(run_dir, device)
     images = torch.stack([load_user_image(p) for p in paths])  # all files checked first
     probs = classifier.predict_proba(images)

@@ -198,7 +198,7 @@ def _run_evaluate(args: argparse.Namespace) -> None:
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify your own image files (PNG, JPEG, ...)")
     p.add_argument("run", help="classifier run folder")
-    p.add_argument("images", nargs="+", help="image files")
+    p.add_argument("images", nargs="+", help="image files, or folders of them")
     p.add_argument("--top", type=positive_int, default=3, help="classes shown per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     _device_option(p)

@@ -20,6 +20,30 @@ from fashionlab.errors import FashionlabError
 MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
 SIDE = 28
 CONTENT = 24  # the garment fills about 24 of the 28 pixels in Fashion-MNIST
+# What a folder given to ``fashionlab predict`` contributes: its files with these suffixes.
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def image_files(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
+    """The files in ``paths``, with each folder replaced by its image files (by name).
+
+    A folder is not searched below its first level; one without an image file is an
+    error, and so is a path that does not exist.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                kinds = ", ".join(sorted(IMAGE_SUFFIXES))
+                raise FashionlabError(f"the folder {path} holds no image file ({kinds})")
+            files.extend(found)
+        elif not path.exists():
+            raise FashionlabError(f"{path} does not exist")
+        else:
+            files.append(path)
+    return files
 
 
 def load_user_image(path: str | Path) -> torch.Tensor:
