@@ -257,7 +257,7 @@ class GainImputer(BaseImputer):
     lambdas_ : Tensor or None
         With ``start_transform="yeo-johnson"``: each column's Yeo-Johnson exponent
         (float64, on the min-max values); the transformed values are standardised
-        with ``transform_mean_`` and ``transform_std_``. None otherwise.
+        with ``transform_mean_`` and ``transform_std_`` (all three None otherwise).
     stop_steps_ : list of int
         The step whose averaged generator each GAN kept (0: no correction).
     low_ : ndarray of shape (n_features,)
@@ -350,7 +350,8 @@ class GainImputer(BaseImputer):
         self.span_ = np.where(span > 0, span, 1.0)
         x, observed = self._scaled(X)
         self.n_components_ = self.component_scores_ = None
-        self.weights_ = self.means_ = self.covariances_ = self.lambdas_ = None
+        self.weights_ = self.means_ = self.covariances_ = None
+        self.lambdas_ = self.transform_mean_ = self.transform_std_ = None
         if self.start == "gaussian":
             x64, observed64 = x.double(), observed.double()
             if self.start_transform == "yeo-johnson":

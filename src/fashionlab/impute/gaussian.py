@@ -8,8 +8,8 @@ row's given cells are under it, which follows clusters (wine's three cultivars) 
 single normal averages away. :func:`choose_components` picks the number of components
 on held-out cells.
 
-Skewed columns (pollutant concentrations, rain) fit a normal poorly. With
-``transform="yeo-johnson"`` the imputer fits the mixture to each column's Yeo-Johnson
+Skewed columns (pollutant concentrations, rain) fit a normal poorly. With the imputer's
+``start_transform="yeo-johnson"`` the mixture is fitted to each column's Yeo-Johnson
 transform instead (:func:`fit_yeo_johnson`, standardised, on observed cells), and
 :func:`mixture_expected_fill` fills each gap with the *mean of its back-transformed*
 conditional distribution (Gauss-Hermite quadrature over each component's conditional
