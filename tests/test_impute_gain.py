@@ -264,3 +264,17 @@ def test_a_two_valued_column_is_not_transformed():
     np.testing.assert_allclose(yeo_johnson(x, lambdas, mean, std)[:, 1].numpy(),
                                (x[:, 1].numpy() - x[:, 1].mean().item()) / x[:, 1].std(
                                    unbiased=False).item(), atol=1e-10)
+
+
+def test_a_mixture_on_few_distinct_rows_warns_nothing():
+    # two distinct rows, three components: KMeans' ConvergenceWarning reached the user
+    # of `fashionlab impute` on a small one-column file; EM copes, so it is silenced
+    import warnings
+
+    from fashionlab.impute.gaussian import fit_mixture
+
+    x = torch.tensor([[0.0], [1.0], [0.0], [1.0], [0.0]], dtype=torch.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        weights, means, covs = fit_mixture(x, torch.ones_like(x), 3, seed=0)
+    assert torch.isfinite(means).all() and torch.isclose(weights.sum(), weights.new_tensor(1.0))

@@ -62,7 +62,9 @@ def fit_mixture(
     else:
         one = fit_mixture(x, observed, 1)
         start = mixture_fill(x, observed, *one)
-        labels = KMeans(n_components, n_init=5, random_state=seed).fit_predict(start.numpy())
+        with warnings.catch_warnings():  # fewer distinct rows than components: EM copes
+            warnings.filterwarnings("ignore", "Number of distinct clusters")
+            labels = KMeans(n_components, n_init=5, random_state=seed).fit_predict(start.numpy())
         resp = torch.nn.functional.one_hot(torch.from_numpy(labels).long(), n_components)
         resp = resp.to(x.dtype)
         weights = resp.mean(0)
