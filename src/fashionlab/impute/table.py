@@ -91,9 +91,10 @@ def read_table(path: str | Path) -> Table:
     numeric, columns, decimals, commas = [], [], [], []
     for j, name in enumerate(header):
         cells = [row[j] for row in rows]
-        comma = delimiter != "," and any(DECIMAL_COMMA.fullmatch(c.strip()) for c in cells)
-        if comma:
-            cells = [_comma_to_point(c) for c in cells]
+        comma = False
+        if delimiter != ",":  # a decimal comma is a number only where "," does not delimit
+            points = [_comma_to_point(c) for c in cells]
+            comma, cells = points != cells, points
         column = _parse_column(path, name, j, cells)
         if column is not None:
             numeric.append(j)
@@ -107,7 +108,8 @@ def read_table(path: str | Path) -> Table:
 
 def _comma_to_point(cell: str) -> str:
     """``1,5`` -> ``1.5``; any other cell as it is (a text cell is then reported as text)."""
-    return cell.strip().replace(",", ".") if DECIMAL_COMMA.fullmatch(cell.strip()) else cell
+    stripped = cell.strip()
+    return stripped.replace(",", ".") if DECIMAL_COMMA.fullmatch(stripped) else cell
 
 
 def _detect_delimiter(text: str) -> str:
