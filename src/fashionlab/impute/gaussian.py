@@ -103,33 +103,33 @@ def mixture_fill(
     Computed in the dtype of ``means``; with one component it is that normal's conditional
     mean, linear in the given cells.
     """
-    dtype, x, given = x.dtype, x.to(means.dtype), given.to(means.dtype)
     chunk = max(1, 2**22 // (x.shape[1] ** 2 * len(weights)))
     out = []
     for i in range(0, len(x), chunk):
-        xi, gi = x[i:i + chunk], given[i:i + chunk]
-        patterns = torch.unique(gi, dim=0, return_inverse=True)
-        terms = [_component(xi, gi, means[k], covs[k], patterns, spread=False)
-                 for k in range(len(weights))]
-        log_p = torch.stack([t[0] for t in terms], 1) + torch.log(weights.clamp_min(1e-12))
-        resp = torch.softmax(log_p, 1)  # (chunk, K): how likely each component is for the row
-        out.append((resp[:, :, None] * torch.stack([t[1] for t in terms], 1)).sum(1))
-    return torch.cat(out).to(dtype)
+        resp, filled, _ = mixture_moments(x[i:i + chunk], given[i:i + chunk], weights, means,
+                                          covs, variances=False)
+        out.append((resp[:, :, None] * filled).sum(1))
+    return torch.cat(out).to(x.dtype)
 
 
 def mixture_moments(
     x: torch.Tensor, given: torch.Tensor, weights: torch.Tensor, means: torch.Tensor,
-    covs: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Each row's component probabilities (n, K), and each component's conditional mean and
-    variance of every cell given the row's given cells (n, K, d); given cells: ``x`` and 0."""
+    covs: torch.Tensor, variances: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Each row's component probabilities (n, K), each component's conditional mean of every
+    cell given the row's given cells (n, K, d; given cells: ``x``) and, with ``variances``,
+    its conditional variance (n, K, d; given cells: 0)."""
     x, given = x.to(means.dtype), given.to(means.dtype)
     patterns = torch.unique(given, dim=0, return_inverse=True)
-    terms = [_component(x, given, means[k], covs[k], patterns) for k in range(len(weights))]
+    terms = [_component(x, given, means[k], covs[k], patterns, spread=variances)
+             for k in range(len(weights))]
     log_p = torch.stack([t[0] for t in terms], 1) + torch.log(weights.clamp_min(1e-12))
-    variances = [torch.diagonal(t[2], dim1=1, dim2=2)[patterns[1]] for t in terms]
-    return (torch.softmax(log_p, 1), torch.stack([t[1] for t in terms], 1),
-            torch.stack(variances, 1).clamp_min(0))
+    resp = torch.softmax(log_p, 1)  # (n, K): how likely each component is for the row
+    filled = torch.stack([t[1] for t in terms], 1)
+    if not variances:
+        return resp, filled, None
+    spread = [torch.diagonal(t[2], dim1=1, dim2=2)[patterns[1]] for t in terms]
+    return resp, filled, torch.stack(spread, 1).clamp_min(0)
 
 
 def mixture_expected_fill(
