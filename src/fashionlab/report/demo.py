@@ -115,19 +115,17 @@ def run_demo(config: DemoConfig, sections: list[tuple[str, str, SectionFn]] | No
     if unknown:
         valid = ", ".join(key for key, _, _ in sections)
         raise FashionlabError(f"unknown demo section(s) {sorted(unknown)}; choose from: {valid}")
-    selected = [key for key, _, _ in sections if not config.only or key in config.only]
+    selected = [s for s in sections if not config.only or s[0] in config.only]
     # Without Fashion-MNIST every section but the air-quality one would be skipped, and the
     # report would hold nothing: a missing data folder stops the demo here, before any file.
     data = (load_fashion_mnist(config.data_dir)
-            if any(key not in WITHOUT_FASHION_MNIST for key in selected) else None)
+            if any(key not in WITHOUT_FASHION_MNIST for key, _, _ in selected) else None)
     out = prepare_output_dir(config.out)
     ctx = DemoContext(config, PROFILES[config.profile], out, resolve_device(config.device),
                       _data=data)
     started = time.perf_counter()
     done: list[Section] = []
-    for key, title, fn in sections:
-        if config.only and key not in config.only:
-            continue
+    for key, title, fn in selected:
         log(f"== {title}")
         t0 = time.perf_counter()
         try:
