@@ -63,6 +63,30 @@ def test_cnn_pool_first_normalises_the_pooled_maps_with_the_same_parameters():
     assert pooled.features(torch.randn(2, 1, 28, 28)).shape == (2, 16)
 
 
+def test_cnn_head_grid_keeps_the_position_of_the_last_maps():
+    x = torch.randn(2, 1, 28, 28)
+    for grid in (1, 3, 7):
+        model = create_model("cnn", "classifier", widths=[8, 16, 16], pool_first=True,
+                             head_grid=grid).eval()
+        assert model.feature_dim == 16 * grid * grid == model.head.in_features
+        with torch.no_grad():
+            maps, features = model.body(x), model.features(x)
+        assert model(x).shape == (2, 10)
+        if grid == 1:  # the global average
+            torch.testing.assert_close(features, maps.mean((2, 3)))
+        elif grid == 7:  # every position of the 7x7 maps
+            torch.testing.assert_close(features, maps.flatten(1))
+        else:  # 3x3 cells; adaptive pooling makes the top-left cell the first 3x3 pixels
+            torch.testing.assert_close(features.view(2, 16, 3, 3)[:, :, 0, 0],
+                                       maps[:, :, :3, :3].mean((2, 3)))
+
+
+@pytest.mark.parametrize("grid", [0, 8, -1, 2.5, "3", True])
+def test_a_bad_cnn_head_grid_is_an_error(grid):
+    with pytest.raises(FashionlabError, match="head_grid must be a whole number from 1 to 7"):
+        create_model("cnn", "classifier", head_grid=grid)
+
+
 def test_an_unknown_model_name_lists_the_valid_ones():
     with pytest.raises(FashionlabError) as error:
         create_model("resnet9000", "classifier")
