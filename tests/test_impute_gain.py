@@ -95,6 +95,9 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"n_components": "many"}, "n_components"),
         ({"start_transform": "log"}, "start_transform"),
         ({"start_transform": "Yeo-Johnson"}, "start_transform"),
+        ({"start_folds": 1}, "start_folds"),
+        ({"start_folds": -2}, "start_folds"),
+        ({"generator_input": "transformed"}, "generator_input"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):
@@ -278,3 +281,75 @@ def test_a_mixture_on_few_distinct_rows_warns_nothing():
         warnings.simplefilter("error")
         weights, means, covs = fit_mixture(x, torch.ones_like(x), 3, seed=0)
     assert torch.isfinite(means).all() and torch.isclose(weights.sum(), weights.new_tensor(1.0))
+
+
+def test_start_folds_fill_each_training_row_from_a_mixture_fitted_without_it():
+    X_missing, _ = hide_completely_at_random(correlated(90), 0.2, random_state=5)
+    imputer = GainImputer(**FAST, n_generators=1, n_components=1, start_transform=None,
+                          start_folds=3, random_state=0).fit(X_missing)
+    x, observed = imputer._scaled(X_missing)
+    x64, observed64 = x.double(), observed.double()
+    folds = imputer.row_folds_
+    assert sorted(torch.bincount(folds).tolist()) == [30, 30, 30]
+    rows = torch.arange(len(x))
+    start = imputer._train_start(x, observed, rows)
+    for f, mixture in enumerate(imputer.fold_mixtures_):
+        out = folds != f
+        expected = fit_mixture(x64[out], observed64[out], 1)  # one normal: no seed involved
+        for fitted, reference in zip(mixture, expected, strict=True):
+            torch.testing.assert_close(fitted, reference)
+        fill = mixture_fill(x[~out], observed[~out], *mixture)
+        torch.testing.assert_close(start[~out], fill)
+    # the fill at filling time is the mixture fitted on every row; the default has no folds
+    torch.testing.assert_close(imputer._start(x, observed),
+                               mixture_fill(x, observed, *fit_mixture(x64, observed64, 1)))
+    assert not torch.allclose(start, imputer._start(x, observed))
+    with torch.no_grad():  # filling: G corrects each fold mixture's fill, then the average
+        fills = [generate(imputer.generators_[0], imputer._start(x, observed, m), observed, True)
+                 for m in imputer.fold_mixtures_]
+    expected = torch.stack(fills).mean(0).double().numpy() * imputer.span_ + imputer.low_
+    missing = np.isnan(X_missing)
+    np.testing.assert_allclose(imputer.transform(X_missing)[missing], expected[missing],
+                               rtol=1e-5)
+    plain = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
+    assert plain.fold_mixtures_ is None and plain.row_folds_ is None
+
+
+def test_a_tiny_table_holds_out_a_cell_and_stops_early():
+    # 5 rows x 2 columns: 5% of the 9 observed cells rounds to none on this seed, so the
+    # GAN had nothing to stop on and trained every step (4000 x 3 GANs: about a minute)
+    X = correlated(5, seed=1)[:, :2]
+    X[0, 1] = np.nan
+    imputer = GainImputer(n_iterations=2000, batch_size=32, n_generators=1,
+                          random_state=0).fit(X)
+    checks = [h["step"] for h in imputer.history_ if "held_out_mse" in h]
+    assert checks and checks[-1] < 2000, checks
+    assert np.isfinite(imputer.transform(X)).all()
+    none = GainImputer(n_iterations=300, batch_size=32, n_generators=1, validation_fraction=0.0,
+                       random_state=0).fit(X)
+    assert none.stop_steps_ == [300]  # no hold-out asked for: still none
+
+
+def test_a_standardised_generator_input_is_the_mixtures_transform():
+    from fashionlab.impute.gain import _StandardisedInput
+
+    X_missing, _ = hide_completely_at_random(skewed(120), 0.2, random_state=6)
+    for transform in ("yeo-johnson", None):
+        imputer = GainImputer(**FAST, n_generators=1, generator_input="standardised",
+                              start_transform=transform, random_state=0).fit(X_missing)
+        g = imputer.generators_[0]
+        assert isinstance(g, _StandardisedInput)
+        x, given = imputer._scaled(X_missing)
+        z = yeo_johnson(x, *g.transform)
+        seen = given.bool()
+        for j in range(x.shape[1]):  # standardised on the observed cells
+            assert abs(z[seen[:, j], j].mean().item()) < 1e-6
+            assert z[seen[:, j], j].std(unbiased=False).item() == pytest.approx(1, abs=1e-6)
+        if transform is None:
+            assert (g.transform[0] == 1).all()  # no transform: standardisation only
+        else:
+            assert torch.equal(g.transform[0], imputer.lambdas_) and (g.transform[0] < 1).any()
+        x_in = imputer._start(x, given)
+        with torch.no_grad():
+            torch.testing.assert_close(g(x_in, given), g.generator(
+                yeo_johnson(x_in, *g.transform).float(), given))

@@ -160,12 +160,24 @@ def mixture_expected_fill(
 
 
 def fit_yeo_johnson(
-    x: torch.Tensor, observed: torch.Tensor
+    x: torch.Tensor, observed: torch.Tensor, transform: bool = True
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-column Yeo-Johnson exponents (scikit-learn's maximum likelihood on the observed
     cells of ``x``, values in [0, 1]; 1, no transform, for a column of one or two values),
     and the mean and standard deviation of the transformed observed cells (for
-    standardising; 1 where a column is constant)."""
+    standardising; 1 where a column is constant). ``transform=False``: exponents of 1 (no
+    transform, only the standardisation)."""
+    lambdas = _fitted_exponents(x, observed) if transform else torch.ones(
+        x.shape[1], dtype=torch.float64)
+    y = _yeo_johnson(x.double().clamp(0, 1), lambdas)
+    count = observed.sum(0).clamp_min(1)
+    mean = (y * observed).sum(0) / count
+    std = (((y - mean) * observed) ** 2).sum(0).div(count).sqrt()
+    return lambdas, mean, torch.where(std > 1e-12, std, torch.ones_like(std))
+
+
+def _fitted_exponents(x: torch.Tensor, observed: torch.Tensor) -> torch.Tensor:
+    """Yeo-Johnson exponents by maximum likelihood on the observed cells (1: two values)."""
     values = np.where(observed.numpy() > 0, x.numpy(), np.nan)
     with warnings.catch_warnings():  # constant columns: a harmless exponent of 1
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -174,11 +186,7 @@ def fit_yeo_johnson(
     # a column of at most two values: any monotone map of it is affine, so keep it linear
     two_valued = [len(np.unique(c[~np.isnan(c)])) <= 2 for c in values.T]
     lambdas[torch.tensor(two_valued)] = 1.0
-    y = _yeo_johnson(x.double().clamp(0, 1), lambdas)
-    count = observed.sum(0).clamp_min(1)
-    mean = (y * observed).sum(0) / count
-    std = (((y - mean) * observed) ** 2).sum(0).div(count).sqrt()
-    return lambdas, mean, torch.where(std > 1e-12, std, torch.ones_like(std))
+    return lambdas
 
 
 def yeo_johnson(x: torch.Tensor, lambdas: torch.Tensor, mean: torch.Tensor,
