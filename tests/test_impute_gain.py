@@ -36,7 +36,7 @@ def correlated(n: int = 150, seed: int = 0) -> np.ndarray:
 
 def test_filling_is_the_mean_of_the_generators():
     X_missing, _ = hide_completely_at_random(correlated(), 0.2, random_state=0)
-    imputer = GainImputer(**FAST, n_generators=3, random_state=0).fit(X_missing)
+    imputer = GainImputer(**FAST, n_generators=3, start_folds=0, random_state=0).fit(X_missing)
     assert len(imputer.generators_) == 3
     assert {h["generator"] for h in imputer.history_} == {0, 1, 2}
     x, given = imputer._scaled(X_missing)
@@ -189,7 +189,7 @@ def test_early_stopping_can_keep_step_zero_the_mixture_fill():
     X_missing, _ = hide_completely_at_random(correlated(200), 0.2, random_state=4)
     # a learning rate this large wrecks G at once: every check is worse than no correction
     imputer = GainImputer(n_iterations=500, batch_size=32, n_generators=2, learning_rate=1.0,
-                          validation_fraction=0.2, random_state=0).fit(X_missing)
+                          validation_fraction=0.2, start_folds=0, random_state=0).fit(X_missing)
     assert imputer.stop_steps_ == [0, 0]
     for k in (0, 1):
         checks = [(h["held_out_mse"], h["step"]) for h in imputer.history_
@@ -311,7 +311,7 @@ def test_start_folds_fill_each_training_row_from_a_mixture_fitted_without_it():
     missing = np.isnan(X_missing)
     np.testing.assert_allclose(imputer.transform(X_missing)[missing], expected[missing],
                                rtol=1e-5)
-    plain = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
+    plain = GainImputer(**FAST, n_generators=1, start_folds=0, random_state=0).fit(X_missing)
     assert plain.fold_mixtures_ is None and plain.row_folds_ is None
 
 
@@ -321,7 +321,7 @@ def test_a_tiny_table_holds_out_a_cell_and_stops_early():
     X = correlated(5, seed=1)[:, :2]
     X[0, 1] = np.nan
     imputer = GainImputer(n_iterations=2000, batch_size=32, n_generators=1,
-                          random_state=0).fit(X)
+                          validation_fraction=0.05, random_state=0).fit(X)
     checks = [h["step"] for h in imputer.history_ if "held_out_mse" in h]
     assert checks and checks[-1] < 2000, checks
     assert np.isfinite(imputer.transform(X)).all()
@@ -353,3 +353,29 @@ def test_a_standardised_generator_input_is_the_mixtures_transform():
         with torch.no_grad():
             torch.testing.assert_close(g(x_in, given), g.generator(
                 yeo_johnson(x_in, *g.transform).float(), given))
+
+
+def test_defaults_and_the_previous_defaults():
+    from fashionlab.impute.gain import _StandardisedInput
+
+    params = GainImputer().get_params()
+    assert (params["n_iterations"], params["validation_fraction"], params["start_folds"],
+            params["generator_input"]) == (1000, 0.0, 5, "standardised")
+    X_missing, _ = hide_completely_at_random(correlated(100), 0.2, random_state=7)
+    new = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
+    assert len(new.fold_mixtures_) == 5 and isinstance(new.generators_[0], _StandardisedInput)
+    assert new.stop_steps_ == [FAST["n_iterations"]]  # no early stopping
+    previous = {"validation_fraction": 0.05, "start_folds": 0, "generator_input": "scaled"}
+    old = GainImputer(**FAST, **previous, n_generators=1, random_state=0).fit(X_missing)
+    assert old.fold_mixtures_ is None and not isinstance(old.generators_[0], _StandardisedInput)
+    assert any("held_out_mse" in h for h in old.history_)
+
+
+def test_a_three_row_table_fits_with_the_default_folds():
+    X = correlated(3, seed=2)
+    X[0, 1] = X[2, 3] = np.nan
+    imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X)
+    assert len(imputer.fold_mixtures_) == 3  # one row per fold, fits on two rows each
+    assert all(len(m[0]) <= 2 for m in imputer.fold_mixtures_)
+    filled = imputer.transform(X)
+    assert np.isfinite(filled).all()
