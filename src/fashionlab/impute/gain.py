@@ -28,14 +28,14 @@ Eight additions, each chosen on validation masks of small tables (see
   quadrature, see :func:`fashionlab.impute.gaussian.mixture_expected_fill`), not
   the mapped-back conditional mean, which is median-like and RMSE rewards the
   mean. G still corrects that fill in the min-max space.
-* ``validation_fraction``: each GAN holds out that fraction of the observed
-  cells, scores its averaged generator on them every ``CHECK_EVERY`` steps, and
-  keeps the best one (early stopping; it stops after ``n_iter_no_change``
-  checks without improvement). On small noisy tables the best step count is a
-  few hundred, on larger ones thousands: this chooses it per table. With
-  ``start="gaussian"`` step 0 (no correction: the mixture's fill) is a candidate
-  too, and on the smallest tables (wine, diabetes) most GANs keep it, so there
-  the filling is mostly the mixture's (on validation masks this scored better
+* ``validation_fraction`` (0, off, by default: see below): each GAN holds out that
+  fraction of the observed cells, scores its averaged generator on them every
+  ``CHECK_EVERY`` steps, and keeps the best one (early stopping; it stops after
+  ``n_iter_no_change`` checks without improvement). On small noisy tables the best
+  step count is a few hundred, on larger ones thousands: this chooses it per table.
+  With ``start="gaussian"`` step 0 (no correction: the mixture's fill) is a
+  candidate too, and on the smallest tables (wine, diabetes) most GANs keep it, so
+  there the filling is mostly the mixture's (on validation masks this scored better
   than keeping the 250-step check, which added noise there).
 * ``start_folds``: the starting fills the GANs learn to correct (and are checked
   on) come, for each row, from a mixture fitted without that row's fold of rows:
@@ -46,8 +46,8 @@ Eight additions, each chosen on validation masks of small tables (see
   Yeo-Johnson transform (the mixture's space) rather than min-max values bunched
   near 0 on skewed columns; its correction stays in the min-max space.
   With these two, a fixed 1000 steps (``validation_fraction=0``) scored better
-  on the validation masks of wine, air and diabetes than the early stopping below
-  (whose GANs mostly kept step 0, the mixture's fill).
+  on the validation masks of wine, air and diabetes than the early stopping above
+  (whose GANs mostly kept step 0, the mixture's fill), which is now off by default.
 * ``drop_rate``: during training a further fraction of the observed cells is
   hidden from G, and G is also asked to reconstruct those. The original GAIN
   only ever learns to fill cells that are really missing, for which it has no
