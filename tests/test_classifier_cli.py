@@ -200,6 +200,7 @@ def test_help_shows_each_option_default(capsys):
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "--epochs EPOCHS default: 20" in text  # an option without help text of its own
-    assert "--seed SEED default: 0" in text  # a zero default is still shown
+    assert "and augmentation (default: 0)" in text  # a zero default is still shown
+    assert "should share it) --out" in text  # no "(default: None)"
     assert "(`fashionlab models`) (default: mlp)" in text  # appended to the help text
     assert "--flip random left-right flips --erasing" in text  # no "(default: False)"

@@ -163,3 +163,40 @@ def test_cli_option_errors(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_an_ensemble_shares_a_split_and_averages_its_members(data, tmp_path, monkeypatch,
+                                                             capsys):
+    import fashionlab.data.fashion_mnist as fashion_mnist
+
+    seeds = []
+    real_split = fashion_mnist.split_train_val
+
+    def spy(images, labels, n_val, seed):
+        seeds.append(seed)
+        return real_split(images, labels, n_val, seed)
+
+    monkeypatch.setattr(fashion_mnist, "split_train_val", spy)
+    runs = [tmp_path / f"member{k}" for k in (1, 2)]
+    for seed, run_dir in zip((1, 2), runs, strict=True):
+        train_classifier(ClassifierConfig(
+            model="cnn", model_args=TINY["cnn"], epochs=1, batch_size=32, n_val=64, seed=seed,
+            split_seed=7, device="cpu", out=str(run_dir), figures=False))
+    assert seeds == [7, 7]  # both members were validated on the same images
+    members = [classify.load_classifier(r, "cpu") for r in runs]
+    first, second = (m.model.state_dict()["body.0.0.weight"] for m in members)
+    assert not torch.equal(first, second)  # ... and trained from different seeds
+
+    report = classify.evaluate_run(runs, device="cpu")
+    mean = 0.5 * (members[0].predict_proba(data.test_images)
+                  + members[1].predict_proba(data.test_images))
+    expected = (mean.argmax(1) == data.test_labels).float().mean().item()
+    assert report["accuracy"] == pytest.approx(expected)
+    assert report["model"] == "ensemble of 2 (cnn, cnn)"
+    assert report["runs"] == [str(r) for r in runs]
+
+    capsys.readouterr()
+    assert main(["evaluate", *map(str, runs), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith("ensemble of 2 (cnn, cnn) on the 64 test images")
+    with pytest.raises(FashionlabError, match="at least one classifier run"):
+        classify.evaluate_run([], device="cpu")

@@ -124,7 +124,11 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=d.threads,
                    help="CPU threads (0 = PyTorch's default; 1 is faster on a busy machine)")
     p.add_argument("--n-val", type=int, default=d.n_val, help="validation images")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="seeds the split, the initialisation, the batch order and augmentation")
+    p.add_argument("--split-seed", type=int, default=d.split_seed,
+                   help="seeds the validation split instead of --seed (runs you will average "
+                        "with `evaluate RUN RUN...` should share it)")
     p.add_argument("--out", default=d.out, help="run folder to write")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     _data_dir_option(p)
@@ -157,8 +161,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         crop_padding=args.crop_padding, flip=args.flip, erasing=args.erasing,
         ema_decay=args.ema_decay, tta_flip=args.tta_flip, precision=args.precision,
         compile=args.compile, fast_mlp=args.fast_mlp, threads=args.threads, n_val=args.n_val,
-        seed=args.seed, device=args.device, data_dir=args.data_dir, out=args.out,
-        figures=not args.no_figures,
+        seed=args.seed, split_seed=args.split_seed, device=args.device, data_dir=args.data_dir,
+        out=args.out, figures=not args.no_figures,
     )
     result = train_classifier(config)
     print(
@@ -173,7 +177,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="test accuracy and per-class precision/recall of a run")
-    p.add_argument("run", help="classifier run folder")
+    p.add_argument("run", nargs="+",
+                   help="classifier run folder; several: their ensemble (mean probabilities)")
     p.add_argument("--json", action="store_true", help="print JSON")
     _data_dir_option(p)
     _device_option(p)

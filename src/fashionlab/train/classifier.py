@@ -75,6 +75,8 @@ class ClassifierConfig:
     #                   other jobs keep the cores busy
     n_val: int = 5000  # validation images carved from the 60,000 training images; 0 = none
     seed: int = 0  # seeds the split, the initialisation, the batch order and augmentation
+    split_seed: int | None = None  # seeds the validation split instead; None = seed (members
+    #                                of an ensemble share a split and differ in their seed)
     device: str = "auto"  # auto | cpu | cuda
     data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
     out: str = "runs/classifier"  # the run folder
@@ -246,7 +248,8 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
                               "at different steps); give --epochs instead")
     run = Run(config.out) if ctx.is_main else None
     data = load_fashion_mnist(config.data_dir)
-    split = data.split(config.n_val, config.seed)
+    split = data.split(config.n_val, config.seed if config.split_seed is None
+                       else config.split_seed)
     configure_backends()
     seed_everything(config.seed)
 
