@@ -2,7 +2,8 @@
 
 ``--recipe five-minute`` (issue 4: >= 93.5% test accuracy within 5 minutes of training
 on this 2-core CPU): trains each candidate below with ``time_budget=300`` seconds of
-training on ONE thread, counted in the process's CPU seconds (``budget_clock="cpu"``):
+training on ONE thread (per member of an ensemble candidate: one per core), counted in the
+process's CPU seconds (``budget_clock="cpu"``):
 on a machine shared with other jobs, wall-clock time measures the other jobs, while
 300 CPU seconds on one thread is what the run takes alone on one of the two cores
 (a conservative stand-in for 5 minutes on the idle machine). The one-cycle schedule
@@ -84,9 +85,42 @@ one-thread benchmark, load ~2): 0.9334 (12 epochs), 0.9366 (12) and 0.9318 (11);
 on validation: grid 3, **test 0.9336** after 303 s (302 CPU s) of training, up from 0.9300
 but still short of 0.935.
 
-On this machine a second thread or a second torchrun process
-barely speeds the CNN up (29.1 s and 28.6 s per epoch against ~27 CPU s on one thread),
-so one thread with 300 CPU seconds is close to 5 wall-clock minutes here.
+Session 8. ``--refit``: after the choice, the chosen recipe trains again on all 60,000
+training images (no validation split), and only that model's test accuracy is printed, as
+scikit-learn's ``GridSearchCV(refit=True)`` does; the choice itself is unchanged. Its first
+run, ``--only "narrow pool-first grid 3" "narrow pool-first grid 7" --refit`` (one thread,
+300 CPU s each, the other core running a one-thread imputation benchmark, load ~2):
+validation 0.9358 (11 epochs) and 0.9268 (9); chosen: grid 3; the refit (12 epochs of
+60,000 images) **test 0.9346**, still 0.04 points short.
+
+What more epochs would give: ``--epochs 16 --only "narrow pool-first grid 3"`` (no time
+budget, 445 CPU s): validation 0.9400 against 0.9370 at 12 epochs (the script also printed
+test 0.9352; not a five-minute result, and no choice used it). A step faster by a third
+would be worth about that, but none was found: in interleaved rounds of one step (batch
+128, random data, the other core busy) the model held in bfloat16 with float32 master
+weights ran at 2390 / 2307 / 2030 / 1999 images per CPU s against 2354 / 2512 / 2054 / 2301
+for the autocast step (the 1.2x of session 6 did not come back), and average pooling
+instead of the adaptive pool of the grid head, or a contiguous copy before it, moved the
+median step within the noise (2079 autocast now, 1963-2258 for the variants). The
+profiler puts ~40% of a step in convolution backward passes.
+
+``2 x narrow pool-first grid 3`` (an ``Ensemble``): the 2-core CPU runs two one-thread
+trainings at once, one per core, with seeds 0 and 1 on the validation split of seed 0, and
+they predict with the mean of their probabilities (``fashionlab evaluate RUN RUN``). A
+scratch check first (two members, seeds 1 and 2, 300 CPU s each, trained together beside
+the one-thread benchmark): validation 0.9336 and 0.9360 alone, 0.9368 together; with the
+seed-0 run above (0.9358), pairs 0.9372 and 0.9360. The five-minute rule with it,
+``--only "narrow pool-first grid 3" "2 x narrow pool-first grid 3" --refit`` (each member
+300 CPU s on one thread; the other core ran a one-thread imputation benchmark, so the two
+members shared one core and their wall clock doubled): validation 0.9372 (12 epochs) and
+**0.9382** (12 + 12); chosen on validation: the ensemble; its refit on 60,000 images (10 +
+11 epochs, 302 CPU s each) **test 0.9359**: the 93.5% target is met when each member has
+a core of its own for its 300 s, that is, if two trainings at once on the idle machine
+each keep the speed of one alone.
+
+Older note: a second thread or a second torchrun process barely speeds ONE CNN up (29.1 s
+and 28.6 s per epoch against ~27 CPU s on one thread), so one thread with 300 CPU seconds is
+close to 5 wall-clock minutes here.
 
 Run with ``nice``; the machine is shared, so the load average is printed, and a busy
 machine trains fewer epochs within a time budget:
@@ -99,9 +133,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from dataclasses import replace
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
 from pathlib import Path
 
+from fashionlab.classify import ensemble_proba, load_classifier
+from fashionlab.data import load_fashion_mnist
 from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
 # The shared part of the CNN recipes: SGD + Nesterov, one-cycle, label smoothing,
@@ -112,6 +150,16 @@ CNN_RECIPE = ClassifierConfig(
     ema_decay=0.999, tta_flip=True, figures=False, epochs=100, time_budget=300,
     budget_clock="cpu", threads=1,
 )
+
+@dataclass(frozen=True)
+class Ensemble:
+    """``members`` runs of ``config`` trained at the same time, one process (one core) each,
+    seeded ``seed``, ``seed + 1``, ... on the validation split of ``seed``; they predict
+    together with the mean of their probabilities (``fashionlab evaluate RUN RUN ...``)."""
+
+    config: ClassifierConfig
+    members: int
+
 
 FIVE_MINUTE_CANDIDATES = {
     "crop+flip": CNN_RECIPE,
@@ -140,6 +188,9 @@ FIVE_MINUTE_CANDIDATES = {
     "narrow pool-first grid 7": replace(
         CNN_RECIPE, model_args={"widths": [24, 48, 96], "pool_first": True, "head_grid": 7}),
 }
+# Two of them at once, one per core of the 2-core CPU, predicting together.
+FIVE_MINUTE_CANDIDATES["2 x narrow pool-first grid 3"] = Ensemble(
+    FIVE_MINUTE_CANDIDATES["narrow pool-first grid 3"], members=2)
 
 BEST = replace(CNN_RECIPE, erasing=0.5, warmup_epochs=2, epochs=60, time_budget=4500,
                budget_clock="wall", threads=1, figures=True)
@@ -156,19 +207,61 @@ GPU_CANDIDATES = {
 }
 
 
+@dataclass
+class Outcome:
+    """What the table prints of a candidate, and the test accuracy kept for the end."""
+
+    epochs: str
+    train_seconds: float
+    cpu_seconds: float
+    val_accuracy: float
+    test_accuracy: float
+    run_dir: str
+
+
 def load_average() -> str:
     return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
-def run(name: str, config: ClassifierConfig, out: Path):
+def train_ensemble(ensemble: Ensemble, common: dict, out: Path) -> Outcome:
+    config = replace(ensemble.config, **common)
+    configs = [replace(config, seed=config.seed + k, split_seed=config.seed,
+                       out=str(out / f"member{k}")) for k in range(ensemble.members)]
+    with ProcessPoolExecutor(ensemble.members, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(train_classifier, configs))
+    members = [load_classifier(c.out, config.device) for c in configs]
+    data = load_fashion_mnist(config.data_dir)
+    split = data.split(config.n_val, config.seed)
+
+    def accuracy(images, labels) -> float:
+        if not len(images):
+            return float("nan")
+        return (ensemble_proba(members, images).argmax(1) == labels).float().mean().item()
+
+    lasts = [r.history[-1] for r in results]
+    return Outcome("+".join(str(len(r.history)) for r in results),
+                   max(last["train_seconds"] for last in lasts),
+                   max(last["train_cpu_seconds"] for last in lasts),
+                   accuracy(split.val_images, split.val_labels),
+                   accuracy(data.test_images, data.test_labels), str(out))
+
+
+def run(name: str, candidate: ClassifierConfig | Ensemble, common: dict, out: Path) -> Outcome:
     start = time.perf_counter()
-    result = train_classifier(replace(config, out=str(out / name.replace(" ", "_"))))
+    folder = out / name.replace(" ", "_")
+    if isinstance(candidate, Ensemble):
+        outcome = train_ensemble(candidate, common, folder)
+    else:
+        result = train_classifier(replace(candidate, **common, out=str(folder)))
+        last = result.history[-1]
+        outcome = Outcome(str(len(result.history)), last["train_seconds"],
+                          last["train_cpu_seconds"], result.val_accuracy, result.test_accuracy,
+                          str(result.run_dir))
     wall = time.perf_counter() - start
-    last = result.history[-1]
-    print(f"{name:<22} {len(result.history):>6} {last['train_seconds']:>7.0f} "
-          f"{last['train_cpu_seconds']:>7.0f} {wall:>7.0f} "
-          f"{result.val_accuracy:>8.4f}   (load average {load_average()})", flush=True)
-    return result
+    print(f"{name:<28} {outcome.epochs:>6} {outcome.train_seconds:>7.0f} "
+          f"{outcome.cpu_seconds:>7.0f} {wall:>7.0f} "
+          f"{outcome.val_accuracy:>8.4f}   (load average {load_average()})", flush=True)
+    return outcome
 
 
 def main() -> None:
@@ -187,6 +280,10 @@ def main() -> None:
                              "accuracy per epoch whatever the machine's load")
     parser.add_argument("--only", nargs="+", default=None, metavar="RECIPE",
                         help="train only these candidates (the choice is made among them)")
+    parser.add_argument("--refit", action="store_true",
+                        help="after the choice, train the chosen recipe again on all 60,000 "
+                             "training images (no validation split) and report that model's "
+                             "test accuracy, as scikit-learn's GridSearchCV(refit=True) does")
     args = parser.parse_args()
     if args.epochs is not None and (args.budget or args.clock or args.epochs < 1):
         parser.error("--epochs takes a positive number and replaces --budget and --clock")
@@ -207,18 +304,22 @@ def main() -> None:
         candidates = {name: candidates[name] for name in args.only}
 
     print(f"load average at start: {load_average()}")
-    print(f"{'recipe':<22} {'epochs':>6} {'train s':>7} {'cpu s':>7} {'wall s':>7} "
+    print(f"{'recipe':<28} {'epochs':>6} {'train s':>7} {'cpu s':>7} {'wall s':>7} "
           f"{'val acc':>8}")
-    results = {name: run(name, replace(config, **common), out)
-               for name, config in candidates.items()}
+    results = {name: run(name, candidate, common, out) for name, candidate in candidates.items()}
     chosen = max(results, key=lambda name: results[name].val_accuracy)
     result = results[chosen]
-    print(f"\nchosen on validation: {chosen!r}; its test accuracy (10,000 images, "
-          f"{'flip-averaged, ' if candidates[chosen].tta_flip else ''}"
-          f"{'EMA weights' if candidates[chosen].ema_decay else 'final weights'}): "
-          f"{result.test_accuracy:.4f} after {result.history[-1]['train_seconds']:.0f} s "
-          f"({result.history[-1]['train_cpu_seconds']:.0f} CPU s) of training; "
-          f"run folder {result.run_dir}")
+    print(f"\nchosen on validation: {chosen!r}")
+    if args.refit:
+        print("refit on all 60,000 training images (no validation split):")
+        result = run(f"{chosen} refit", candidates[chosen], {**common, "n_val": 0}, out)
+    config = candidates[chosen]
+    config = config.config if isinstance(config, Ensemble) else config
+    print(f"{'the refit' if args.refit else 'its'} test accuracy (10,000 images, "
+          f"{'flip-averaged, ' if config.tta_flip else ''}"
+          f"{'EMA weights' if config.ema_decay else 'final weights'}): "
+          f"{result.test_accuracy:.4f} after {result.train_seconds:.0f} s "
+          f"({result.cpu_seconds:.0f} CPU s) of training; run folder {result.run_dir}")
 
 
 if __name__ == "__main__":
