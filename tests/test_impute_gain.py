@@ -444,3 +444,21 @@ def test_start_blend_fills_bent_columns_better_than_the_mixture_alone():
                               n_components=1, start_blend=blend, random_state=0)
         errors[blend] = minmax_errors(X, imputer.fit_transform(X_missing), hidden)["rmse"]
     assert errors[0.5] < 0.9 * errors[0.0], errors  # 0.215 against 0.268 when written
+
+
+def test_start_blend_forests_fit_on_a_sample_of_a_long_table(monkeypatch):
+    import fashionlab.impute.gain as gain
+
+    X_missing, _ = hide_completely_at_random(curved(90), 0.2, random_state=10)
+    params = {**FAST, "n_generators": 1, "start_folds": 3, "forest_trees": 3, "random_state": 0}
+    observed = ~np.isnan(X_missing)
+    full = GainImputer(**params).fit(X_missing)
+    for f, forests in enumerate(full.fold_forests_):  # below the cap: every row seen
+        rows = (full.row_folds_ != f).numpy()
+        for c, forest in enumerate(forests):
+            assert forest.estimators_[0].tree_.n_node_samples[0] == observed[rows, c].sum()
+    monkeypatch.setattr(gain, "FOREST_ROWS", 25)
+    capped = GainImputer(**params).fit(X_missing)  # 25 of each fold's 60 rows
+    assert all(15 <= forest.estimators_[0].tree_.n_node_samples[0] <= 25
+               for forests in capped.fold_forests_ for forest in forests)
+    assert np.isfinite(capped.transform(X_missing)).all()

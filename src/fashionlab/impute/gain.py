@@ -101,6 +101,7 @@ NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)
 POOL_ROWS = 100_000  # (row, drop mask, starting fill) triples precomputed per GAN
 FOREST_MAX_FEATURES = 0.5  # share of the other columns each split draws from
+FOREST_ROWS = 2_000  # most rows (a seeded sample per fold) the start_blend forests fit on
 BLEND_POOL_ROWS = 30_000  # POOL_ROWS with start_blend: the forests' fills cost more
 
 
@@ -283,23 +284,24 @@ class GainImputer(BaseImputer):
         every row (the previous default; see ``benchmarks/impute_tables.py``).
     start_blend : float, default=0.5
         With ``start="gaussian"``: weight, in [0, 1], of a forest's fill in the starting
-        fill. Each column gets an extra-trees forest (half the other columns tried at
-        each split) that predicts it from the row's other cells of the mixture's fill;
-        each gap starts at ``start_blend`` times its forest's prediction plus the rest
-        times the mixture's fill. With ``start_folds`` the forests are cross-fitted like
-        the mixtures (one set per fold, fitted on the other folds' rows and the fold
-        mixture's fill of them), so G trains on starting fills that never saw the cells
-        it corrects (filling averages the k folds' blends, as it does the mixtures');
-        without folds they are fitted on every row. Their errors are partly independent of the
-        mixture's: half and half scored better than either alone on the validation
-        masks of wine, air and diabetes (see ``benchmarks/impute_tables.py``). Each
-        GAN's pool of
-        precomputed starting fills then holds ``BLEND_POOL_ROWS`` = 30,000 (row, mask)
-        pairs instead of ``POOL_ROWS`` = 100,000 (the forests' predictions cost more).
-        0: the mixture's fill alone (the previous default, the previous pools).
+        fill. Each column gets an extra-trees forest (half the other columns tried at each
+        split) that predicts it from the row's other cells of the mixture's fill; each gap
+        starts at ``start_blend`` times its forest's prediction plus the rest times the
+        mixture's fill. With ``start_folds`` the forests are cross-fitted like the mixtures
+        (one set per fold, fitted on the other folds' rows and the fold mixture's fill of
+        them), so G trains on starting fills that never saw the cells it corrects (filling
+        averages the k folds' blends, as it does the mixtures'); without folds they are
+        fitted on every row. A fold's forests are fitted on at most ``FOREST_ROWS`` = 2,000
+        rows (a seeded sample), so long tables stay fast. Their errors are partly independent of the
+        mixture's: half and half scored better than either alone on the validation masks of
+        wine, air and diabetes (see ``benchmarks/impute_tables.py``). Each GAN's pool of
+        precomputed starting fills then holds ``BLEND_POOL_ROWS`` = 30,000 (row, mask) pairs
+        instead of ``POOL_ROWS`` = 100,000 (the forests' predictions cost more). 0: the
+        mixture's fill alone (the previous default, the previous pools).
     forest_trees : int, default=100
         Trees in each ``start_blend`` forest (MissForest-like's count; 20 scored a little
-        worse on the validation masks of wine and diabetes, for about half the fit time).
+        worse on the validation masks of wine and diabetes, for about two thirds of the fit
+        time).
     generator_input : {"scaled", "standardised"}, default="standardised"
         What the generator sees of the values: their min-max scaling (GAIN's, the
         previous default), or each column's standardised Yeo-Johnson transform
@@ -540,8 +542,11 @@ class GainImputer(BaseImputer):
         self.fold_forests_ = []
         with torch_threads(self.n_threads):
             for f in range(len(folds)):
-                rows = (self.row_folds_ != f).numpy() if self.row_folds_ is not None else (
-                    np.ones(len(x), dtype=bool))
+                rows = np.flatnonzero(self.row_folds_ != f) if self.row_folds_ is not None \
+                    else np.arange(len(x))
+                if len(rows) > FOREST_ROWS:  # a long table: a sample, the forests fit in seconds
+                    rows = np.sort(np.random.default_rng([seed, f]).choice(
+                        rows, FOREST_ROWS, replace=False))
                 fill = self._mixture_start(x[rows], observed[rows], folds[f]).double().numpy()
                 forests = []
                 for c in range(x.shape[1]):
