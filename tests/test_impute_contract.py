@@ -17,7 +17,7 @@ from fashionlab.impute import IMPUTERS, get_imputer_class, hide_completely_at_ra
 FAST = {
     "missforest": {"n_estimators": 5, "max_iter": 2},
     "mice": {"max_iter": 3},
-    "gain": {"n_iterations": 60, "batch_size": 32, "n_generators": 2},
+    "gain": {"n_iterations": 60, "batch_size": 32, "n_generators": 2, "forest_trees": 5},
 }
 # The plain-table imputers this suite covers (time-series imputers have their own tests).
 TABLE_METHODS = [
