@@ -400,7 +400,7 @@ def curved(n: int = 160, seed: int = 0) -> np.ndarray:
 
 
 def test_start_blend_mixes_fold_forests_into_the_mixtures_fill():
-    from fashionlab.impute.gain import _forest_predict
+    from fashionlab.impute.forests import forest_predict
 
     X_missing, _ = hide_completely_at_random(curved(90), 0.2, random_state=8)
     imputer = GainImputer(**FAST, n_generators=1, start_folds=3, start_blend=0.25,
@@ -417,7 +417,7 @@ def test_start_blend_mixes_fold_forests_into_the_mixtures_fill():
         assert torch.equal(imputer._start(x[rows], observed[rows], f), start[rows])
         for c, forest in enumerate(forests):
             other = np.delete(mixture.double().numpy(), c, 1)
-            np.testing.assert_allclose(_forest_predict(forest, other), forest.predict(other))
+            np.testing.assert_allclose(forest_predict(forest, other), forest.predict(other))
             gaps = ~given[rows, c]
             expected = 0.25 * forest.predict(other) + 0.75 * mixture[:, c].double().numpy()
             np.testing.assert_allclose(start[rows, c][gaps].numpy(), expected[gaps.numpy()],

@@ -82,9 +82,9 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.ensemble import ExtraTreesRegressor
 
 from fashionlab.impute.base import BaseImputer, register_imputer
+from fashionlab.impute.forests import blend_forest_fill, fit_column_forests
 from fashionlab.impute.gaussian import (
     choose_components,
     fit_mixture,
@@ -100,7 +100,6 @@ from fashionlab.train.recipe import EMA
 NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's code
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)
 POOL_ROWS = 100_000  # (row, drop mask, starting fill) triples precomputed per GAN
-FOREST_MAX_FEATURES = 0.5  # share of the other columns each split draws from
 FOREST_ROWS = 2_000  # most rows (a seeded sample per fold) the start_blend forests fit on
 BLEND_POOL_ROWS = 30_000  # POOL_ROWS with start_blend: the forests' fills cost more
 
@@ -187,14 +186,6 @@ def torch_threads(n: int | None):
 
 def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (values * weight).sum() / weight.sum().clamp_min(1.0)
-
-
-def _forest_predict(forest: ExtraTreesRegressor, X: np.ndarray) -> np.ndarray:
-    """``forest.predict(X)`` without its per-tree input checks and job dispatch, which cost
-    more than the trees themselves on the few thousand rows of one call."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    total = sum(tree.predict(X, check_input=False) for tree in forest.estimators_)
-    return total / len(forest.estimators_)
 
 
 class _StandardisedInput(torch.nn.Module):
@@ -548,14 +539,9 @@ class GainImputer(BaseImputer):
                     rows = np.sort(np.random.default_rng([seed, f]).choice(
                         rows, FOREST_ROWS, replace=False))
                 fill = self._mixture_start(x[rows], observed[rows], folds[f]).double().numpy()
-                forests = []
-                for c in range(x.shape[1]):
-                    target = given[rows, c]
-                    forests.append(ExtraTreesRegressor(
-                        n_estimators=self.forest_trees, max_features=FOREST_MAX_FEATURES,
-                        random_state=seed).fit(np.delete(fill[target], c, 1), fill[target, c])
-                        if target.any() else None)  # a column seen only in fold f: no forest
-                self.fold_forests_.append(forests)
+                # a column seen only in fold f gets no forest (None)
+                self.fold_forests_.append(
+                    fit_column_forests(fill, given[rows], self.forest_trees, seed))
 
     def _train_start(self, x: torch.Tensor, given: torch.Tensor,
                      rows: torch.Tensor) -> torch.Tensor:
@@ -672,13 +658,8 @@ class GainImputer(BaseImputer):
     def _blend(self, start: torch.Tensor, given: torch.Tensor, forests: list) -> torch.Tensor:
         """``start`` where given; in each gap, ``start_blend`` times the column's forest's
         prediction from the row's other cells of ``start`` plus the rest times ``start``."""
-        fill = start.double().numpy()
-        out, gaps = fill.copy(), ~given.numpy().astype(bool)
-        for c, forest in enumerate(forests):
-            rows = gaps[:, c]
-            if forest is not None and rows.any():
-                predicted = _forest_predict(forest, np.delete(fill[rows], c, 1))
-                out[rows, c] = self.start_blend * predicted + (1 - self.start_blend) * fill[rows, c]
+        out = blend_forest_fill(start.double().numpy(), ~given.numpy().astype(bool), forests,
+                                self.start_blend)
         return torch.from_numpy(out).to(start.dtype)
 
     def _mixture_start(self, x: torch.Tensor, given: torch.Tensor, mixture=None) -> torch.Tensor:
