@@ -50,7 +50,12 @@ core busy): GAIN 0.1348 against MissForest-like 0.1361, ratio 0.990 +- 0.005, 4/
 (0.983 1.005 0.986 0.979 0.997; before 0.994 1.026 1.008 0.991 1.029), 35 s per GAIN fit.
 (Before the validation runs, a timing check of the new code printed GAIN's RMSE on that
 seed's wine mask 0, 0.1396 with ``start_blend`` and 0.1412 without; nothing was chosen
-after it.) Cancer, ``OMP_NUM_THREADS=1 nice -n 10 python
+after it.) Wine on seed 1, ``OMP_NUM_THREADS=1 nice -n 10 python benchmarks/impute_tables.py
+--seed 1 --masks 5 --tables wine --json
+benchmarks/results/impute_tables_seed1_masks5_blend_wine.json`` (idle machine, run by the
+lead after the helper's report): GAIN 0.1347 against MissForest-like 0.1347, ratio 0.999 +-
+0.005, 4/5 masks won (1.000 0.992 0.997 0.990 1.018; before 1.018), 36 s per GAIN fit.
+Cancer, ``OMP_NUM_THREADS=1 nice -n 10 python
 benchmarks/impute_tables.py --seed 0 --masks 5 --tables cancer`` (21 min wall, the other
 core busy): GAIN 0.0424 against MissForest-like 0.0545, ratio 0.778 +- 0.017, 5/5 (0.790
 0.732 0.816 0.807 0.746; before 0.784), 114 s per GAIN fit (97 before), 106 s per
