@@ -548,7 +548,7 @@ class GainImputer(BaseImputer):
         """The starting fill of training rows ``rows`` (``x`` and ``given`` are those rows):
         with ``start_folds``, each row's from the mixture (and forests) fitted without its
         fold."""
-        if self.start != "gaussian" or self.fold_mixtures_ is None:
+        if self.fold_mixtures_ is None:  # no folds (always so with start="noise")
             return self._start(x, given)
         out = torch.empty_like(x)
         fold = self.row_folds_[rows]
@@ -653,14 +653,9 @@ class GainImputer(BaseImputer):
         forests = self.fold_forests_
         if forests is None or (fold is None and self.fold_mixtures_ is not None):
             return out  # no forests, or none fitted on every row
-        return self._blend(out, given, forests[fold or 0])
-
-    def _blend(self, start: torch.Tensor, given: torch.Tensor, forests: list) -> torch.Tensor:
-        """``start`` where given; in each gap, ``start_blend`` times the column's forest's
-        prediction from the row's other cells of ``start`` plus the rest times ``start``."""
-        out = blend_forest_fill(start.double().numpy(), ~given.numpy().astype(bool), forests,
-                                self.start_blend)
-        return torch.from_numpy(out).to(start.dtype)
+        blended = blend_forest_fill(out.double().numpy(), ~given.numpy().astype(bool),
+                                    forests[fold or 0], self.start_blend)
+        return torch.from_numpy(blended).to(out.dtype)
 
     def _mixture_start(self, x: torch.Tensor, given: torch.Tensor, mixture=None) -> torch.Tensor:
         """The mixture's fill (``mixture``: (weights, means, covariances), default the one
