@@ -389,6 +389,17 @@ def test_a_three_row_table_fits_with_the_default_folds():
     assert np.isfinite(filled).all()
 
 
+@pytest.mark.parametrize("rows", [1, 2])
+def test_a_table_of_fewer_rows_than_normals_fits(rows):
+    # "auto" tries 1, 2 and 3 normals, which k-means cannot start on two rows
+    X = np.array([[1.0, 2.0, 5.0], [3.0, np.nan, 4.0]])[:rows]
+    imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X)
+    assert imputer.n_components_ <= rows and len(imputer.component_scores_) == rows
+    filled = imputer.transform(X)
+    assert np.isfinite(filled).all()
+    np.testing.assert_array_equal(filled[~np.isnan(X)], X[~np.isnan(X)])
+
+
 def curved(n: int = 160, seed: int = 0) -> np.ndarray:
     """Two uniform columns and three that bend with them (|a|, sin 2a, a times b): a normal
     (a linear fill) misses the bends, a forest follows them."""

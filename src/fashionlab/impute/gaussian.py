@@ -225,6 +225,8 @@ def choose_components(
     (summed over the folds). Three folds, not one: one fold's choice was often wrong
     on the small tables (their few hundred cells are a noisy judge).
     """
+    # no more normals than rows (k-means starts them): a table of two rows tries 1 and 2
+    candidates = tuple(k for k in candidates if k <= len(x)) or candidates[:1]
     generator = torch.Generator().manual_seed(seed)
     if len(x) > CHOICE_ROWS:
         rows = torch.randperm(len(x), generator=generator)[:CHOICE_ROWS]
