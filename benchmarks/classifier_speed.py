@@ -25,6 +25,10 @@
     in fp32 (to show what the precision is worth).
   Each timed round trains ``--cnn-batches`` batches; rounds are interleaved and the
   median is kept, so a machine busy with other work slows every row alike.
+  ``--model``, ``--widths`` and ``--batch-size`` time another registered conv model (the
+  GPU recipe's WRN-16-8: ``--model wrn --widths 128 256 512 --batch-size 256``);
+  ``--compile`` adds a row for the bf16 loop under ``torch.compile`` (as ``--compile``
+  of the trainer), its compilation counted only in the printed warm-up time.
 
 Run with ``nice``; the load average is printed, since the machine is shared:
 
@@ -148,31 +152,36 @@ def mlp_runs(args, ema_decay: float) -> list:
 
 
 def bench_cnn(args, split) -> None:
-    batch, n_batches = 128, args.cnn_batches
+    batch, n_batches = args.batch_size, args.cnn_batches
+    model_args = {"widths": args.widths} if args.widths else {}
     n = batch * n_batches
     device = resolve_device(args.device)
     loader = DataLoader(PerSampleImages(split.train_images, split.train_labels),
                         batch_size=batch, shuffle=True)
     x_all = normalize(split.train_images).unsqueeze(1).to(device)
     y_all = split.train_labels.to(device)
-    config = ClassifierConfig(model="cnn", batch_size=batch, optimizer="sgd", lr=0.05,
+    config = ClassifierConfig(model=args.model, batch_size=batch, optimizer="sgd", lr=0.05,
                               weight_decay=5e-4, label_smoothing=0.1, schedule="onecycle",
                               epochs=100, ema_decay=0.999)
     augment = Augment(crop_padding=2, flip=True, erasing=0.5, fill=BACKGROUND)
 
     def plain():
         torch.manual_seed(0)
-        model = create_model("cnn", "classifier").to(device)
+        model = create_model(args.model, "classifier", **model_args).to(device)
         optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
         return lambda: dataloader_loop(model, optimizer, loader, n_batches, device)
 
-    def ours(bf16: bool):
+    def ours(bf16: bool, compiled: bool = False):
         from fashionlab.train.recipe import EMA
 
         torch.manual_seed(0)
-        model = create_model("cnn", "classifier").to(device, memory_format=torch.channels_last)
+        model = create_model(args.model, "classifier", **model_args).to(
+            device, memory_format=torch.channels_last)
         x = x_all.contiguous(memory_format=torch.channels_last)
-        loop = EpochLoop(config, model, build_optimizer(model, config), augment,
+        optimizer = build_optimizer(model, config)
+        # As `--compile` does: the optimizer and EMA hold the eager module's parameters.
+        train_model = torch.compile(model) if compiled else model
+        loop = EpochLoop(config, train_model, optimizer, augment,
                          torch.Generator(device).manual_seed(0), EMA(model, 0.999, every=5), bf16,
                          total_steps=100 * n_batches, warmup_steps=0)
         order = torch.Generator().manual_seed(1)
@@ -184,8 +193,12 @@ def bench_cnn(args, split) -> None:
 
     rows = {"DataLoader loop (fp32)": plain(), "fashionlab (fp32)": ours(False),
             "fashionlab (bf16 auto)": ours(True)}
-    for step in rows.values():  # warm-up round (oneDNN primitive creation)
+    if args.compile:
+        rows["fashionlab (bf16, compiled)"] = ours(True, compiled=True)
+    for name, step in rows.items():  # warm-up round (oneDNN primitives; compilation)
+        start = time.perf_counter()
         step()
+        print(f"warm-up round of {name}: {time.perf_counter() - start:.1f} s", flush=True)
     rates: dict[str, list[float]] = {name: [] for name in rows}
     cpu_rates: dict[str, list[float]] = {name: [] for name in rows}
     for _ in range(args.rounds):
@@ -198,13 +211,14 @@ def bench_cnn(args, split) -> None:
             cpu_rates[name].append(seen / (time.process_time() - cpu))
     base = statistics.median(rates["DataLoader loop (fp32)"])
     cpu_base = statistics.median(cpu_rates["DataLoader loop (fp32)"])
-    print(f"\ncnn (widths 32/64/128), batch 128, SGD, on {device}; {n:,} images per round, "
+    print(f"\n{args.model} ({model_args or 'default widths'}), batch {batch}, SGD, on {device}; "
+          f"{n:,} images per round, "
           f"median of {args.rounds} interleaved rounds; torch threads {torch.get_num_threads()}; "
           f"load average {load_average()}")
-    print(f"{'approach':<24} {'images/s':>9} {'ratio':>6} {'images/CPU s':>12} {'ratio':>6}")
+    print(f"{'approach':<28} {'images/s':>9} {'ratio':>6} {'images/CPU s':>12} {'ratio':>6}")
     for name, values in rates.items():
         rate, cpu_rate = statistics.median(values), statistics.median(cpu_rates[name])
-        print(f"{name:<24} {rate:>9.0f} {rate / base:>5.1f}x {cpu_rate:>12.0f} "
+        print(f"{name:<28} {rate:>9.0f} {rate / base:>5.1f}x {cpu_rate:>12.0f} "
               f"{cpu_rate / cpu_base:>5.1f}x")
 
 
@@ -219,6 +233,13 @@ def main() -> None:
     parser.add_argument("--baseline-epochs", type=int, default=2, help="DataLoader MLP epochs")
     parser.add_argument("--cnn-batches", type=int, default=20, help="batches per CNN round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved CNN rounds")
+    parser.add_argument("--model", default="cnn", help="--mode cnn: the registered conv model")
+    parser.add_argument("--widths", type=int, nargs="+", default=None,
+                        help="--mode cnn: the model's widths (default: the model's own)")
+    parser.add_argument("--batch-size", type=int, default=128, help="--mode cnn: batch size")
+    parser.add_argument("--compile", action="store_true",
+                        help="--mode cnn: add a row for the bf16 loop under torch.compile "
+                             "(the warm-up round, printed, includes the compilation)")
     parser.add_argument("--device", default="cpu", choices=DEVICES,
                         help="where --mode cnn trains (the MLP rows are the CPU target)")
     parser.add_argument("--seeds", type=int, default=1,
