@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu_session.sh check   # 188 s on an H200: CUDA, bf16, speed rows, probes
 #   bash benchmarks/gpu_session.sh train   # 331 s (sizes in README): long runs side by side
-#   bash benchmarks/gpu_session.sh stretch # the 96.5% classifier: four wide ResNets at once
+#   bash benchmarks/gpu_session.sh stretch # 457 s on an H200: four wide ResNets at once, averaged
 #
 # Data and feature networks travel in ./device-data (git-ignored):
 #   device-data/fashion-mnist   the four IDX .gz files (a copy of ../shared/data/fashion-mnist)
