@@ -3,7 +3,9 @@
 Fashion-MNIST shows light garments on a black background, centred, filling most
 of a 28x28 frame. A photo usually shows a dark garment on a light background, so
 we convert to grayscale, invert when the border is light, fit the longer side into
-the frame keeping the aspect ratio, and pad with black.
+the frame keeping the aspect ratio, and pad with black. Pictures of more than 8 bits a
+pixel (16-bit PNGs, integer or float TIFFs) have their own range of values stretched
+onto 0-255 first; a picture of one flat grey level is refused.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ def load_user_image(path: str | Path) -> torch.Tensor:
                     )
                 img.draft("L", (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
                 gray = _to_gray(img)
+                darkest, lightest = gray.getextrema()
     except FashionlabError:
         raise
     except Image.DecompressionBombError:
@@ -77,10 +80,24 @@ def load_user_image(path: str | Path) -> torch.Tensor:
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FashionlabError(f"{path} could not be decoded as an image: {exc}") from None
+    if darkest == lightest:
+        raise FashionlabError(f"{path} shows nothing: every pixel has the same grey level "
+                              f"(a blank or fully transparent picture)")
     return torch.from_numpy(fit_to_fashion_mnist(gray))
 
 
 def _to_gray(img: Image.Image) -> Image.Image:
+    if img.mode in ("I", "F") or img.mode.startswith("I;16"):
+        # More than 8 bits a pixel (16-bit PNGs, integer or float TIFFs): PIL's "L"
+        # conversion clips at 255, which blanks them, so the image's own range of finite
+        # values is stretched onto 0-255 instead.
+        values = np.asarray(img, dtype=np.float64)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return Image.new("L", img.size, 0)
+        low, high = values[finite].min(), values[finite].max()
+        scaled = (np.where(finite, values, low) - low) / max(high - low, 1e-300) * 255
+        return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
         # Transparent pixels count as background: composite onto white.
         rgba = img.convert("RGBA")
