@@ -92,6 +92,8 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p = tasks.add_parser("classifier", help="train a Fashion-MNIST classifier")
     p.add_argument("--model", default=d.model, help="a registered classifier (`fashionlab models`)")
     p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--steps-per-epoch", type=positive_int, default=d.steps_per_epoch,
+                   help="cap on the batches of an epoch (quick checks; default: all)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
     p.add_argument("--time-budget", type=float, default=d.time_budget, metavar="SECONDS",
                    help="stop after this much training time; the schedule follows the clock "
@@ -133,6 +135,8 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
                         "with `evaluate RUN RUN...` should share it)")
     p.add_argument("--out", default=d.out, help="run folder to write")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--dry-run", action="store_true",
+                   help="one epoch of two steps (validation, test and figures as usual)")
     _data_dir_option(p)
     _device_option(p)
     p.set_defaults(func=_run_train_classifier)
@@ -156,7 +160,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
 
     config = ClassifierConfig(
         model=args.model, model_args=_model_args(args.model_arg), epochs=args.epochs,
-        time_budget=args.time_budget, budget_clock=args.budget_clock,
+        steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
+        budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
@@ -166,6 +171,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         seed=args.seed, split_seed=args.split_seed, device=args.device, data_dir=args.data_dir,
         out=args.out, figures=not args.no_figures,
     )
+    if args.dry_run:
+        config.epochs, config.steps_per_epoch = 1, 2
     result = train_classifier(config)
     print(
         f"{config.model}: validation accuracy {result.val_accuracy:.4f}, "

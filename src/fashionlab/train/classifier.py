@@ -51,6 +51,8 @@ class ClassifierConfig:
     model: str = "mlp"  # a registered classifier (see `fashionlab models`)
     model_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model
     epochs: int = 20  # the reference notebook trains 20 epochs
+    steps_per_epoch: int | None = None  # cap on the batches of an epoch (quick checks);
+    #                                     None = a full pass over the training images
     time_budget: float = 0.0  # seconds of training; the schedule follows the clock and
     #                           training stops when it is spent (epochs = the most); 0 = off
     budget_clock: str = "wall"  # wall | cpu: the budget counts wall-clock seconds, or this
@@ -90,6 +92,9 @@ class ClassifierConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise FashionlabError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise FashionlabError(f"steps_per_epoch must be at least 1 (or None for a full "
+                                  f"pass), got {self.steps_per_epoch}")
         if self.lr <= 0:
             raise FashionlabError(f"lr must be positive, got {self.lr}")
         choices = {"optimizer": ("adam", "sgd"), "schedule": SCHEDULES,
@@ -287,6 +292,8 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     aug_generator = torch.Generator(device).manual_seed(config.seed * 1000 + ctx.rank + 1)
     augment = Augment(config.crop_padding, config.flip, config.erasing, fill=BACKGROUND)
     steps_per_epoch = math.ceil(len(x_train) // ctx.world_size / config.batch_size)
+    steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch or steps_per_epoch)
+    per_epoch = steps_per_epoch * config.batch_size  # images each process trains on an epoch
     loop = EpochLoop(config, train_model, optimizer, augment, aug_generator, ema, bf16,
                      total_steps=steps_per_epoch * config.epochs,
                      warmup_steps=round(config.warmup_epochs * steps_per_epoch))
@@ -296,12 +303,13 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     for epoch in range(1, config.epochs + 1):
         start, cpu_start = time.perf_counter(), time.process_time()
         if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
-            order = torch.randperm(len(x_train), generator=batch_order)
+            order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
             row = fast_mlp_epoch(fast, x_train, y_train, order, config.batch_size,
                                  f"epoch {epoch}")
         else:
             xs, ys = epoch_data(x_train, y_train, batch_order, ctx)
-            row = loop.run_epoch(xs, ys, ctx, f"epoch {epoch}/{config.epochs}")
+            row = loop.run_epoch(xs[:per_epoch], ys[:per_epoch], ctx,
+                                 f"epoch {epoch}/{config.epochs}")
         epoch_seconds.append(time.perf_counter() - start)
         row["train_seconds"] = round(sum(epoch_seconds), 2)
         cpu_seconds += time.process_time() - cpu_start
