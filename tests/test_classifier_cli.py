@@ -206,29 +206,31 @@ def test_help_shows_each_option_default(capsys):
     assert "--flip random left-right flips --erasing" in text  # no "(default: False)"
 
 
-@pytest.mark.parametrize("model, options, images", [
-    ("cnn", ["--dry-run"], 2 * 32),  # one epoch of two batches of the default 32
-    ("mlp", ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "50"], 3 * 50),
+@pytest.mark.parametrize("model, options, images, n_test", [
+    ("cnn", ["--dry-run"], 2 * 32, 200),  # one epoch of two batches of the default 32
+    ("mlp", ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "50"], 3 * 50, 10_000),
 ])
 def test_a_capped_run_trains_only_its_steps_and_still_evaluates(
-        capsys, tmp_path, fashion_dir, model, options, images):
+        capsys, tmp_path, fashion_dir, model, options, images, n_test):
     out = tmp_path / model
     code, text, _ = run_cli(capsys, "train", "classifier", "--model", model, *options,
                             "--out", str(out), "--data-dir", str(fashion_dir),
-                            "--device", "cpu", "--no-figures")
-    assert code == 0 and "test accuracy" in text
+                            "--device", "cpu")
+    assert code == 0 and "test accuracy" in text and f"({n_test:,} test images)" in text
     rows = [json.loads(line) for line in (out / "metrics.jsonl").open()]
     assert len(rows) == (1 if "--dry-run" in options else 2)
     assert all(row["images"] == images for row in rows)
     assert (out / "model.safetensors").is_file()
+    assert len(list((out / "figures").glob("*.png"))) == 4
 
 
-def test_a_step_cap_below_one_is_refused(capsys, tmp_path):
+@pytest.mark.parametrize("name", ["steps_per_epoch", "test_subset"])
+def test_a_cap_below_one_is_refused(capsys, tmp_path, name):
     from fashionlab.errors import FashionlabError
     from fashionlab.train.classifier import ClassifierConfig
 
-    with pytest.raises(FashionlabError, match="steps_per_epoch must be at least 1"):
-        ClassifierConfig(steps_per_epoch=0).validate()
+    with pytest.raises(FashionlabError, match=f"{name} must be at least 1"):
+        ClassifierConfig(**{name: 0}).validate()
     with pytest.raises(SystemExit):
         main(["train", "classifier", "--steps-per-epoch", "0", "--out", str(tmp_path / "r")])
     assert "--steps-per-epoch" in capsys.readouterr().err

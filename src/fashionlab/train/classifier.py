@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,8 @@ class ClassifierConfig:
     threads: int = 0  # CPU threads; 0 = PyTorch's default (all cores); 1 is faster when
     #                   other jobs keep the cores busy
     n_val: int = 5000  # validation images carved from the 60,000 training images; 0 = none
+    test_subset: int | None = None  # score only the first N test images (quick checks);
+    #                                 None = all 10,000
     seed: int = 0  # seeds the split, the initialisation, the batch order and augmentation
     split_seed: int | None = None  # seeds the validation split instead; None = seed (members
     #                                of an ensemble share a split and differ in their seed)
@@ -92,9 +94,10 @@ class ClassifierConfig:
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise FashionlabError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
-            raise FashionlabError(f"steps_per_epoch must be at least 1 (or None for a full "
-                                  f"pass), got {self.steps_per_epoch}")
+        for name in ("steps_per_epoch", "test_subset"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise FashionlabError(f"{name} must be at least 1 (or None for all), "
+                                      f"got {getattr(self, name)}")
         if self.lr <= 0:
             raise FashionlabError(f"lr must be positive, got {self.lr}")
         choices = {"optimizer": ("adam", "sgd"), "schedule": SCHEDULES,
@@ -161,6 +164,7 @@ class ClassifierResult:
     test_accuracy: float
     seconds_per_epoch: float
     history: list[dict[str, float]]
+    n_test: int = 10_000  # test images scored
 
 
 def uses_convolutions(model: nn.Module) -> bool:
@@ -253,6 +257,9 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
                               "at different steps); give --epochs instead")
     run = Run(config.out) if ctx.is_main else None
     data = load_fashion_mnist(config.data_dir)
+    if config.test_subset:
+        data = replace(data, test_images=data.test_images[: config.test_subset],
+                       test_labels=data.test_labels[: config.test_subset])
     split = data.split(config.n_val, config.seed if config.split_seed is None
                        else config.split_seed)
     configure_backends()
@@ -355,6 +362,7 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
         test_accuracy=test["accuracy"],
         seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
         history=history,
+        n_test=len(data.test_labels),
     )
 
 
