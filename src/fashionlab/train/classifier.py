@@ -164,7 +164,7 @@ class ClassifierResult:
     test_accuracy: float
     seconds_per_epoch: float
     history: list[dict[str, float]]
-    n_test: int = 10_000  # test images scored
+    n_test: int  # test images scored (10,000 unless test_subset)
 
 
 def uses_convolutions(model: nn.Module) -> bool:
