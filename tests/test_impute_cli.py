@@ -169,3 +169,22 @@ def test_read_table_detects_text_columns(tmp_path):
     table = read_table(write(tmp_path / "in.csv", GOOD))
     assert [table.header[j] for j in table.numeric] == ["id", "height", "weight", "count"]
     assert np.isnan(table.values).sum() == 4
+
+
+def test_each_long_step_is_announced_on_stderr(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    code, stdout, err = run(capsys, src, "--out", tmp_path / "out.csv", "--method", "mean",
+                            "--evaluate", "0.2", "--compare", "mean,median")
+    assert code == 0 and "filled 4 empty cells" in stdout and "..." not in stdout
+    assert err.splitlines() == [
+        "scoring 2 methods on 0.2 of the observed cells of 4 numeric columns of 6 rows...",
+        "filling 4 empty cells in 4 numeric columns of 6 rows with mean...",
+    ]
+
+
+def test_a_table_wider_than_the_gain_defaults_were_timed_on_gets_a_warning():
+    from fashionlab.impute.table import WIDE, _slow_note
+
+    assert _slow_note("gain", WIDE) == "" and _slow_note("knn", 300) == ""
+    assert f"({WIDE + 1} columns: GAIN's default fit grows" in _slow_note("gain", WIDE + 1)
+    assert "--method knn" in _slow_note("gain", 300)

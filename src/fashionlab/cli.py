@@ -522,7 +522,8 @@ def _run_impute(args: argparse.Namespace) -> None:
         evaluate=args.evaluate, seed=args.seed,
         evaluate_methods=tuple(args.compare.split(",")) if args.compare else None,
     )
-    print(format_result(impute_csv(config), config))
+    result = impute_csv(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    print(format_result(result, config))
 
 
 # --------------------------------------------------------------------------- inpaint
