@@ -32,6 +32,7 @@ from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")  # 1,5  -0,25  ,5 (not 1,000.5 nor 1,2,3)
+WIDE = 30  # numeric columns of the widest table GainImputer's defaults were chosen on
 
 
 @dataclass
@@ -284,7 +285,8 @@ def impute_csv(config: ImputeConfig,
              f"{_count(result.rows, 'row')}")
     if config.evaluate is not None:
         say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
-            f"cells of {shape}...")
+            f"cells of {shape}..."
+            f"{_slow_note('gain' if 'gain' in methods else '', len(result.numeric_columns))}")
         result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed)
     if out is not None:
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
@@ -292,9 +294,6 @@ def impute_csv(config: ImputeConfig,
         filled = fill_table(table, config.method, config.seed)
         write_table(table, filled, out, config.flags)
     return result
-
-
-WIDE = 30  # the widest table GainImputer's defaults were chosen on (breast cancer)
 
 
 def _slow_note(method: str, columns: int) -> str:
