@@ -281,16 +281,16 @@ def impute_csv(config: ImputeConfig,
         text_columns=table.text_columns,
         missing_cells=int(np.isnan(table.values).sum()), out=out,
     )
-    shape = (f"{_count(len(result.numeric_columns), 'numeric column')} of "
-             f"{_count(result.rows, 'row')}")
+    columns = len(result.numeric_columns)
+    shape = f"{_count(columns, 'numeric column')} of {_count(result.rows, 'row')}"
     if config.evaluate is not None:
+        note = _slow_note("gain", columns) if "gain" in methods else ""
         say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
-            f"cells of {shape}..."
-            f"{_slow_note('gain' if 'gain' in methods else '', len(result.numeric_columns))}")
+            f"cells of {shape}...{note}")
         result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed)
     if out is not None:
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
-            f"{config.method}...{_slow_note(config.method, len(result.numeric_columns))}")
+            f"{config.method}...{_slow_note(config.method, columns)}")
         filled = fill_table(table, config.method, config.seed)
         write_table(table, filled, out, config.flags)
     return result
