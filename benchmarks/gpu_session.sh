@@ -165,8 +165,7 @@ stretch() {
     --out "$RUNS/stretch"
   wait $tests
   echo "device tests: $(tail -n 1 "$OUT/device-tests.log")"
-  tar -czf "$OUT/stretch.tar.gz" --exclude=checkpoint.pt --exclude='*.safetensors' \
-    -C "$RUNS" stretch
+  pack stretch stretch --exclude='*.safetensors'
   echo "stretch done in $SECONDS s"
 }
 
