@@ -209,6 +209,7 @@ def test_help_shows_each_option_default(capsys):
 @pytest.mark.parametrize("model, options, images, n_test", [
     ("cnn", ["--dry-run"], 2 * 32, 200),  # one epoch of two batches of the default 32
     ("mlp", ["--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "50"], 3 * 50, 10_000),
+    ("mlp", ["--epochs", "2", "--steps-per-epoch", "2", "--n-val", "0"], 2 * 32, 10_000),
 ])
 def test_a_capped_run_trains_only_its_steps_and_still_evaluates(
         capsys, tmp_path, fashion_dir, model, options, images, n_test):
@@ -217,6 +218,8 @@ def test_a_capped_run_trains_only_its_steps_and_still_evaluates(
                             "--out", str(out), "--data-dir", str(fashion_dir),
                             "--device", "cpu")
     assert code == 0 and "test accuracy" in text and f"({n_test:,} test images)" in text
+    assert "nan" not in text  # no validation split: said in words, not "accuracy nan"
+    assert ("no validation split" in text) == ("--n-val" in options)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").open()]
     assert len(rows) == (1 if "--dry-run" in options else 2)
     assert all(row["images"] == images for row in rows)

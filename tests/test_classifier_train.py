@@ -200,3 +200,19 @@ def test_an_ensemble_shares_a_split_and_averages_its_members(data, tmp_path, mon
     assert capsys.readouterr().out.startswith("ensemble of 2 (cnn, cnn) on the 64 test images")
     with pytest.raises(FashionlabError, match="at least one classifier run"):
         classify.evaluate_run([], device="cpu")
+
+
+@pytest.mark.parametrize("val, labels", [(0.5, ["train", "validation"]),
+                                         (float("nan"), ["train"])])
+def test_training_curves_show_validation_only_when_there_was_a_split(
+        monkeypatch, tmp_path, val, labels):
+    import fashionlab.viz.curves as curves
+
+    drawn = []
+    monkeypatch.setattr(curves, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    history = [{"epoch": e, "loss": 1 / e, "accuracy": 0.5, "val_loss": val,
+                "val_accuracy": val} for e in (1, 2, 3)]
+    curves.save_training_curves(history, tmp_path / "curves.png")
+    for ax in drawn[0].axes:
+        assert [line.get_label() for line in ax.get_lines()] == labels
+        assert all(float(t).is_integer() for t in ax.get_xticks())  # whole epochs only

@@ -176,8 +176,10 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         config.epochs, config.steps_per_epoch, config.test_subset = 1, 2, 200
         config.n_val = min(config.n_val, 200)
     result = train_classifier(config)
+    val = (f"validation accuracy {result.val_accuracy:.4f}, " if config.n_val
+           else "no validation split (--n-val 0), ")
     print(
-        f"{config.model}: validation accuracy {result.val_accuracy:.4f}, "
+        f"{config.model}: {val}"
         f"test accuracy {result.test_accuracy:.4f} ({result.n_test:,} test images), "
         f"{result.seconds_per_epoch:.2f} s per epoch; run folder {result.run_dir}"
     )

@@ -330,10 +330,11 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
         history.append(row)
         if run is not None:
             run.log_metrics(row)
+            val_text = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  "
+                        if len(x_val) else "")
             tqdm.write(
                 f"epoch {epoch:3d}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
-                f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  "
-                f"({epoch_seconds[-1]:.2f} s)"
+                f"{val_text}({epoch_seconds[-1]:.2f} s)"
             )
         if loop.out_of_time:
             break
