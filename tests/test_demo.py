@@ -50,6 +50,15 @@ def test_every_section_is_in_the_report(quick_demo):
         assert section["how"], f"section {key} does not say how its numbers were made"
 
 
+def test_cnn_section_trains_the_five_minute_model(quick_demo):
+    """The demo's CNN is the five-minute benchmark's choice, not the plain default cnn."""
+    config = json.loads((quick_demo / "cnn" / "config.json").read_text())
+    assert config["model"] == "cnn"
+    assert config["model_args"] == {"widths": [24, 48, 96], "pool_first": True, "head_grid": 3}
+    results = json.loads((quick_demo / "results.json").read_text())
+    assert "pool_first=True" in results["sections"]["cnn"]["text"]
+
+
 def test_numbers_are_finite_and_images_valid(quick_demo):
     results = json.loads((quick_demo / "results.json").read_text())
     values = list(_numbers(results))

@@ -68,11 +68,16 @@ CNN_RECIPE = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_
                   flip=True, ema_decay=0.999, tta_flip=True)
 
 
+def _args(model_args: dict) -> str:
+    return "".join(f", {k}={v}" for k, v in model_args.items())
+
+
 def cnn_section(ctx: DemoContext) -> Section:
     from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
     b = ctx.budget
-    config = ClassifierConfig(model=b.cnn_model, epochs=b.cnn_epochs, time_budget=b.cnn_seconds,
+    config = ClassifierConfig(model=b.cnn_model, model_args=dict(b.cnn_args),
+                              epochs=b.cnn_epochs, time_budget=b.cnn_seconds,
                               out=str(ctx.path("cnn")), data_dir=ctx.config.data_dir,
                               device=ctx.config.device, seed=ctx.config.seed, **CNN_RECIPE)
     t0 = time.perf_counter()
@@ -84,7 +89,8 @@ def cnn_section(ctx: DemoContext) -> Section:
     recipe = ", ".join(f"{k}={v}" for k, v in CNN_RECIPE.items())
     return Section(
         "cnn", "",
-        text=f"A convolutional network ({b.cnn_model}), trained as long as the profile allows.",
+        text=f"A convolutional network ({b.cnn_model}{_args(b.cnn_args)}), trained as long as "
+        "the profile allows.",
         how=f"{epochs} epoch(s) under {budget} on 55,000 training images ({recipe}); settings "
         f"chosen on the 5,000 validation images; test accuracy once on the 10,000 test images; "
         f"{ctx.device}, {wall:.0f} s with evaluation and figures.",
