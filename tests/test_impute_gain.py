@@ -127,6 +127,42 @@ def test_one_component_fill_is_the_conditional_mean_of_the_normal():
     np.testing.assert_array_equal(filled[2], x[2])  # nothing to fill
 
 
+def test_component_terms_match_the_textbook_formulas_for_every_pattern():
+    """_component works through the precision matrix (systems the size of the gaps); each
+    row's log density, fill and gap covariance must equal the given-block formulas."""
+    from scipy.stats import multivariate_normal
+
+    from fashionlab.impute.gaussian import _component
+
+    rng = np.random.default_rng(3)
+    d = 7
+    a = rng.normal(size=(d, d))
+    cov, mean = a @ a.T / d + 0.2 * np.eye(d), rng.normal(size=d)
+    given = (rng.random((40, d)) > 0.4).astype(float)
+    given[0], given[1] = 0, 1  # an empty row and a complete one
+    x = rng.normal(size=(40, d)) * given
+    patterns = torch.unique(torch.tensor(given), dim=0, return_inverse=True)
+    log_p, filled, spread = _component(torch.tensor(x), torch.tensor(given), torch.tensor(mean),
+                                       torch.tensor(cov), patterns)
+    weights = torch.rand(len(patterns[0]), dtype=torch.float64)
+    expected_sum = np.zeros((d, d))
+    for i in range(len(x)):
+        g, m = np.flatnonzero(given[i]), np.flatnonzero(given[i] == 0)
+        s_gg, s_mg = cov[np.ix_(g, g)], cov[np.ix_(m, g)]
+        density = multivariate_normal(mean[g], s_gg).logpdf(x[i, g]) if len(g) else 0.0
+        np.testing.assert_allclose(log_p[i].item(), density, rtol=1e-9, atol=1e-9)
+        fill = mean[m] + s_mg @ np.linalg.solve(s_gg, x[i, g] - mean[g]) if len(g) else mean
+        np.testing.assert_allclose(filled[i, m].numpy(), fill, rtol=1e-9)
+        gap_cov = np.zeros((d, d))
+        gap_cov[np.ix_(m, m)] = cov[np.ix_(m, m)] - s_mg @ np.linalg.solve(s_gg, s_mg.T)
+        p = patterns[1][i].item()
+        np.testing.assert_allclose(spread.diagonal(d)[p].numpy(), np.diag(gap_cov), atol=1e-12)
+        if i == np.flatnonzero(patterns[1].numpy() == p)[0]:  # once per pattern
+            expected_sum += weights[p].item() * gap_cov
+    np.testing.assert_allclose(spread.weighted_sum(weights, d).numpy(), expected_sum,
+                               atol=1e-12)
+
+
 def test_one_component_fit_recovers_a_normal_from_data_with_gaps():
     rng = np.random.default_rng(1)
     cov = np.array([[0.04, 0.03, 0.0], [0.03, 0.04, -0.01], [0.0, -0.01, 0.02]])

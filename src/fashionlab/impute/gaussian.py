@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -80,10 +81,10 @@ def fit_mixture(
         for k, (_, filled, spread) in enumerate(terms):
             new_means[k] = resp[:, k] @ filled / count[k]
             centred = filled - new_means[k]
-            per_pattern = torch.zeros(len(spread), dtype=x.dtype).index_add_(
+            per_pattern = torch.zeros(len(spread.inverse), dtype=x.dtype).index_add_(
                 0, patterns[1], resp[:, k])  # (P,): the component's weight of each pattern
             scatter = (resp[:, k, None] * centred).T @ centred
-            new_covs[k] = (scatter + (per_pattern[:, None, None] * spread).sum(0)) / count[k]
+            new_covs[k] = (scatter + spread.weighted_sum(per_pattern, d)) / count[k]
         weights = count / n
         pooled = (weights[:, None, None] * new_covs).sum(0)
         new_covs = (1 - SHRINK) * new_covs + SHRINK * pooled + RIDGE * eye
@@ -128,7 +129,7 @@ def mixture_moments(
     filled = torch.stack([t[1] for t in terms], 1)
     if not variances:
         return resp, filled, None
-    spread = [torch.diagonal(t[2], dim1=1, dim2=2)[patterns[1]] for t in terms]
+    spread = [t[2].diagonal(x.shape[1])[patterns[1]] for t in terms]
     return resp, filled, torch.stack(spread, 1).clamp_min(0)
 
 
@@ -242,29 +243,68 @@ def choose_components(
     return candidates[int(np.argmin(scores))], scores
 
 
+class GapCovariance(NamedTuple):
+    """The conditional covariance of each pattern's gaps, compactly: ``inverse`` (P, M, M)
+    among the pattern's ``columns`` (P, M), padded with zeros (column 0) up to ``M``, the
+    most gaps of any pattern. Dense, it would be (P, d, d): too much memory on wide tables."""
+
+    inverse: torch.Tensor
+    columns: torch.Tensor
+
+    def weighted_sum(self, weights: torch.Tensor, d: int) -> torch.Tensor:
+        """sum_p weights[p] * (pattern p's covariance, spread over the d x d matrix)."""
+        cells = (self.columns[:, :, None] * d + self.columns[:, None, :]).flatten()
+        values = (weights[:, None, None] * self.inverse).flatten()
+        return torch.zeros(d * d, dtype=values.dtype).index_add_(0, cells, values).view(d, d)
+
+    def diagonal(self, d: int) -> torch.Tensor:
+        """(P, d): each pattern's conditional variance of every cell (0 on given cells)."""
+        variances = torch.diagonal(self.inverse, dim1=1, dim2=2)
+        return torch.zeros(len(variances), d, dtype=variances.dtype).scatter_add_(
+            1, self.columns, variances)
+
+
 def _component(
     x: torch.Tensor, given: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor,
     patterns: tuple[torch.Tensor, torch.Tensor], spread: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+) -> tuple[torch.Tensor, torch.Tensor, GapCovariance | None]:
     """For one normal: (log density of each row's given cells, filled rows, and, with
     ``spread``, the conditional covariance of the gaps of each pattern).
 
     ``patterns``: the distinct rows of ``given`` and each row's index among them.
-    Each pattern's system is the covariance's given block padded with the identity
-    on the gaps (one batched Cholesky for all patterns); the gaps' conditional mean
-    is ``mean_m + S_mg S_gg^-1 (x_g - mean_g)``.
+    Everything goes through the precision matrix P = S^-1 (one d x d inverse), so each
+    pattern solves a system the size of its *gaps*, P_mm (padded with the identity to the
+    most gaps of any pattern; one batched Cholesky), instead of one the size of its given
+    cells: the gaps' conditional mean is ``mean_m - P_mm^-1 P_mg (x_g - mean_g)`` and their
+    conditional covariance ``P_mm^-1``; the given cells' density uses
+    ``S_gg^-1 = P_gg - P_gm P_mm^-1 P_mg`` and ``det S_gg = det S * det P_mm``. The same
+    numbers as the given-block formulas (to about 1e-13), tens of times faster on a wide
+    table with a few gaps per row (a 300-column pattern with 30 gaps: 30^3, not 270^3).
     """
     unique, index = patterns
-    both = unique[:, :, None] * unique[:, None, :]
-    factor = torch.linalg.cholesky(both * cov + torch.diag_embed(1 - unique))  # (P, d, d)
-    inverse = torch.cholesky_inverse(factor) * both  # S_gg^-1, zero on the gaps
-    log_det = 2 * torch.log(torch.diagonal(factor, dim1=1, dim2=2)).sum(1)
-    centred = given * (x - mean)
-    solved = torch.einsum("nij,nj->ni", inverse[index], centred)
-    log_p = -0.5 * ((centred * solved).sum(1) + log_det[index]
-                    + given.sum(1) * math.log(2 * math.pi))
-    filled = given * x + (1 - given) * (mean + solved @ cov)
-    if not spread:
-        return log_p, filled, None
-    gaps = 1 - unique
-    return log_p, filled, (cov - cov @ inverse @ cov) * gaps[:, :, None] * gaps[:, None, :]
+    gaps = 1 - unique  # (P, d)
+    counts = gaps.sum(1).long()
+    most = int(counts.max()) if len(counts) else 0
+    # each pattern's gap columns first (in column order), then padding that points at column 0
+    order = torch.argsort(-gaps, dim=1, stable=True)[:, :most]  # (P, M)
+    valid = (torch.arange(most)[None] < counts[:, None]).to(x.dtype)  # (P, M)
+    columns = order * valid.long()
+    chol = torch.linalg.cholesky(cov)
+    precision = torch.cholesky_inverse(chol)
+    both = valid[:, :, None] * valid[:, None, :]
+    block = precision[columns[:, :, None], columns[:, None, :]] * both \
+        + torch.diag_embed(1 - valid)  # (P, M, M): P_mm, the identity on the padding
+    factor = torch.linalg.cholesky(block)
+    inverse = torch.cholesky_inverse(factor) * both  # P_mm^-1, zero on the padding
+    centred = given * (x - mean)  # zero on the gaps
+    pulled = centred @ precision  # (n, d); on the gaps: P_mg (x_g - mean_g)
+    row_valid = valid[index]
+    rhs = pulled.gather(1, columns[index]) * row_valid  # (n, M)
+    solved = torch.einsum("nij,nj->ni", inverse[index], rhs)  # (n, M)
+    log_det = 2 * (torch.log(torch.diagonal(chol)).sum()
+                   + torch.log(torch.diagonal(factor, dim1=1, dim2=2)).sum(1))  # log det S_gg
+    quadratic = (pulled * centred).sum(1) - (rhs * solved).sum(1)
+    log_p = -0.5 * (quadratic + log_det[index] + given.sum(1) * math.log(2 * math.pi))
+    shift = torch.zeros_like(x).scatter_add_(1, columns[index], -solved * row_valid)
+    filled = given * x + (1 - given) * (mean + shift)
+    return log_p, filled, GapCovariance(inverse, columns) if spread else None
