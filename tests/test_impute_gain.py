@@ -135,10 +135,11 @@ def test_component_terms_match_the_textbook_formulas_for_every_pattern():
     from fashionlab.impute.gaussian import _component
 
     rng = np.random.default_rng(3)
-    d = 7
+    d = 20
     a = rng.normal(size=(d, d))
     cov, mean = a @ a.T / d + 0.2 * np.eye(d), rng.normal(size=d)
-    given = (rng.random((40, d)) > 0.4).astype(float)
+    # rows with few, some and many gaps: the patterns are solved in several groups
+    given = (rng.random((40, d)) > rng.choice([0.1, 0.4, 0.9], size=(40, 1))).astype(float)
     given[0], given[1] = 0, 1  # an empty row and a complete one
     x = rng.normal(size=(40, d)) * given
     patterns = torch.unique(torch.tensor(given), dim=0, return_inverse=True)
@@ -509,3 +510,26 @@ def test_start_blend_forests_fit_on_a_sample_of_a_long_table(monkeypatch):
     assert all(15 <= forest.estimators_[0].tree_.n_node_samples[0] <= 25
                for forests in capped.fold_forests_ for forest in forests)
     assert np.isfinite(capped.transform(X_missing)).all()
+
+
+def test_forest_splits_draw_from_half_the_other_columns_at_most_the_cap():
+    from fashionlab.impute.forests import split_columns
+
+    # as scikit-learn's max_features=0.5 below the cap: tables up to 31 columns unchanged
+    assert [split_columns(n, 15) for n in (1, 2, 5, 29, 30, 31, 100)] == [1, 1, 2, 14, 15, 15, 15]
+    assert split_columns(100, None) == 50 and split_columns(100, 4) == 4
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3)) @ rng.normal(size=(3, 12)) + 0.1 * rng.normal(size=(60, 12))
+    X_missing, _ = hide_completely_at_random(X, 0.1, random_state=0)
+    params = {**FAST, "n_generators": 1, "forest_trees": 2, "random_state": 0}
+    for most, expected in ((None, 5), (3, 3)):  # 11 other columns: half is 5
+        imputer = GainImputer(**params, forest_max_columns=most).fit(X_missing)
+        assert {forest.max_features for forests in imputer.fold_forests_
+                for forest in forests} == {expected}
+
+
+@pytest.mark.parametrize("most", [0, -1, 2.5, True, "15"])
+def test_a_bad_forest_column_cap_is_rejected(most):
+    X_missing, _ = hide_completely_at_random(correlated(30), 0.1, random_state=0)
+    with pytest.raises(ValueError, match="forest_max_columns must be None or a positive"):
+        GainImputer(**FAST, forest_max_columns=most).fit(X_missing)

@@ -14,16 +14,25 @@ from sklearn.ensemble import ExtraTreesRegressor
 MAX_FEATURES = 0.5  # share of the other columns each split draws from
 
 
+def split_columns(others: int, most: int | None) -> int:
+    """How many of the ``others`` columns each split draws from: ``MAX_FEATURES`` of them
+    (as scikit-learn rounds a fraction), at most ``most`` (None: no cap)."""
+    share = max(1, int(MAX_FEATURES * others))
+    return share if most is None else max(1, min(share, most))
+
+
 def fit_column_forests(
-    fill: np.ndarray, given: np.ndarray, trees: int, seed: int
+    fill: np.ndarray, given: np.ndarray, trees: int, seed: int, most_columns: int | None = None,
 ) -> list[ExtraTreesRegressor | None]:
     """One forest per column of ``fill`` (rows x columns, no gap), fitted on the rows where
-    ``given`` says the column was observed; None for a column observed in no row."""
+    ``given`` says the column was observed; None for a column observed in no row. Each
+    split draws from ``split_columns(columns - 1, most_columns)`` of the other columns."""
     forests: list[ExtraTreesRegressor | None] = []
+    features = split_columns(fill.shape[1] - 1, most_columns)
     for c in range(fill.shape[1]):
         target = given[:, c]
         forests.append(ExtraTreesRegressor(
-            n_estimators=trees, max_features=MAX_FEATURES, random_state=seed,
+            n_estimators=trees, max_features=features, random_state=seed,
         ).fit(np.delete(fill[target], c, 1), fill[target, c]) if target.any() else None)
     return forests
 
