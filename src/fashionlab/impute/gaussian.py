@@ -265,7 +265,8 @@ class GapCovariance(NamedTuple):
 
     def diagonal(self, d: int) -> torch.Tensor:
         """(P, d): each pattern's conditional variance of every cell (0 on given cells)."""
-        out = torch.zeros(self.patterns, d, dtype=self.parts[0][1].dtype)
+        out = torch.zeros(self.patterns, d, dtype=self.parts[0][1].dtype if self.parts
+                          else torch.float64)
         for ids, inverse, columns in self.parts:
             out[ids] = torch.zeros(len(ids), d, dtype=out.dtype).scatter_add_(
                 1, columns, torch.diagonal(inverse, dim1=1, dim2=2))
@@ -301,10 +302,11 @@ def _component(
                          dtype=x.dtype)  # log det S, plus log det P_mm below: log det S_gg
     shift = torch.zeros_like(x)
     counts = (1 - unique).sum(1).long()
+    group = (counts + BUCKET - 1) // BUCKET  # 0: no gap, 1: 1-8 gaps, 2: 9-16, ...
     local = torch.empty(len(unique), dtype=torch.long)  # each pattern's place in its group
     parts = []
-    for key in torch.unique((counts + BUCKET - 1) // BUCKET).tolist():
-        ids = torch.nonzero((counts + BUCKET - 1) // BUCKET == key).flatten()
+    for key in torch.unique(group).tolist():
+        ids = torch.nonzero(group == key).flatten()
         most = int(counts[ids].max())
         # each pattern's gap columns first (in column order), then padding at column 0
         columns = torch.argsort(unique[ids], dim=1, stable=True)[:, :most]  # (G, M)
