@@ -68,7 +68,8 @@ CNN_RECIPE = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_
                   flip=True, ema_decay=0.999, tta_flip=True)
 
 
-def _args(model_args: dict) -> str:
+def _model_args_text(model_args: dict) -> str:
+    """The model arguments as ", k=v" pairs, the way the section names its model."""
     return "".join(f", {k}={v}" for k, v in model_args.items())
 
 
@@ -89,8 +90,8 @@ def cnn_section(ctx: DemoContext) -> Section:
     recipe = ", ".join(f"{k}={v}" for k, v in CNN_RECIPE.items())
     return Section(
         "cnn", "",
-        text=f"A convolutional network ({b.cnn_model}{_args(b.cnn_args)}), trained as long as "
-        "the profile allows.",
+        text=f"A convolutional network ({b.cnn_model}{_model_args_text(b.cnn_args)}), "
+        "trained as long as the profile allows.",
         how=f"{epochs} epoch(s) under {budget} on 55,000 training images ({recipe}); settings "
         f"chosen on the 5,000 validation images; test accuracy once on the 10,000 test images; "
         f"{ctx.device}, {wall:.0f} s with evaluation and figures.",
