@@ -23,6 +23,7 @@ from fashionlab.data import FashionMNIST, load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.report.html import Section, render_report
 from fashionlab.train.device import resolve_device
+from fashionlab.train.recipe import FIVE_MINUTE_CNN
 from fashionlab.train.runs import atomic_write_bytes, atomic_write_json, prepare_output_dir
 
 
@@ -44,9 +45,6 @@ class Budget:
     impute_gan_seconds: float  # training budget of the window GAN imputer (full protocol)
     inpaint_steps: int  # training steps of the inpainting GAIN
 
-
-# The five-minute choice of benchmarks/classifier_accuracy.py ("narrow pool-first grid 3").
-FIVE_MINUTE_CNN = {"widths": [24, 48, 96], "pool_first": True, "head_grid": 3}
 
 PROFILES: dict[str, Budget] = {
     # CI runs this one: every section, each a few seconds to a few tens of seconds.

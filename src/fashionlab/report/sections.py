@@ -11,6 +11,7 @@ from fashionlab.data import CLASS_NAMES
 from fashionlab.errors import FashionlabError
 from fashionlab.report.demo import DemoContext
 from fashionlab.report.html import Section
+from fashionlab.train.recipe import CNN_RECIPE
 
 
 def samples_section(ctx: DemoContext) -> Section:
@@ -60,12 +61,6 @@ def reference_classifier_section(ctx: DemoContext) -> Section:
                  "validation accuracy": result.val_accuracy,
                  "seconds per epoch": result.seconds_per_epoch, "epochs": epochs},
     )
-
-
-# The CNN recipe of the demo: benchmarks/classifier_accuracy.py's five-minute recipe.
-CNN_RECIPE = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
-                  schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, crop_padding=2,
-                  flip=True, ema_decay=0.999, tta_flip=True)
 
 
 def _model_args_text(model_args: dict) -> str:
