@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 from dataclasses import dataclass
@@ -92,7 +93,16 @@ def init_distributed(device_name: str = "auto") -> tuple[Distributed, torch.devi
         if device.type == "cuda":
             torch.cuda.set_device(device)
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        atexit.register(_leave_process_group)
     return Distributed(rank, world, local_rank), device
+
+
+def _leave_process_group() -> None:
+    """At exit, tear the process group down (PyTorch's advice) rather than leave it to the
+    interpreter's shutdown; a torchrun test once saw a rank abort at exit under load
+    ("terminate called without an active exception")."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def all_reduce_sum(tensor: torch.Tensor, ctx: Distributed) -> torch.Tensor:
