@@ -478,15 +478,15 @@ def run_table(name: str, args: argparse.Namespace, gain_params: dict) -> dict:
     for j in range(args.masks):
         r = score_mask(X, mask_seed(args.seed, j), gain_params, args.grid, args.validation_only,
                        args.baselines)
-        r.setdefault("missforest", float("nan"))  # not run: no ratio
         per_mask.append(r)
+        against = (f" missforest {r['missforest']:.4f} ratio {r['gain'] / r['missforest']:.3f}"
+                   if "missforest" in r else  # not run: each baseline run instead
+                   "".join(f"; {m} {r[m]:.4f}" for m in args.baselines))
         print(f"  {name} mask {j}: gain {r['gain']:.4f} ({r['gain_seconds']:.0f} s"
-              + (f", {r['gain_setting']}" if "gain_setting" in r else "")
-              + f") missforest {r['missforest']:.4f} ratio {r['gain'] / r['missforest']:.3f}"
-              + "".join(f"; {m} {r[m]:.4f}" for m in args.baselines if m != "missforest")
+              + (f", {r['gain_setting']}" if "gain_setting" in r else "") + ")" + against
               + "".join(f"; validation {k} {v:.3f}" for k, v in r["validation"].items()),
               flush=True)
-    ratios = np.array([r["gain"] / r["missforest"] for r in per_mask])
+    ratios = np.array([r["gain"] / r.get("missforest", np.nan) for r in per_mask])
     result = {"table": name, "shape": X.shape, "masks": per_mask, "ratios": ratios.tolist(),
               "scored_cells": per_mask[0]["scored_cells"], "ratio_mean": float(ratios.mean()),
               "ratio_se": float(ratios.std(ddof=1) / np.sqrt(len(ratios)))
