@@ -374,7 +374,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.exceptions import ConvergenceWarning
 
 from fashionlab.data.air_quality import load_air_quality
-from fashionlab.impute import GainImputer, get_imputer_class, hide_completely_at_random
+from fashionlab.impute import GainImputer, hide_completely_at_random, make_imputer
 from fashionlab.impute.masking import minmax_errors
 
 AIR_QUALITY = Path(__file__).resolve().parents[2] / "shared" / "data" / "air-quality"
@@ -424,11 +424,9 @@ def load_table(name: str, rows: int, seed: int) -> np.ndarray:
 
 def fit_score(name: str, params: dict, X_hidden: np.ndarray, X_true: np.ndarray,
               mask: np.ndarray, seed: int) -> tuple[float, float]:
-    cls = get_imputer_class(name)
-    if "random_state" in cls().get_params():
-        params = {**params, "random_state": seed}
+    imputer = make_imputer(name, params, random_state=seed)
     start = time.perf_counter()
-    filled = cls(**params).fit_transform(X_hidden)
+    filled = imputer.fit_transform(X_hidden)
     return minmax_errors(X_true, filled, mask)["rmse"], time.perf_counter() - start
 
 

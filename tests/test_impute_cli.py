@@ -160,6 +160,70 @@ def test_unknown_method_lists_valid_ones(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_param_sets_an_option_of_the_method(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    heights = {"1.62", "1.80", "1.70", "1.55", "1.91"}
+    for params, one_of_them in ((["--param", "n_neighbors=1"], True), ([], False)):
+        out = tmp_path / f"out{len(params)}.csv"
+        code, stdout, _ = run(capsys, src, "--out", out, "--method", "knn", *params)
+        assert code == 0 and ("(n_neighbors=1)" in stdout) == one_of_them
+        bob_height = list(csv.reader(out.open()))[2][2]
+        # one neighbour copies a real height; five (the default) average to a new one
+        assert (bob_height in heights) == one_of_them
+
+
+def test_param_makes_nearest_station_work_on_any_station_layout(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    a1 = rng.normal(size=40)
+    data = np.column_stack([a1, rng.normal(size=40), 3 * a1 + 1, rng.normal(size=40)])
+    lines = ["a1,b1,a2,b2"] + [",".join(f"{v:.4f}" for v in row) for row in data]
+    lines[6] = ",".join(["", *lines[6].split(",")[1:]])  # a gap in a1 at data row 6
+    src = write(tmp_path / "in.csv", "\n".join(lines) + "\n")
+    out = tmp_path / "out.csv"
+    code, _, err = run(capsys, src, "--out", out, "--method", "nearest-station")
+    assert code == 2 and "--param n_variables=N" in err and not out.exists()
+    code, _, _ = run(capsys, src, "--out", out, "--method", "nearest-station",
+                     "--param", "n_variables=2")
+    assert code == 0
+    filled = float(list(csv.reader(out.open()))[6][0])
+    assert filled == pytest.approx(a1[5], abs=1e-3)  # a1 = (a2 - 1) / 3: station 2 donates
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    (["k=3"], "imputer 'knn' has no parameter 'k'; its parameters and their defaults: "),
+    (["n_neighbors=0"], "knn with n_neighbors=0: The 'n_neighbors' parameter"),
+    (["n_neighbors"], "--param wants KEY=VALUE, got 'n_neighbors'"),
+    (["=3"], "--param wants KEY=VALUE, got '=3'"),
+])
+def test_bad_param_is_one_line_error_and_writes_nothing(tmp_path, capsys, params, message):
+    src = write(tmp_path / "in.csv", GOOD)
+    out = tmp_path / "out.csv"
+    argv = [arg for param in params for arg in ("--param", param)]
+    code, _, err = run(capsys, src, "--out", out, "--method", "knn", *argv)
+    assert code == 2 and message in err and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("error: ")
+    if "no parameter" in message:
+        assert "n_neighbors=5" in err  # the list names each parameter with its default
+    assert not out.exists()
+
+
+def test_param_reaches_gain_and_its_bad_values_are_errors(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    code, _, err = run(capsys, src, "--out", tmp_path / "out.csv", "--method", "gain",
+                       "--param", "forest_max_columns=0")
+    assert code == 2 and "gain with forest_max_columns=0: forest_max_columns must be" in err
+    code, _, err = run(capsys, src, "--out", tmp_path / "out.csv", "--method", "gain",
+                       "--param", "hint_rate=high")
+    assert code == 2 and "hint_rate must be a number in [0, 1], got 'high'" in err
+
+
+def test_evaluate_scores_the_method_with_its_params(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    code, stdout, _ = run(capsys, src, "--evaluate", "0.3", "--compare", "mean,knn",
+                          "--method", "knn", "--param", "n_neighbors=2")
+    assert code == 0 and "(knn with n_neighbors=2)" in stdout
+
+
 def test_missing_input_file(tmp_path, capsys):
     code, _, err = run(capsys, tmp_path / "nope.csv", "--out", tmp_path / "out.csv")
     assert code == 2 and "does not exist" in err

@@ -102,6 +102,15 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"start_blend": -0.1}, "start_blend"),
         ({"start_blend": "half"}, "start_blend"),
         ({"forest_trees": 0}, "forest_trees"),
+        ({"hint_rate": "x"}, "hint_rate must be a number in \\[0, 1\\], got 'x'"),
+        ({"drop_rate": "x"}, "drop_rate"),
+        ({"drop_rate": (0.1, 0.2, 0.3)}, "drop_rate"),
+        ({"learning_rate": -1e-3}, "learning_rate"),
+        ({"alpha": float("nan")}, "alpha"),
+        ({"depth": 0}, "depth"),
+        ({"hidden_size": 2.5}, "hidden_size"),
+        ({"n_threads": 0}, "n_threads"),
+        ({"batch_size": True}, "batch_size"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):

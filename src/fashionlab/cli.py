@@ -143,12 +143,14 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_train_classifier)
 
 
-def _model_args(pairs: Sequence[str]) -> dict:
+def key_values(pairs: Sequence[str], option: str) -> dict:
+    """``["k=15", "s=text", "n=null"]`` as ``{"k": 15, "s": "text", "n": None}``: each VALUE
+    read as JSON, else kept as text (for ``--model-arg`` and ``--param``)."""
     args = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise FashionlabError(f"--model-arg wants KEY=VALUE, got {pair!r}")
+            raise FashionlabError(f"{option} wants KEY=VALUE, got {pair!r}")
         try:
             args[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -160,7 +162,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
     config = ClassifierConfig(
-        model=args.model, model_args=_model_args(args.model_arg), epochs=args.epochs,
+        model=args.model, model_args=key_values(args.model_arg, "--model-arg"), epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
         budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -359,16 +361,6 @@ def _run_score(args: argparse.Namespace) -> None:
 # --------------------------------------------------------------------------- train gan
 
 
-def _model_arg(text: str) -> tuple[str, object]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def _add_train_gan(tasks: argparse._SubParsersAction) -> None:
     from fashionlab.train.gan import GanConfig
 
@@ -382,8 +374,8 @@ def _add_train_gan(tasks: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", default=None, help="a registered GAN (`fashionlab models`); "
                    "default: lite, or the model of the --resume run")
-    p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
-                   metavar="KEY=VALUE", help="model option, e.g. leaky=true (repeatable)")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option, VALUE as JSON, e.g. leaky=true (repeatable)")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's (dcgan: 100)")
     p.add_argument("--batch-size", type=int, default=None, help="per process")
     p.add_argument("--loss", choices=["bce", "hinge"], default=None)
@@ -419,7 +411,7 @@ def _run_train_gan(args: argparse.Namespace) -> None:
     from fashionlab.train.gan import GanConfig, train_gan
 
     config = GanConfig(
-        model=args.model, model_args=dict(args.model_arg), epochs=args.epochs,
+        model=args.model, model_args=key_values(args.model_arg, "--model-arg"), epochs=args.epochs,
         batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
         lr_d=args.lr_d or args.lr, betas=tuple(args.betas) if args.betas else None, ema=args.ema,
         train_subset=args.train_subset, samples=args.samples,
@@ -513,6 +505,10 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", default=None, metavar="NAMES",
                    help="comma-separated methods that --evaluate scores (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seeds the imputer and the hidden cells")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a keyword argument of the --method imputer, VALUE as JSON (repeatable; "
+                   "--evaluate scores that method with it too), e.g. --method knn --param "
+                   "n_neighbors=10; an unknown KEY lists the method's parameters")
     p.set_defaults(func=_run_impute)
 
 
@@ -521,7 +517,7 @@ def _run_impute(args: argparse.Namespace) -> None:
 
     config = ImputeConfig(
         input=args.input, out=args.out, method=args.method, force=args.force, flags=args.flags,
-        evaluate=args.evaluate, seed=args.seed,
+        evaluate=args.evaluate, seed=args.seed, params=key_values(args.param, "--param"),
         evaluate_methods=tuple(args.compare.split(",")) if args.compare else None,
     )
     result = impute_csv(config, progress=lambda line: print(line, file=sys.stderr, flush=True))

@@ -3,7 +3,13 @@
 ``IMPUTERS`` maps every registered method name to its class (the CLI's ``--method``).
 """
 
-from fashionlab.impute.base import IMPUTERS, BaseImputer, get_imputer_class, imputer_names
+from fashionlab.impute.base import (
+    IMPUTERS,
+    BaseImputer,
+    get_imputer_class,
+    imputer_names,
+    make_imputer,
+)
 from fashionlab.impute.baselines import (
     KNearestImputer,
     MeanImputer,
@@ -34,5 +40,6 @@ __all__ = [
     "get_imputer_class",
     "hide_completely_at_random",
     "imputer_names",
+    "make_imputer",
     "masked_errors",
 ]

@@ -60,6 +60,29 @@ def get_imputer_class(name: str) -> type[BaseImputer]:
         ) from None
 
 
+def make_imputer(name: str, params: dict | None = None,
+                 random_state: int | None = None) -> BaseImputer:
+    """The imputer registered as ``name``, built with ``params`` (its keyword arguments).
+
+    ``random_state`` seeds it when it draws random numbers (a ``random_state`` in
+    ``params`` wins). A parameter the imputer does not have is an error that lists
+    the ones it has, with their defaults; values are checked when it is fitted.
+    """
+    cls = get_imputer_class(name)
+    defaults = cls().get_params()
+    params = dict(params or {})
+    unknown = [key for key in params if key not in defaults]
+    if unknown:
+        accepted = ", ".join(f"{key}={value!r}" for key, value in defaults.items())
+        raise FashionlabError(
+            f"imputer {name!r} has no parameter {unknown[0]!r}; its parameters and their "
+            f"defaults: {accepted}"
+        )
+    if random_state is not None and "random_state" in defaults:
+        params.setdefault("random_state", random_state)
+    return cls(**params)
+
+
 def is_missing_nan(missing_values: object) -> bool:
     """True when ``missing_values`` is NaN (float NaN or ``np.nan``)."""
     return isinstance(missing_values, numbers.Real) and np.isnan(missing_values)

@@ -184,6 +184,17 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def _is_whole(value, low: int) -> bool:
+    """``value`` is an integer (not a bool) of at least ``low``."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
+
+
+def _is_number(value) -> bool:
+    """``value`` is a real number (not a bool, not NaN)."""
+    return (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and not np.isnan(value))
+
+
 def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (values * weight).sum() / weight.sum().clamp_min(1.0)
 
@@ -414,37 +425,37 @@ class GainImputer(BaseImputer):
     def _drop_range(self) -> tuple[float, float]:
         """``drop_rate`` as a (low, high) pair, checked."""
         rate = self.drop_rate
-        low, high = (rate, rate) if np.isscalar(rate) else tuple(rate)
-        if not 0 <= low <= high < 1:
+        pair = (rate, rate) if _is_number(rate) else tuple(rate) if isinstance(
+            rate, tuple | list) else ()
+        if not (len(pair) == 2 and all(map(_is_number, pair)) and 0 <= pair[0] <= pair[1] < 1):
             raise ValueError(
                 f"drop_rate must be in [0, 1) or a pair low <= high in [0, 1), got {rate!r}"
             )
-        return float(low), float(high)
+        return float(pair[0]), float(pair[1])
 
     def _check_params(self) -> None:
-        for name in ("n_iterations", "batch_size", "n_generators", "n_iter_no_change",
+        for name in ("n_iterations", "batch_size", "depth", "n_generators", "n_iter_no_change",
                      "forest_trees"):
+            if not _is_whole(getattr(self, name), 1):
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for name in ("hidden_size", "forest_max_columns", "n_threads"):
             value = getattr(self, name)
-            if not (isinstance(value, int | np.integer) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        most = self.forest_max_columns
-        if most is not None and not (isinstance(most, int | np.integer)
-                                     and not isinstance(most, bool) and most >= 1):
-            raise ValueError(f"forest_max_columns must be None or a positive integer, got {most!r}")
-        if not 0 <= self.hint_rate <= 1:
-            raise ValueError(f"hint_rate must be in [0, 1], got {self.hint_rate!r}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
-        if not 0 <= self.validation_fraction < 1:
-            raise ValueError(
-                f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}"
-            )
-        if not (isinstance(self.start_folds, int | np.integer) and self.start_folds != 1
-                and self.start_folds >= 0):
+            if value is not None and not _is_whole(value, 1):
+                raise ValueError(f"{name} must be None or a positive integer, got {value!r}")
+        for name, (interval, inside) in {
+            "hint_rate": ("[0, 1]", lambda v: 0 <= v <= 1),
+            "start_blend": ("[0, 1]", lambda v: 0 <= v <= 1),
+            "ema_decay": ("[0, 1)", lambda v: 0 <= v < 1),
+            "validation_fraction": ("[0, 1)", lambda v: 0 <= v < 1),
+            "alpha": ("[0, infinity)", lambda v: 0 <= v < np.inf),
+            "learning_rate": ("[0, infinity)", lambda v: 0 <= v < np.inf),  # 0: no GAN step
+        }.items():
+            value = getattr(self, name)
+            if not (_is_number(value) and inside(value)):
+                raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+        self._drop_range()
+        if not (_is_whole(self.start_folds, 0) and self.start_folds != 1):
             raise ValueError(f"start_folds must be 0 or an integer >= 2, got {self.start_folds!r}")
-        if not (isinstance(self.start_blend, int | float | np.floating)
-                and not isinstance(self.start_blend, bool) and 0 <= self.start_blend <= 1):
-            raise ValueError(f"start_blend must be in [0, 1], got {self.start_blend!r}")
         if self.generator_input not in ("scaled", "standardised"):
             raise ValueError("generator_input must be 'scaled' or 'standardised', "
                              f"got {self.generator_input!r}")
@@ -453,10 +464,9 @@ class GainImputer(BaseImputer):
         if self.start_transform not in (None, "yeo-johnson"):
             raise ValueError(
                 f"start_transform must be None or 'yeo-johnson', got {self.start_transform!r}")
-        k = self.n_components
-        if not (k == "auto" or (isinstance(k, int | np.integer) and not isinstance(k, bool)
-                                and k >= 1)):
-            raise ValueError(f"n_components must be 'auto' or a positive integer, got {k!r}")
+        if not (self.n_components == "auto" or _is_whole(self.n_components, 1)):
+            raise ValueError(
+                f"n_components must be 'auto' or a positive integer, got {self.n_components!r}")
 
     def _fit(self, X: np.ndarray, rng: np.random.Generator) -> None:
         self._check_params()

@@ -209,7 +209,8 @@ class NearestStationImputer(_TimeSeriesImputer):
         if self.n_variables < 1 or n_columns % self.n_variables:
             raise FashionlabError(
                 f"{n_columns} columns do not split into stations of n_variables="
-                f"{self.n_variables}: pass the number of variables per station"
+                f"{self.n_variables}: pass the number of variables per station "
+                "(`fashionlab impute`: --param n_variables=N)"
             )
         n_stations = n_columns // self.n_variables
         self.donors_ = []  # per column: list of (donor column, intercept, slope), best first
