@@ -542,3 +542,19 @@ def test_a_bad_forest_column_cap_is_rejected(most):
     X_missing, _ = hide_completely_at_random(correlated(30), 0.1, random_state=0)
     with pytest.raises(ValueError, match="forest_max_columns must be None or a positive"):
         GainImputer(**FAST, forest_max_columns=most).fit(X_missing)
+
+
+def test_parallel_forests_fill_the_same_cells():
+    X_missing, _ = hide_completely_at_random(correlated(80), 0.15, random_state=0)
+    params = {**FAST, "n_generators": 1, "forest_trees": 8, "random_state": 0}
+    one = GainImputer(**params).fit(X_missing)
+    two = GainImputer(**params, n_jobs=2).fit(X_missing)
+    assert {forest.n_jobs for forests in two.fold_forests_ for forest in forests} == {2}
+    np.testing.assert_array_equal(one.transform(X_missing), two.transform(X_missing))
+
+
+@pytest.mark.parametrize("jobs", [0, 1.5, True, "2"])
+def test_a_bad_job_count_is_rejected(jobs):
+    X_missing, _ = hide_completely_at_random(correlated(30), 0.1, random_state=0)
+    with pytest.raises(ValueError, match="n_jobs must be None or a nonzero integer"):
+        GainImputer(**FAST, n_jobs=jobs).fit(X_missing)

@@ -23,16 +23,18 @@ def split_columns(others: int, most: int | None) -> int:
 
 def fit_column_forests(
     fill: np.ndarray, given: np.ndarray, trees: int, seed: int, most_columns: int | None = None,
+    n_jobs: int | None = None,
 ) -> list[ExtraTreesRegressor | None]:
     """One forest per column of ``fill`` (rows x columns, no gap), fitted on the rows where
     ``given`` says the column was observed; None for a column observed in no row. Each
-    split draws from ``split_columns(columns - 1, most_columns)`` of the other columns."""
+    split draws from ``split_columns(columns - 1, most_columns)`` of the other columns;
+    ``n_jobs`` fit each forest's trees in parallel (the same trees)."""
     forests: list[ExtraTreesRegressor | None] = []
     features = split_columns(fill.shape[1] - 1, most_columns)
     for c in range(fill.shape[1]):
         target = given[:, c]
         forests.append(ExtraTreesRegressor(
-            n_estimators=trees, max_features=features, random_state=seed,
+            n_estimators=trees, max_features=features, random_state=seed, n_jobs=n_jobs,
         ).fit(np.delete(fill[target], c, 1), fill[target, c]) if target.any() else None)
     return forests
 

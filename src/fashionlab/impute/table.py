@@ -181,13 +181,6 @@ def format_value(value: float, decimals: int | None, decimal_comma: bool = False
     return text.replace(".", ",") if decimal_comma else text
 
 
-def fill_table(table: Table, method: str, random_state: int = 0,
-               params: dict | None = None) -> np.ndarray:
-    """The numeric values of ``table`` with every empty cell filled by ``method`` (built
-    with ``params``)."""
-    return fit_fill(method, params, random_state, table.values)
-
-
 def fit_fill(method: str, params: dict | None, random_state: int,
              values: np.ndarray) -> np.ndarray:
     """``values`` filled by a new ``method`` imputer; a parameter value it refuses (the
@@ -310,7 +303,7 @@ def impute_csv(config: ImputeConfig,
     if out is not None:
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
             f"{config.method}...{_slow_note(config.method, columns)}")
-        filled = fill_table(table, config.method, config.seed, config.params)
+        filled = fit_fill(config.method, config.params, config.seed, table.values)
         write_table(table, filled, out, config.flags)
     return result
 
@@ -321,8 +314,9 @@ def _slow_note(method: str, columns: int) -> str:
         return ""
     return (f" ({columns} columns: GAIN's default fit grows faster than the number of "
             f"columns: about 1.5 minutes for 500 rows of 60 columns and 20 minutes for 300 "
-            f"columns on one core, where --method knn takes under a second; --param "
-            f"forest_max_columns=15 fitted a 132-column table in two thirds of the time)")
+            f"columns on one core, where --method knn takes under a second; --param n_jobs=-1 "
+            f"fits its forests on every core, --param forest_max_columns=15 fitted a "
+            f"132-column table in two thirds of the time)")
 
 
 def table_methods() -> tuple[str, ...]:
