@@ -138,6 +138,30 @@ def test_predict_on_a_folder_of_images(capsys, mlp_run, fashion, tmp_path):
     assert code == 2 and "holds no image file" in err and err.count("\n") == 1
 
 
+def test_an_unusable_file_does_not_stop_the_others(capsys, mlp_run, fashion, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    image = fashion.test_images[int((fashion.test_labels == 1).nonzero()[0][0])].numpy()
+    Image.fromarray(image).save(folder / "a.png")
+    Image.new("L", (28, 28), 255).save(folder / "b.png")  # blank
+    (folder / "c.jpg").write_text("not a picture")
+    Image.fromarray(image).save(folder / "d.png")
+    code, out, err = run_cli(capsys, "predict", str(mlp_run), str(folder))
+    assert code == 2  # scripts notice that some files were not classified
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        str(folder / "a.png"), str(folder / "d.png")]
+    assert err.splitlines() == [
+        f"error: {folder / 'b.png'} shows nothing: every pixel has the same grey level "
+        "(a blank or fully transparent picture)",
+        f"error: {folder / 'c.jpg'} is not an image (PNG, JPEG or another format PIL reads)",
+    ]
+    code, out, _ = run_cli(capsys, "predict", str(mlp_run), str(folder), "--json")
+    results = json.loads(out)
+    assert code == 2 and [sorted(r) for r in results] == [
+        ["file", "top"], ["error", "file"], ["error", "file"], ["file", "top"]]
+    assert results[0]["top"] == results[3]["top"]  # the same picture, the same classes
+
+
 def test_run_folder_without_weights(capsys, mlp_run, tmp_path, fashion_dir):
     broken = tmp_path / "broken"
     broken.mkdir()

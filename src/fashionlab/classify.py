@@ -143,21 +143,27 @@ def predict_files(
     run_dir: str | Path, paths: Sequence[str | Path], top: int = 3, device: str = "auto"
 ) -> list[dict[str, Any]]:
     """Top-``top`` classes with probabilities for each of the user's image files (a folder
-    stands for the image files in it)."""
+    stands for the image files in it), in order. A file that is not a usable picture (not
+    an image, blank, too large...) gets ``"error"`` (the reason) instead of ``"top"``, and
+    the other files are still classified."""
     paths = image_files(paths)
     classifier = load_classifier(run_dir, device)
-    images = torch.stack([load_user_image(p) for p in paths])  # all files checked first
-    probs = classifier.predict_proba(images)
-    results = []
-    for path, p in zip(paths, probs, strict=True):
-        values, indices = p.topk(min(top, len(p)))
-        results.append({
-            "file": str(path),
-            "top": [
+    results, images = [], []
+    for path in paths:
+        try:
+            images.append(load_user_image(path))
+            results.append({"file": str(path)})
+        except FashionlabError as exc:
+            results.append({"file": str(path), "error": str(exc)})
+    readable = [result for result in results if "error" not in result]
+    if readable:
+        for result, p in zip(readable, classifier.predict_proba(torch.stack(images)),
+                             strict=True):
+            values, indices = p.topk(min(top, len(p)))
+            result["top"] = [
                 {"class": CLASS_NAMES[int(i)], "index": int(i), "probability": float(v)}
                 for v, i in zip(values, indices, strict=True)
-            ],
-        })
+            ]
     return results
 
 

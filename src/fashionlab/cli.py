@@ -225,16 +225,22 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_predict)
 
 
-def _run_predict(args: argparse.Namespace) -> None:
+def _run_predict(args: argparse.Namespace) -> int:
+    """Prints each readable image's classes; each unusable file is an error line on stderr
+    (and an ``error`` entry in --json), and makes the exit status 2."""
     from fashionlab.classify import predict_files
 
     results = predict_files(args.run, args.images, args.top, args.device)
     if args.json:
         print(json.dumps(results, indent=2))
-        return
     for result in results:
-        ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in result["top"])
-        print(f"{result['file']}: {ranked}")
+        if "error" in result:
+            print(f"error: {result['error']}", file=sys.stderr)
+        elif not args.json:
+            ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%"
+                               for t in result["top"])
+            print(f"{result['file']}: {ranked}")
+    return 2 if any("error" in result for result in results) else 0
 
 
 # --------------------------------------------------------------------------- models
@@ -617,14 +623,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0  # a command may return its exit status
     except FashionlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
 
 
 if __name__ == "__main__":
