@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from fashionlab.cli import main
-from fashionlab.impute.table import read_table, table_methods
+from fashionlab.impute.table import (
+    AUTO_METHODS,
+    WIDE,
+    choose_method,
+    read_table,
+    table_methods,
+)
 
 GOOD = """id,name,height,weight,count
 1,ann,1.62,55.5,3
@@ -224,6 +230,62 @@ def test_evaluate_scores_the_method_with_its_params(tmp_path, capsys):
     assert code == 0 and "(knn with n_neighbors=2)" in stdout
 
 
+def series_csv(path, rows: int = 300, shuffle: bool = False):
+    """Three smooth hourly series (one a linear mix of the others) with 5% of cells empty;
+    ``shuffle`` puts the rows out of time order."""
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    a, b = np.sin(t / 12), np.cos(t / 20)
+    data = np.column_stack([a, b, a + 2 * b]) + 0.01 * rng.normal(size=(rows, 3))
+    data = data[rng.permutation(rows)] if shuffle else data
+    data[rng.random(data.shape) < 0.05] = np.nan
+    lines = ["a,b,c"] + [",".join("" if np.isnan(v) else f"{v:.4f}" for v in row)
+                         for row in data]
+    return write(path, "\n".join(lines) + "\n")
+
+
+def test_auto_fills_a_time_series_with_a_method_that_uses_the_next_rows(tmp_path, capsys):
+    src = series_csv(tmp_path / "in.csv")
+    code, stdout, err = run(capsys, src, "--out", tmp_path / "out.csv")  # --method auto
+    assert code == 0
+    chosen = stdout.split("--method auto chose ")[1].split(":")[0]
+    assert chosen in ("interpolate", "window-gain")
+    table = stdout.split("\n")[2:8]  # every candidate scored, best RMSE first
+    assert sorted(line.split()[0] for line in table) == sorted(AUTO_METHODS)
+    assert table[0].split()[0] == chosen
+    assert f"with {chosen}; wrote" in stdout and "choosing a method" in err
+
+
+def test_auto_chooses_the_lowest_error(tmp_path, monkeypatch):
+    import fashionlab.impute.table as table_module
+
+    monkeypatch.setattr(table_module, "AUTO_METHODS", ("mean", "interpolate", "mice"))
+    for shuffle, best in ((False, "interpolate"), (True, "mice")):  # rows in time order or not
+        values = read_table(series_csv(tmp_path / f"{shuffle}.csv", shuffle=shuffle)).values
+        method, scores, note = choose_method(values, seed=0)
+        assert note == "" and method == best
+        assert method == min(scores, key=lambda row: row["rmse"])["method"]
+
+
+def test_auto_on_a_table_too_small_to_choose_on_says_so(tmp_path, capsys):
+    wide = ",".join(f"c{j}" for j in range(WIDE + 1))  # wider than WIDE: MICE, not GAIN
+    rows = [",".join(str((i * j) % 7) for j in range(WIDE + 1)) for i in range(1, 4)]
+    rows[0] = "," + rows[0].split(",", 1)[1]  # one gap
+    src = write(tmp_path / "in.csv", "\n".join([wide, *rows]) + "\n")
+    code, stdout, err = run(capsys, src, "--out", tmp_path / "out.csv")
+    assert code == 0 and "choosing a method" not in err
+    assert ("--method auto chose mice without scoring: 92 observed cells are too few to "
+            "choose on (it hides 0.1 of them and needs 500 to hide 50)") in stdout
+    assert "with mice; wrote" in stdout
+
+
+def test_param_needs_a_named_method(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", GOOD)
+    code, _, err = run(capsys, src, "--out", tmp_path / "out.csv", "--param", "k=1")
+    assert code == 2 and "--param sets options of a named --method, not of auto" in err
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_missing_input_file(tmp_path, capsys):
     code, _, err = run(capsys, tmp_path / "nope.csv", "--out", tmp_path / "out.csv")
     assert code == 2 and "does not exist" in err
@@ -252,3 +314,16 @@ def test_a_table_wider_than_the_gain_defaults_were_timed_on_gets_a_warning():
     assert _slow_note("gain", WIDE) == "" and _slow_note("knn", 300) == ""
     assert f"({WIDE + 1} columns: GAIN's default fit grows" in _slow_note("gain", WIDE + 1)
     assert "--method knn" in _slow_note("gain", 300)
+
+
+def test_a_library_warning_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    src = write(tmp_path / "in.csv", GOOD)
+    done = subprocess.run(
+        [sys.executable, "-m", "fashionlab.cli", "impute", str(src), "--out",
+         str(tmp_path / "out.csv"), "--method", "mice", "--param", "max_iter=1"],
+        capture_output=True, text=True, check=True)
+    assert "warning: [IterativeImputer] Early stopping criterion not reached." in done.stderr
+    assert "warnings.warn" not in done.stderr and ".py:" not in done.stderr

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from fashionlab.errors import FashionlabError
@@ -492,6 +493,7 @@ def fraction(text: str) -> float:
 
 def _add_impute(sub: argparse._SubParsersAction) -> None:
     from fashionlab.impute import imputer_names
+    from fashionlab.impute.table import AUTO, AUTO_FRACTION, AUTO_METHODS, table_methods
 
     p = sub.add_parser(
         "impute", help="fill the empty numeric cells of a CSV file (GAIN or a baseline)",
@@ -501,7 +503,11 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="CSV file to read")
     p.add_argument("--out", default=None, help="CSV file to write (must not exist, see --force)")
-    p.add_argument("--method", default="gain", help=f"one of: {', '.join(imputer_names())}")
+    p.add_argument("--method", default=AUTO,
+                   help=f"auto, or one of: {', '.join(imputer_names())} (for rows in time "
+                   "order, an hourly series, interpolate, locf and window-gain use the "
+                   f"neighbouring rows). auto scores {', '.join(AUTO_METHODS)} on "
+                   f"{AUTO_FRACTION:g} of the observed cells, hidden, and fills with the best")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
     p.add_argument("--flags", action="store_true",
                    help="add a <column>_imputed column (1 = filled) for each column with gaps")
@@ -509,7 +515,8 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
                    help="hide this fraction of the observed numeric cells and print each "
                    "method's error on them")
     p.add_argument("--compare", default=None, metavar="NAMES",
-                   help="comma-separated methods that --evaluate scores (default: all)")
+                   help="comma-separated methods that --evaluate scores (default: "
+                   f"{','.join(table_methods())})")
     p.add_argument("--seed", type=int, default=0, help="seeds the imputer and the hidden cells")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the --method imputer, VALUE as JSON (repeatable; "
@@ -619,9 +626,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Library warnings (scikit-learn's ConvergenceWarning...) as one ``warning:`` line,
+    like the ``error:`` lines, instead of a file name, a line number and source code."""
+    return f"warning: {message}\n"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    shown = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
     try:
         return args.func(args) or 0  # a command may return its exit status
     except FashionlabError as exc:
@@ -630,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.formatwarning = shown
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Callable
@@ -33,6 +34,10 @@ MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")  # 1,5  -0,25  ,5 (not 1,000.5 nor 1,2,3)
 WIDE = 30  # numeric columns of the widest table GainImputer's defaults were chosen on
+AUTO = "auto"  # --method auto: the candidate below with the lowest RMSE on hidden cells
+AUTO_METHODS = ("mean", "mice", "gain", "interpolate", "locf", "window-gain")
+AUTO_FRACTION = 0.1  # share of the observed cells that --method auto hides to choose
+AUTO_MIN_CELLS = 50  # fewer hidden cells than this choose nothing: auto then takes GAIN
 
 
 @dataclass
@@ -246,7 +251,7 @@ class ImputeConfig:
 
     input: Path  # the CSV file to read (never written)
     out: Path | None = None  # the CSV file to write; None = evaluate only
-    method: str = "gain"  # a registered imputer (fashionlab.impute.IMPUTERS)
+    method: str = AUTO  # a registered imputer (fashionlab.impute.IMPUTERS), or AUTO
     force: bool = False  # overwrite an existing --out
     flags: bool = False  # add a <column>_imputed 0/1 column for each column with filled cells
     evaluate: float | None = None  # hide this fraction of observed cells and score every method
@@ -265,6 +270,9 @@ class ImputeResult:
     missing_cells: int
     out: Path | None
     scores: list[dict] = field(default_factory=list)  # method, mae, rmse, cells, seconds
+    method: str | None = None  # the method that filled the file (AUTO's choice)
+    choice: list[dict] = field(default_factory=list)  # AUTO's scores, as ``scores``
+    choice_note: str = ""  # why AUTO chose without scores, when it did
 
 
 def impute_csv(config: ImputeConfig,
@@ -275,7 +283,11 @@ def impute_csv(config: ImputeConfig,
     """
     say = progress or (lambda line: None)
     input_path = Path(config.input).expanduser()
-    make_imputer(config.method, config.params)  # an unknown method or parameter fails first
+    if config.method == AUTO:
+        if config.params:
+            raise FashionlabError("--param sets options of a named --method, not of auto")
+    else:
+        make_imputer(config.method, config.params)  # an unknown method or parameter fails first
     if config.out is None and config.evaluate is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
     if config.evaluate is not None and not 0 < config.evaluate < 1:
@@ -301,11 +313,45 @@ def impute_csv(config: ImputeConfig,
         result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed,
                                          {config.method: config.params})
     if out is not None:
+        result.method = config.method
+        if config.method == AUTO:
+            result.method, result.choice, result.choice_note = choose_method(
+                table.values, config.seed, say)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
-            f"{config.method}...{_slow_note(config.method, columns)}")
-        filled = fit_fill(config.method, config.params, config.seed, table.values)
+            f"{result.method}...{_slow_note(result.method, columns)}")
+        filled = fit_fill(result.method, config.params, config.seed, table.values)
         write_table(table, filled, out, config.flags)
     return result
+
+
+def auto_methods(columns: int) -> tuple[str, ...]:
+    """The candidates of ``--method auto`` for a table of ``columns`` numeric columns: GAIN
+    only up to ``WIDE`` columns (beyond, its fit takes minutes to tens of minutes)."""
+    return tuple(m for m in AUTO_METHODS if m != "gain" or columns <= WIDE)
+
+
+def choose_method(values: np.ndarray, seed: int = 0,
+                  say: Callable[[str], None] = lambda line: None) -> tuple[str, list[dict], str]:
+    """``--method auto``: hide ``AUTO_FRACTION`` of the observed cells, score every candidate
+    on them, and return the one with the lowest RMSE, the scores, and a note ("" when the
+    scores chose). A table too small to choose on (fewer than ``AUTO_MIN_CELLS`` hidden
+    cells, or a column emptied by hiding) gets GAIN (MICE beyond ``WIDE`` columns), with
+    the reason in the note."""
+    candidates = auto_methods(values.shape[1])
+    fallback = "gain" if "gain" in candidates else "mice"
+    observed = int((~np.isnan(values)).sum())
+    if observed * AUTO_FRACTION < AUTO_MIN_CELLS:
+        needed = math.ceil(AUTO_MIN_CELLS / AUTO_FRACTION)
+        return fallback, [], (f"chose {fallback} without scoring: {observed:,} observed cells "
+                              f"are too few to choose on (it hides {AUTO_FRACTION:g} of them "
+                              f"and needs {needed:,} to hide {AUTO_MIN_CELLS})")
+    say(f"choosing a method (--method auto): scoring {', '.join(candidates)} on "
+        f"{AUTO_FRACTION:g} of the {observed:,} observed cells...")
+    try:
+        scores = evaluate_methods(values, AUTO_FRACTION, candidates, seed)
+    except FashionlabError as exc:
+        return fallback, [], f"chose {fallback}: it could not score the methods ({exc})"
+    return min(scores, key=lambda row: row["rmse"])["method"], scores, ""
 
 
 def _slow_note(method: str, columns: int) -> str:
@@ -364,29 +410,42 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
     """The lines ``fashionlab impute`` prints."""
     lines = []
     if result.scores:
-        cells = result.scores[0]["cells"]
         lines.append(
-            f"error on {cells:,} hidden cells ({config.evaluate:g} of the observed numeric cells, "
-            f"seed {config.seed}), values min-max scaled per column:"
+            f"error on {result.scores[0]['cells']:,} hidden cells ({config.evaluate:g} of the "
+            f"observed numeric cells, seed {config.seed}), values min-max scaled per column:"
         )
-        lines.append(f"{'method':<12} {'MAE':>8} {'RMSE':>8} {'seconds':>8}")
-        for row in sorted(result.scores, key=lambda r: r["rmse"]):
-            lines.append(
-                f"{row['method']:<12} {row['mae']:>8.4f} {row['rmse']:>8.4f} {row['seconds']:>8.1f}"
-            )
+        lines += _score_lines(result.scores)
         if config.params and any(row["method"] == config.method for row in result.scores):
             lines.append(f"({config.method} with {format_params(config.params)})")
+    if result.choice:
+        lines.append(
+            f"--method auto chose {result.method}: the lowest RMSE on {result.choice[0]['cells']:,}"
+            f" hidden cells ({AUTO_FRACTION:g} of the observed ones, seed {config.seed}):"
+        )
+        lines += _score_lines(result.choice)
+    elif result.choice_note:
+        lines.append(f"--method auto {result.choice_note}")
     if result.out is not None:
         given = f" ({format_params(config.params)})" if config.params else ""
         lines.append(
             f"filled {_count(result.missing_cells, 'empty cell')} in "
             f"{_count(len(result.numeric_columns), 'numeric column')} of "
-            f"{_count(result.rows, 'row')} with {config.method}{given}; wrote {result.out}"
+            f"{_count(result.rows, 'row')} with {result.method}{given}; wrote {result.out}"
         )
     if result.text_columns:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")
     return "\n".join(lines)
+
+
+def _score_lines(scores: list[dict]) -> list[str]:
+    """A table of methods, best RMSE first."""
+    lines = [f"{'method':<12} {'MAE':>8} {'RMSE':>8} {'seconds':>8}"]
+    for row in sorted(scores, key=lambda r: r["rmse"]):
+        lines.append(
+            f"{row['method']:<12} {row['mae']:>8.4f} {row['rmse']:>8.4f} {row['seconds']:>8.1f}"
+        )
+    return lines
 
 
 def _count(n: int, noun: str) -> str:
