@@ -90,6 +90,23 @@ def test_evaluate_scores_every_table_method_by_default():
     assert {"mean", "median", "knn", "mice", "missforest", "gain"} <= set(table_methods())
 
 
+@pytest.mark.parametrize(("before", "after"), [
+    # R's write.csv: names and text quoted, numbers and NA bare; Windows line endings
+    ('"id","wd","x"\r\n1,"N",1.5\r\n2,NA,NA\r\n3,"a ""b""",3.5\r\n',
+     '"id","wd","x"\r\n1,"N",1.5\r\n2,NA,2.5\r\n3,"a ""b""",3.5\r\n'),
+    # every cell quoted
+    ('"id","x"\n"1","1.5"\n"2",""\n"3","3.5"\n', '"id","x"\n"1","1.5"\n"2","2.5"\n"3","3.5"\n'),
+    # quotes only where needed
+    ('id,name,x\n1,"a, b",1.5\n2,c,\n3,d,3.5\n', 'id,name,x\n1,"a, b",1.5\n2,c,2.5\n3,d,3.5\n'),
+])
+def test_the_file_comes_back_as_it_was_but_for_the_filled_cells(tmp_path, capsys, before,
+                                                                   after):
+    src = write(tmp_path / "in.csv", before.encode())
+    out = tmp_path / "out.csv"
+    code, _, _ = run(capsys, src, "--out", out, "--method", "interpolate")
+    assert code == 0 and out.read_bytes() == after.encode()
+
+
 def test_semicolon_delimited_file(tmp_path, capsys):
     src = write(tmp_path / "in.csv", "x;y\n1;2\n;4\n3;6\n")
     out = tmp_path / "out.csv"

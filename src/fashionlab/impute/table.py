@@ -10,7 +10,9 @@ column). Empty cells are ``""`` and the usual markers ``NA``, ``NaN``, ``null``.
 In a file not delimited by commas, numbers may use a decimal comma (``1,5``, as
 spreadsheets write them in much of Europe); such a column's filled cells use it too.
 
-The output is written atomically to a new file; the input is never touched.
+The output is written atomically to a new file; the input is never touched. It quotes
+cells as the input did (only where needed, R's names-and-text, or every cell) and keeps
+its line ending, so a diff of the two files shows only the lines with filled cells.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class Table:
     values: np.ndarray  # (n_rows, len(numeric)) float64, NaN where the cell is empty
     decimals: list[int | None] = field(default_factory=list)  # per numeric column; None = any
     decimal_comma: list[bool] = field(default_factory=list)  # per numeric column: "1,5"
+    quoting: str = "minimal"  # the file's quotes: "minimal", "text" (R's) or "all"
+    newline: str = "\n"  # the file's line ending ("\r\n" from Windows tools)
 
     @property
     def text_columns(self) -> list[str]:
@@ -110,7 +114,8 @@ def read_table(path: str | Path) -> Table:
             commas.append(comma)
     if not numeric:
         raise FashionlabError(f"{path} has no numeric column; nothing to impute")
-    return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals, commas)
+    return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals, commas,
+                 _detect_quoting(text, delimiter), "\r\n" if "\r\n" in text else "\n")
 
 
 def _comma_to_point(cell: str) -> str:
@@ -124,6 +129,20 @@ def _detect_delimiter(text: str) -> str:
     counts = {d: first.count(d) for d in DELIMITERS}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
+
+
+def _detect_quoting(text: str, delimiter: str) -> str:
+    """How the file quotes its cells, from its first two lines: ``"all"`` when every field of
+    both is quoted, ``"text"`` when every header field is (R's ``write.csv``: names and text
+    quoted, numbers and NA bare), else ``"minimal"`` (only where needed)."""
+    lines = [line for line in text.splitlines() if line.strip()][:2]
+
+    def quoted(line: str) -> bool:
+        return all(f.startswith('"') and f.endswith('"') for f in line.split(delimiter))
+
+    if all(map(quoted, lines)):
+        return "all"
+    return "text" if quoted(lines[0]) else "minimal"
 
 
 def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray | None:
@@ -204,7 +223,8 @@ def format_params(params: dict) -> str:
 
 
 def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> int:
-    """Write ``table`` with its empty numeric cells taken from ``filled``; returns cells filled."""
+    """Write ``table`` with its empty numeric cells taken from ``filled``; returns cells filled.
+    Cells are quoted as the input quoted them (``table.quoting``), with its line ending."""
     missing = np.isnan(table.values)
     header = list(table.header)
     flagged = [k for k in range(len(table.numeric)) if flags and missing[:, k].any()]
@@ -215,18 +235,30 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> in
             name += "_"
         taken.add(name)
         header.append(name)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=table.delimiter, lineterminator="\n")
-    writer.writerow(header)
+    numeric = set(table.numeric)
+    lines = [_csv_line(header, [table.quoting != "minimal"] * len(header), table.delimiter)]
     for i, row in enumerate(table.rows):
         out = list(row)
         for k, j in enumerate(table.numeric):
             if missing[i, k]:
                 out[j] = format_value(filled[i, k], table.decimals[k], table.decimal_comma[k])
         out += ["1" if missing[i, k] else "0" for k in flagged]
-        writer.writerow(out)
-    atomic_write_bytes(path, buffer.getvalue().encode("utf-8"))
+        quote = [table.quoting == "all" or (
+            table.quoting == "text" and j < len(row) and j not in numeric
+            and cell.strip().lower() not in MISSING_MARKERS) for j, cell in enumerate(out)]
+        lines.append(_csv_line(out, quote, table.delimiter))
+    text = table.newline.join(lines) + table.newline
+    atomic_write_bytes(path, text.encode("utf-8"))
     return int(missing.sum())
+
+
+def _csv_line(cells: list[str], quote: list[bool], delimiter: str) -> str:
+    """One CSV line: a cell in quotes where ``quote`` says so or where it must be (it holds
+    the delimiter, a quote or a line break; quotes inside are doubled)."""
+    return delimiter.join(
+        '"' + cell.replace('"', '""') + '"'
+        if wanted or any(c in cell for c in (delimiter, '"', "\n", "\r")) else cell
+        for cell, wanted in zip(cells, quote, strict=True))
 
 
 def check_output_path(input_path: Path, out: Path, force: bool) -> Path:
