@@ -11,9 +11,9 @@ from fashionlab.cli import main
 from fashionlab.impute.table import (
     AUTO_METHODS,
     WIDE,
+    auto_methods,
     choose_method,
     read_table,
-    table_methods,
 )
 
 GOOD = """id,name,height,weight,count
@@ -86,8 +86,16 @@ def test_evaluate_prints_each_method(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]  # nothing written without --out
 
 
-def test_evaluate_scores_every_table_method_by_default():
-    assert {"mean", "median", "knn", "mice", "missforest", "gain"} <= set(table_methods())
+def test_evaluate_scores_the_candidates_of_auto_by_default(tmp_path, capsys, monkeypatch):
+    import fashionlab.impute.table as table_module
+
+    monkeypatch.setattr(table_module, "AUTO_METHODS", ("mean", "locf", "gain"))
+    rows = ["a,b"] + [f"{i},{i % 7}" for i in range(40)]
+    src = write(tmp_path / "in.csv", "\n".join(rows) + "\n")
+    code, stdout, _ = run(capsys, src, "--evaluate", "0.2")
+    assert code == 0
+    assert sorted(line.split()[0] for line in stdout.splitlines()[2:]) == ["gain", "locf", "mean"]
+    assert auto_methods(WIDE + 1) == ("mean", "locf")  # GAIN only up to WIDE columns
 
 
 @pytest.mark.parametrize(("before", "after"), [

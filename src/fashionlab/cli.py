@@ -493,7 +493,7 @@ def fraction(text: str) -> float:
 
 def _add_impute(sub: argparse._SubParsersAction) -> None:
     from fashionlab.impute import imputer_names
-    from fashionlab.impute.table import AUTO, AUTO_FRACTION, AUTO_METHODS, table_methods
+    from fashionlab.impute.table import AUTO, AUTO_FRACTION, AUTO_METHODS
 
     p = sub.add_parser(
         "impute", help="fill the empty numeric cells of a CSV file (GAIN or a baseline)",
@@ -515,8 +515,8 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
                    help="hide this fraction of the observed numeric cells and print each "
                    "method's error on them")
     p.add_argument("--compare", default=None, metavar="NAMES",
-                   help="comma-separated methods that --evaluate scores (default: "
-                   f"{','.join(table_methods())})")
+                   help="comma-separated methods that --evaluate scores (default: the "
+                   f"candidates of auto: {','.join(AUTO_METHODS)})")
     p.add_argument("--seed", type=int, default=0, help="seeds the imputer and the hidden cells")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a keyword argument of the --method imputer, VALUE as JSON (repeatable; "

@@ -287,7 +287,7 @@ class ImputeConfig:
     force: bool = False  # overwrite an existing --out
     flags: bool = False  # add a <column>_imputed 0/1 column for each column with filled cells
     evaluate: float | None = None  # hide this fraction of observed cells and score every method
-    evaluate_methods: tuple[str, ...] | None = None  # scored by evaluate; None = table_methods()
+    evaluate_methods: tuple[str, ...] | None = None  # scored by evaluate; None = auto_methods()
     seed: int = 0  # seeds the imputers and the hidden cells
     params: dict = field(default_factory=dict)  # keyword arguments of the `method` imputer
 
@@ -326,8 +326,7 @@ def impute_csv(config: ImputeConfig,
         raise FashionlabError(
             f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}"
         )
-    methods = config.evaluate_methods or table_methods()
-    for name in methods:
+    for name in config.evaluate_methods or ():
         get_imputer_class(name)
     out = check_output_path(input_path, config.out, config.force) if config.out else None
     table = read_table(input_path)
@@ -339,6 +338,7 @@ def impute_csv(config: ImputeConfig,
     columns = len(result.numeric_columns)
     shape = f"{_count(columns, 'numeric column')} of {_count(result.rows, 'row')}"
     if config.evaluate is not None:
+        methods = config.evaluate_methods or auto_methods(columns)
         note = _slow_note("gain", columns) if "gain" in methods else ""
         say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
             f"cells of {shape}...{note}")
@@ -395,13 +395,6 @@ def _slow_note(method: str, columns: int) -> str:
             f"columns on one core, where --method knn takes under a second; --param n_jobs=-1 "
             f"fits its forests on every core, --param forest_max_columns=15 fitted a "
             f"132-column table in two thirds of the time)")
-
-
-def table_methods() -> tuple[str, ...]:
-    """Registered methods that work on any table (their class has ``plain_table = True``)."""
-    from fashionlab.impute.base import IMPUTERS
-
-    return tuple(name for name, cls in IMPUTERS.items() if getattr(cls, "plain_table", True))
 
 
 def evaluate_methods(

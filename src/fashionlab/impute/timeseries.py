@@ -185,8 +185,6 @@ class NearestStationImputer(_TimeSeriesImputer):
     round_integers : bool, default=True
     """
 
-    plain_table = False  # needs the station x variable layout: not in `--evaluate` by default
-
     def __init__(
         self,
         *,

@@ -74,8 +74,6 @@ class WindowGainImputer(_TimeSeriesImputer):
     history_ : list of dicts, one per epoch (losses, seconds).
     """
 
-    plain_table = False  # minutes of training: only by --method, not in `--evaluate` by default
-
     def __init__(
         self,
         *,
