@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.base import get_imputer_class, make_imputer
+from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
 from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
 
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
@@ -318,8 +318,11 @@ def impute_csv(config: ImputeConfig,
     if config.method == AUTO:
         if config.params:
             raise FashionlabError("--param sets options of a named --method, not of auto")
+    elif config.method not in IMPUTERS:
+        raise FashionlabError(f"unknown imputation method {config.method!r}; choose auto or "
+                              f"one of: {', '.join(IMPUTERS)}")
     else:
-        make_imputer(config.method, config.params)  # an unknown method or parameter fails first
+        make_imputer(config.method, config.params)  # an unknown parameter fails first
     if config.out is None and config.evaluate is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
     if config.evaluate is not None and not 0 < config.evaluate < 1:
