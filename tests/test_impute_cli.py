@@ -330,6 +330,8 @@ def test_each_long_step_is_announced_on_stderr(tmp_path, capsys):
     assert code == 0 and "filled 4 empty cells" in stdout and "..." not in stdout
     assert err.splitlines() == [
         "scoring 2 methods on 0.2 of the observed cells of 4 numeric columns of 6 rows...",
+        "  mean...",
+        "  median...",
         "filling 4 empty cells in 4 numeric columns of 6 rows with mean...",
     ]
 

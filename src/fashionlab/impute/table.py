@@ -346,7 +346,7 @@ def impute_csv(config: ImputeConfig,
         say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
             f"cells of {shape}...{note}")
         result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed,
-                                         {config.method: config.params})
+                                         {config.method: config.params}, say)
     if out is not None:
         result.method = config.method
         if config.method == AUTO:
@@ -383,7 +383,7 @@ def choose_method(values: np.ndarray, seed: int = 0,
     say(f"choosing a method (--method auto): scoring {', '.join(candidates)} on "
         f"{AUTO_FRACTION:g} of the {observed:,} observed cells...")
     try:
-        scores = evaluate_methods(values, AUTO_FRACTION, candidates, seed)
+        scores = evaluate_methods(values, AUTO_FRACTION, candidates, seed, say=say)
     except FashionlabError as exc:
         return fallback, [], f"chose {fallback}: it could not score the methods ({exc})"
     return min(scores, key=lambda row: row["rmse"])["method"], scores, ""
@@ -402,11 +402,12 @@ def _slow_note(method: str, columns: int) -> str:
 
 def evaluate_methods(
     values: np.ndarray, fraction: float, methods: tuple[str, ...] | list[str], seed: int = 0,
-    params: dict[str, dict] | None = None,
+    params: dict[str, dict] | None = None, say: Callable[[str], None] = lambda line: None,
 ) -> list[dict]:
     """Hide ``fraction`` of the observed cells, fill them with each method, score each.
 
-    ``params`` maps a method to its keyword arguments (default: the method's defaults).
+    ``params`` maps a method to its keyword arguments (default: the method's defaults);
+    ``say`` gets a line as each method starts (``  gain...``).
 
     Errors are MAE and RMSE on values min-max scaled per column with the observed
     range (so they compare across columns and files), over the hidden cells only.
@@ -425,6 +426,7 @@ def evaluate_methods(
         )
     scores = []
     for name in methods:
+        say(f"  {name}...")
         start = time.perf_counter()
         filled = fit_fill(name, (params or {}).get(name), seed, hidden_values)
         seconds = time.perf_counter() - start
