@@ -86,6 +86,7 @@ def test_train_gan_rejects_epochs_below_one(capsys, tmp_path, epochs):
     (["--betas", "0.5", "1.5"], "betas must be two numbers in [0, 1), got (0.5, 1.5)"),
     (["--betas", "0.5", "nan"], "betas must be a finite number, got (0.5, nan)"),
     (["--lr-d", "nan"], "lr_d must be a finite number, got nan"),
+    (["--model-arg", "leaky"], "--model-arg wants KEY=VALUE, got 'leaky'"),
 ])
 def test_train_gan_rejects_bad_optimizer_settings(capsys, tmp_path, option, message):
     code, _, err = cli(capsys, "train", "gan", *option, "--out", tmp_path / "r")
