@@ -105,6 +105,7 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"hint_rate": "x"}, "hint_rate must be a number in \\[0, 1\\], got 'x'"),
         ({"drop_rate": "x"}, "drop_rate"),
         ({"drop_rate": (0.1, 0.2, 0.3)}, "drop_rate"),
+        ({"drop_rate": np.array([0.5, 0.1])}, "drop_rate"),
         ({"learning_rate": -1e-3}, "learning_rate"),
         ({"alpha": float("nan")}, "alpha"),
         ({"depth": 0}, "depth"),

@@ -432,8 +432,12 @@ class GainImputer(BaseImputer):
     def _drop_range(self) -> tuple[float, float]:
         """``drop_rate`` as a (low, high) pair, checked."""
         rate = self.drop_rate
-        pair = (rate, rate) if _is_number(rate) else tuple(rate) if isinstance(
-            rate, tuple | list) else ()
+        if _is_number(rate):
+            pair = (rate, rate)
+        elif isinstance(rate, tuple | list | np.ndarray):
+            pair = tuple(np.ravel(rate))
+        else:
+            pair = ()
         if not (len(pair) == 2 and all(map(_is_number, pair)) and 0 <= pair[0] <= pair[1] < 1):
             raise ValueError(
                 f"drop_rate must be in [0, 1) or a pair low <= high in [0, 1), got {rate!r}"
