@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -12,7 +13,10 @@ from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.inpaint import (
     InpaintConfig,
+    box_mask,
     draw_masks,
+    fill,
+    fill_pictures,
     inpaint,
     mean_fill,
     nearest_fill,
@@ -91,3 +95,73 @@ def test_cli_dry_run_on_the_real_data(fashion_dir, tmp_path, capsys):
     assert code == 0
     assert "test  nearest" in out and "figure" in out
     assert (tmp_path / "run" / "figures" / "inpaint.png").is_file()
+
+
+@pytest.fixture(scope="module")
+def conv_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("inpaint") / "run"
+    config = InpaintConfig(model="conv", box_size=10, out=str(run), dry_run=True, n_val=100)
+    inpaint(config, synthetic_fashion(n_train=300, n_test=40))
+    return run
+
+
+def test_fill_your_own_pictures_with_a_run(conv_run, tmp_path, capsys):
+    from PIL import Image
+
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    images = synthetic_fashion(n_train=10, n_test=2).test_images
+    for k, image in enumerate(images):  # dark clothes on white, at 4x: as a photo would be
+        Image.fromarray(255 - image.numpy()).resize((112, 112)).save(pictures / f"p{k}.png")
+    out = tmp_path / "filled.png"
+    code = main(["fill", str(conv_run), str(pictures), "--box", "4,6,8,10", "--out", str(out)])
+    assert code == 0 and out.stat().st_size > 1000
+    assert capsys.readouterr().out.startswith(
+        "filled a 8x10 box at row 4, column 6 of 2 picture(s) with")
+    done = fill_pictures(conv_run, [pictures / "p0.png"], None, tmp_path / "default.png")
+    assert done["box"] == [9, 9, 10, 10]  # the run's box size, centred
+
+
+def test_a_fill_changes_the_box_only():
+    mask = box_mask((4, 6, 8, 10))
+    assert mask.shape == (1, 1, 28, 28) and int((mask == 0).sum()) == 80
+    assert torch.all(mask[..., 4:12, 6:16] == 0)
+    images = torch.rand(3, 1, 28, 28)
+    masks = mask.expand(3, -1, -1, -1)
+    generator = lambda x, m: torch.full_like(x, 0.5)  # noqa: E731 - any generator
+    filled = fill(generator, images, masks)
+    assert torch.equal(filled[masks == 1], images[masks == 1])
+    assert torch.all(filled[masks == 0] == 0.5)
+
+
+@pytest.mark.parametrize(("box", "message"), [
+    ((20, 20, 10, 5), "must lie inside the 28x28 picture"),
+    ((0, 0, 0, 5), "must lie inside the 28x28 picture"),
+    ((-1, 0, 3, 3), "must lie inside the 28x28 picture"),
+    ((1, 2, 3), "a box is four whole numbers"),
+])
+def test_a_bad_box_is_a_clear_error(box, message):
+    with pytest.raises(FashionlabError, match=message):
+        box_mask(box)
+
+
+def test_fill_refuses_runs_that_cannot_fill(conv_run, tmp_path, capsys):
+    from PIL import Image
+
+    picture = tmp_path / "p.png"
+    Image.fromarray(synthetic_fashion(n_train=10, n_test=1).test_images[0].numpy()).save(picture)
+    other = tmp_path / "classifier"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"kind": "classifier", "model": "mlp"}))
+    tampered = tmp_path / "tampered"
+    shutil.copytree(conv_run, tampered)
+    config = json.loads((tampered / "config.json").read_text())
+    (tampered / "config.json").write_text(json.dumps({**config, "width": config["width"] + 2}))
+    for run, message in ((other, "is a classifier run, not an inpaint run"),
+                         (tampered, "do not match its config")):
+        code = main(["fill", str(run), str(picture), "--out", str(tmp_path / "f.png")])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1
+    code = main(["fill", str(conv_run), str(picture), "--out", str(tmp_path / "f.jpg")])
+    assert code == 2 and "--out must end in .png" in capsys.readouterr().err
+    assert not (tmp_path / "f.png").exists() and not (tmp_path / "f.jpg").exists()

@@ -27,7 +27,9 @@ the MLP is the default.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -43,7 +45,7 @@ from fashionlab.models.imputers import (
     GainGenerator,
 )
 from fashionlab.train.device import bf16_autocast
-from fashionlab.train.runs import Run, atomic_write_json
+from fashionlab.train.runs import Run, atomic_write_json, load_state, read_config, read_weights
 
 MODELS = ("conv", "mlp")
 MASKS = ("box", "pixels")
@@ -215,7 +217,8 @@ def inpaint(config: InpaintConfig, data: FashionMNIST | None = None) -> dict:
             if name == "test":
                 k = min(cfg.n_figure, len(images))
                 figure = _figure(images[:k], masks[:k], filled["gain"][:k],
-                                 filled["nearest"][:k], run.figure("inpaint.png"), cfg)
+                                 filled["nearest"][:k], run.figure("inpaint.png"), cfg,
+                                 f"inpainting, {cfg.mask} mask")
     results["figure"] = str(figure)
     run.save_weights(generator.state_dict())
     atomic_write_json(run.path / "scores.json", results)
@@ -251,15 +254,74 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
     return time.perf_counter() - start
 
 
-def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig):
-    """Rows: original, masked (removed pixels in red), GAIN fill, nearest-neighbour fill."""
+def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
+    """The trained generator of a ``fashionlab inpaint`` run folder (eval mode), and the
+    run's config; a run of another kind, or weights that do not fit the config, are
+    clear errors."""
+    stored = read_config(run_dir, "inpaint")
+    names = {f.name for f in fields(InpaintConfig)}
+    config = InpaintConfig(**{k: v for k, v in stored.items() if k in names})
+    generator, _ = build_models(config)
+    if config.model == "mlp":
+        generator = _Flat(generator)
+    load_state(generator, read_weights(run_dir), str(run_dir))
+    return generator.eval(), config
+
+
+def box_mask(box: Sequence[int]) -> torch.Tensor:
+    """A mask (1, 1, 28, 28), 1 = visible, with the box ``(top, left, height, width)`` of the
+    28x28 picture removed; a box that is empty or leaves the picture is an error."""
+    if len(box) != 4 or not all(isinstance(v, int) for v in box):
+        raise FashionlabError(f"a box is four whole numbers TOP,LEFT,HEIGHT,WIDTH, got {box}")
+    top, left, height, width = box
+    if height < 1 or width < 1 or top < 0 or left < 0 or top + height > 28 or left + width > 28:
+        raise FashionlabError(
+            f"the box TOP,LEFT,HEIGHT,WIDTH = {top},{left},{height},{width} must lie inside the "
+            "28x28 picture the model sees (top + height and left + width at most 28)")
+    mask = torch.ones(1, 1, 28, 28)
+    mask[..., top : top + height, left : left + width] = 0
+    return mask
+
+
+def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequence[int] | None,
+                  out: str | Path) -> dict:
+    """Fill the box ``box`` (default: the run's box size, centred) of each of the user's
+    pictures with the run's generator, and save a figure: each picture as the model sees
+    it (28x28 grey, like ``fashionlab predict``), with the box in red, and filled."""
+    from fashionlab.data.user_images import image_files, load_user_image
+    from fashionlab.train.runs import prepare_output_file
+
+    paths = image_files(list(paths))
+    generator, config = load_inpainter(run_dir)
+    if box is None:
+        size = config.box_size if config.mask == "box" else 12
+        box = ((28 - size) // 2, (28 - size) // 2, size, size)
+    mask = box_mask(box)
+    out = prepare_output_file(Path(out).expanduser())
+    if out.suffix.lower() != ".png":
+        raise FashionlabError(f"--out must end in .png, got {out.name!r}")
+    images = torch.stack([load_user_image(p) for p in paths]).float().div(255)[:, None]
+    masks = mask.expand(len(images), -1, -1, -1)
+    with torch_threads(config.threads or None), _precision(config):
+        filled = fill(generator, images, masks).float()
+    top, left, height, width = box
+    _figure(images, masks, filled, None, out, config,
+            f"your pictures, a {height}x{width} box at row {top}, column {left} removed")
+    return {"files": [str(p) for p in paths], "box": list(box), "model": config.model,
+            "figure": str(out)}
+
+
+def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str):
+    """Rows: original, masked (removed pixels in red), GAIN fill, and the nearest-neighbour
+    fill when ``nearest`` is given."""
     import matplotlib.pyplot as plt
 
     from fashionlab.viz.common import save_figure
 
     n = len(images)
-    rows = [("original", images), ("masked", None), (f"GAIN ({cfg.model})", filled),
-            ("nearest", nearest)]
+    rows = [("original", images), ("masked", None), (f"GAIN ({cfg.model})", filled)]
+    if nearest is not None:
+        rows.append(("nearest", nearest))
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.4 * len(rows)), squeeze=False)
     for r, (label, batch) in enumerate(rows):
         for c in range(n):
@@ -274,7 +336,7 @@ def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig):
                 ax.imshow(batch[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
-    fig.suptitle(f"inpainting, {cfg.mask} mask", fontsize=9)
+    fig.suptitle(title, fontsize=9)
     return save_figure(fig, path)
 
 
@@ -292,4 +354,5 @@ def format_results(results: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["InpaintConfig", "draw_masks", "format_results", "inpaint"]
+__all__ = ["InpaintConfig", "box_mask", "draw_masks", "fill_pictures", "format_results",
+           "inpaint", "load_inpainter"]

@@ -155,10 +155,14 @@ def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FashionlabError(f"{path} is not valid JSON: {exc}") from None
     if kind is not None and config.get("kind") != kind:
-        raise FashionlabError(
-            f"{run_dir} is a {config.get('kind', 'unknown')!s} run, not a {kind} run"
-        )
+        found = str(config.get("kind", "unknown"))
+        raise FashionlabError(f"{run_dir} is {_a(found)} {found} run, not {_a(kind)} {kind} run")
     return config
+
+
+def _a(word: str) -> str:
+    """The indefinite article of ``word``: "an inpaint", "a gan"."""
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def read_weights(run_dir: str | Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
