@@ -496,7 +496,8 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
     from fashionlab.impute.table import AUTO, AUTO_FRACTION, AUTO_METHODS
 
     p = sub.add_parser(
-        "impute", help="fill the empty numeric cells of a CSV file (GAIN or a baseline)",
+        "impute", help="fill the empty numeric cells of a CSV file (by default the best "
+        "method, measured on the file)",
         description="Fill the empty numeric cells of a CSV file. Every column (text too) and the "
         "row order are kept; only empty cells of numeric columns get a value. The input file is "
         "never modified.",
