@@ -122,6 +122,23 @@ def test_fill_your_own_pictures_with_a_run(conv_run, tmp_path, capsys):
     assert done["box"] == [9, 9, 10, 10]  # the run's box size, centred
 
 
+def test_fill_leaves_out_an_unusable_picture_and_says_so(conv_run, tmp_path, capsys):
+    from PIL import Image
+
+    good, blank = tmp_path / "good.png", tmp_path / "blank.png"
+    Image.fromarray(synthetic_fashion(n_train=10, n_test=1).test_images[0].numpy()).save(good)
+    Image.new("L", (28, 28), 255).save(blank)
+    out = tmp_path / "f.png"
+    code = main(["fill", str(conv_run), str(blank), str(good), "--out", str(out)])
+    stdout, err = capsys.readouterr()
+    assert code == 2 and out.is_file() and "of 1 picture(s)" in stdout
+    assert err == f"error: {blank} shows nothing: every pixel has the same grey level " \
+                  "(a blank or fully transparent picture)\n"
+    out.unlink()
+    code = main(["fill", str(conv_run), str(blank), "--out", str(out)])
+    assert code == 2 and capsys.readouterr().out == "" and not out.exists()
+
+
 def test_a_fill_changes_the_box_only():
     mask = box_mask((4, 6, 8, 10))
     assert mask.shape == (1, 1, 28, 28) and int((mask == 0).sum()) == 80

@@ -614,14 +614,19 @@ def box_option(text: str) -> tuple[int, ...]:
     return box
 
 
-def _run_fill(args: argparse.Namespace) -> None:
+def _run_fill(args: argparse.Namespace) -> int:
+    """Like ``predict``: each unusable picture is an error line, and makes the status 2."""
     from fashionlab.impute.inpaint import fill_pictures
 
     done = fill_pictures(args.run, args.images, args.box, args.out)
-    top, left, height, width = done["box"]
-    print(f"filled a {height}x{width} box at row {top}, column {left} of "
-          f"{len(done['files'])} picture(s) with {args.run} ({done['model']}); "
-          f"wrote {done['figure']}")
+    for failed in done["errors"]:
+        print(f"error: {failed['error']}", file=sys.stderr)
+    if done["figure"]:
+        top, left, height, width = done["box"]
+        print(f"filled a {height}x{width} box at row {top}, column {left} of "
+              f"{len(done['files'])} picture(s) with {args.run} ({done['model']}); "
+              f"wrote {done['figure']}")
+    return 2 if done["errors"] else 0
 
 
 # --------------------------------------------------------------------------- main

@@ -287,7 +287,9 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
                   out: str | Path) -> dict:
     """Fill the box ``box`` (default: the run's box size, centred) of each of the user's
     pictures with the run's generator, and save a figure: each picture as the model sees
-    it (28x28 grey, like ``fashionlab predict``), with the box in red, and filled."""
+    it (28x28 grey, like ``fashionlab predict``), with the box in red, and filled. A file
+    that is not a usable picture is left out, with the reason in ``"errors"``; with no
+    usable picture, no figure is written (``"figure"`` is None)."""
     from fashionlab.data.user_images import image_files, load_user_image
     from fashionlab.train.runs import prepare_output_file
 
@@ -300,15 +302,25 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
     out = prepare_output_file(Path(out).expanduser())
     if out.suffix.lower() != ".png":
         raise FashionlabError(f"--out must end in .png, got {out.name!r}")
-    images = torch.stack([load_user_image(p) for p in paths]).float().div(255)[:, None]
-    masks = mask.expand(len(images), -1, -1, -1)
-    with torch_threads(config.threads or None), _precision(config):
-        filled = fill(generator, images, masks).float()
-    top, left, height, width = box
-    _figure(images, masks, filled, None, out, config,
-            f"your pictures, a {height}x{width} box at row {top}, column {left} removed")
-    return {"files": [str(p) for p in paths], "box": list(box), "model": config.model,
-            "figure": str(out)}
+    done: dict = {"files": [], "errors": [], "box": list(box), "model": config.model,
+                  "figure": None}
+    pictures = []
+    for path in paths:
+        try:
+            pictures.append(load_user_image(path))
+            done["files"].append(str(path))
+        except FashionlabError as exc:
+            done["errors"].append({"file": str(path), "error": str(exc)})
+    if pictures:
+        images = torch.stack(pictures).float().div(255)[:, None]
+        masks = mask.expand(len(images), -1, -1, -1)
+        with torch_threads(config.threads or None), _precision(config):
+            filled = fill(generator, images, masks).float()
+        top, left, height, width = box
+        done["figure"] = str(_figure(
+            images, masks, filled, None, out, config,
+            f"your pictures, a {height}x{width} box at row {top}, column {left} removed"))
+    return done
 
 
 def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str):
