@@ -181,4 +181,6 @@ def test_fill_refuses_runs_that_cannot_fill(conv_run, tmp_path, capsys):
         assert code == 2 and message in err and err.count("\n") == 1
     code = main(["fill", str(conv_run), str(picture), "--out", str(tmp_path / "f.jpg")])
     assert code == 2 and "--out must end in .png" in capsys.readouterr().err
+    code = main(["fill", str(conv_run), *[str(picture)] * 17, "--out", str(tmp_path / "f.png")])
+    assert code == 2 and "17 pictures: give at most 16" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists() and not (tmp_path / "f.jpg").exists()

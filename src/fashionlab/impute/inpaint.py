@@ -36,6 +36,7 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import FashionMNIST
+from fashionlab.data.user_images import image_files, load_user_image
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain import gain_train_step, torch_threads
 from fashionlab.models.imputers import (
@@ -45,10 +46,18 @@ from fashionlab.models.imputers import (
     GainGenerator,
 )
 from fashionlab.train.device import bf16_autocast
-from fashionlab.train.runs import Run, atomic_write_json, load_state, read_config, read_weights
+from fashionlab.train.runs import (
+    Run,
+    atomic_write_json,
+    load_state,
+    prepare_output_file,
+    read_config,
+    read_weights,
+)
 
 MODELS = ("conv", "mlp")
 MASKS = ("box", "pixels")
+MAX_FILL = 16  # pictures per `fashionlab fill` call: the columns of its figure
 
 
 @dataclass
@@ -290,10 +299,10 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
     it (28x28 grey, like ``fashionlab predict``), with the box in red, and filled. A file
     that is not a usable picture is left out, with the reason in ``"errors"``; with no
     usable picture, no figure is written (``"figure"`` is None)."""
-    from fashionlab.data.user_images import image_files, load_user_image
-    from fashionlab.train.runs import prepare_output_file
-
     paths = image_files(list(paths))
+    if len(paths) > MAX_FILL:
+        raise FashionlabError(f"{len(paths)} pictures: give at most {MAX_FILL}, the columns of "
+                              "one figure")
     generator, config = load_inpainter(run_dir)
     if box is None:
         size = config.box_size if config.mask == "box" else 12
