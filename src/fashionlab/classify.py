@@ -13,7 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
-from fashionlab.data.user_images import image_files, load_user_image
+from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
 from fashionlab.train.device import resolve_device
@@ -148,13 +148,7 @@ def predict_files(
     the other files are still classified."""
     paths = image_files(paths)
     classifier = load_classifier(run_dir, device)
-    results, images = [], []
-    for path in paths:
-        try:
-            images.append(load_user_image(path))
-            results.append({"file": str(path)})
-        except FashionlabError as exc:
-            results.append({"file": str(path), "error": str(exc)})
+    results, images = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
         for result, p in zip(readable, classifier.predict_proba(torch.stack(images)),

@@ -234,14 +234,22 @@ def _run_predict(args: argparse.Namespace) -> int:
     results = predict_files(args.run, args.images, args.top, args.device)
     if args.json:
         print(json.dumps(results, indent=2))
-    for result in results:
-        if "error" in result:
-            print(f"error: {result['error']}", file=sys.stderr)
-        elif not args.json:
-            ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%"
-                               for t in result["top"])
-            print(f"{result['file']}: {ranked}")
-    return 2 if any("error" in result for result in results) else 0
+    else:
+        for result in results:
+            if "top" in result:
+                ranked = ", ".join(f"{t['class']} {100 * t['probability']:.1f}%"
+                                   for t in result["top"])
+                print(f"{result['file']}: {ranked}")
+    return _report_unusable(results)
+
+
+def _report_unusable(records: Sequence[dict]) -> int:
+    """An ``error:`` line on stderr for each record of an unusable picture (one with
+    ``"error"``); the exit status: 2 when there was one, else 0."""
+    failed = [record for record in records if "error" in record]
+    for record in failed:
+        print(f"error: {record['error']}", file=sys.stderr)
+    return 2 if failed else 0
 
 
 # --------------------------------------------------------------------------- models
@@ -619,14 +627,12 @@ def _run_fill(args: argparse.Namespace) -> int:
     from fashionlab.impute.inpaint import fill_pictures
 
     done = fill_pictures(args.run, args.images, args.box, args.out)
-    for failed in done["errors"]:
-        print(f"error: {failed['error']}", file=sys.stderr)
     if done["figure"]:
         top, left, height, width = done["box"]
         print(f"filled a {height}x{width} box at row {top}, column {left} of "
               f"{len(done['files'])} picture(s) with {args.run} ({done['model']}); "
               f"wrote {done['figure']}")
-    return 2 if done["errors"] else 0
+    return _report_unusable(done["errors"])
 
 
 # --------------------------------------------------------------------------- main

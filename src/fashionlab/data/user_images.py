@@ -48,6 +48,20 @@ def image_files(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
     return files
 
 
+def load_user_images(paths: list[Path]) -> tuple[list[dict], list[torch.Tensor]]:
+    """Each file read by ``load_user_image``, in order: a record ``{"file": ...}`` per file,
+    with ``"error"`` (the reason) for one that is not a usable picture, and the pictures
+    of the others (in the order of their records)."""
+    records, images = [], []
+    for path in paths:
+        try:
+            images.append(load_user_image(path))
+            records.append({"file": str(path)})
+        except FashionlabError as exc:
+            records.append({"file": str(path), "error": str(exc)})
+    return records, images
+
+
 def load_user_image(path: str | Path) -> torch.Tensor:
     """Read one image file and return a uint8 tensor (28, 28) ready for a classifier."""
     path = Path(path)

@@ -36,7 +36,7 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import FashionMNIST
-from fashionlab.data.user_images import image_files, load_user_image
+from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain import gain_train_step, torch_threads
 from fashionlab.models.imputers import (
@@ -305,21 +305,16 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
                               "one figure")
     generator, config = load_inpainter(run_dir)
     if box is None:
-        size = config.box_size if config.mask == "box" else 12
+        size = config.box_size if config.mask == "box" else InpaintConfig.box_size
         box = ((28 - size) // 2, (28 - size) // 2, size, size)
     mask = box_mask(box)
     out = prepare_output_file(Path(out).expanduser())
     if out.suffix.lower() != ".png":
         raise FashionlabError(f"--out must end in .png, got {out.name!r}")
-    done: dict = {"files": [], "errors": [], "box": list(box), "model": config.model,
-                  "figure": None}
-    pictures = []
-    for path in paths:
-        try:
-            pictures.append(load_user_image(path))
-            done["files"].append(str(path))
-        except FashionlabError as exc:
-            done["errors"].append({"file": str(path), "error": str(exc)})
+    records, pictures = load_user_images(paths)
+    done: dict = {"files": [r["file"] for r in records if "error" not in r],
+                  "errors": [r for r in records if "error" in r], "box": list(box),
+                  "model": config.model, "figure": None}
     if pictures:
         images = torch.stack(pictures).float().div(255)[:, None]
         masks = mask.expand(len(images), -1, -1, -1)
