@@ -73,14 +73,18 @@ def make_imputer(name: str, params: dict | None = None,
     params = dict(params or {})
     unknown = [key for key in params if key not in defaults]
     if unknown:
-        accepted = ", ".join(f"{key}={value!r}" for key, value in defaults.items())
         raise FashionlabError(
             f"imputer {name!r} has no parameter {unknown[0]!r}; its parameters and their "
-            f"defaults: {accepted}"
+            f"defaults: {format_params(defaults)}"
         )
     if random_state is not None and "random_state" in defaults:
         params.setdefault("random_state", random_state)
     return cls(**params)
+
+
+def format_params(params: dict) -> str:
+    """``{"k": 15, "s": "x"}`` as ``k=15, s='x'``."""
+    return ", ".join(f"{key}={value!r}" for key, value in params.items())
 
 
 def is_missing_nan(missing_values: object) -> bool:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
+from fashionlab.impute.base import IMPUTERS, format_params, get_imputer_class, make_imputer
 from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
 
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
@@ -215,11 +215,6 @@ def fit_fill(method: str, params: dict | None, random_state: int,
     except (ValueError, TypeError) as exc:
         given = f" with {format_params(params)}" if params else ""
         raise FashionlabError(f"{method}{given}: {exc}") from exc
-
-
-def format_params(params: dict) -> str:
-    """``{"k": 15, "s": "x"}`` as ``k=15, s='x'``."""
-    return ", ".join(f"{key}={value!r}" for key, value in params.items())
 
 
 def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> int:
