@@ -58,7 +58,9 @@ def worker(out: Path) -> None:
 
 
 def test_two_cpu_processes_train_both_models_in_lockstep(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # TMPDIR: torchrun leaves a torchelastic_* folder in the temporary directory
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+           "TMPDIR": str(tmp_path)}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
                "--master_port=0", "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0",
                __file__, str(tmp_path)]
