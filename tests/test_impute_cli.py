@@ -106,6 +106,10 @@ def test_evaluate_scores_the_candidates_of_auto_by_default(tmp_path, capsys, mon
     ('"id","x"\n"1","1.5"\n"2",""\n"3","3.5"\n', '"id","x"\n"1","1.5"\n"2","2.5"\n"3","3.5"\n'),
     # quotes only where needed
     ('id,name,x\n1,"a, b",1.5\n2,c,\n3,d,3.5\n', 'id,name,x\n1,"a, b",1.5\n2,c,2.5\n3,d,3.5\n'),
+    # Excel's "CSV UTF-8": a byte order mark, kept
+    ('\ufeffid,x\n1,1.5\n2,\n3,3.5\n', '\ufeffid,x\n1,1.5\n2,2.5\n3,3.5\n'),
+    # numbers with an exponent: a whole filled value is written without ".0"
+    ('id,x\n1,1e3\n2,\n3,3e3\n', 'id,x\n1,1e3\n2,2000\n3,3e3\n'),
 ])
 def test_the_file_comes_back_as_it_was_but_for_the_filled_cells(tmp_path, capsys, before,
                                                                    after):
@@ -160,6 +164,8 @@ BAD = {
                  "column 'b' holds an infinite value 'inf' in data row 2"),
     "ragged": ("a,b\n1,2\n3,4,5\n", "data row 2 has 3 fields but the header has 2"),
     "empty_column": ("a,b,c\n1,,2\n3,NA,4\n", "column 'b' is entirely empty"),
+    "trailing_delimiter": ("a,b,\n1,2,\n3,4,\n", "column 3 is entirely empty (a delimiter at "
+                                                     "the end of every line?)"),
     "header_only": ("a,b\n", "no data rows"),
 }
 

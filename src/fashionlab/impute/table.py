@@ -12,11 +12,13 @@ spreadsheets write them in much of Europe); such a column's filled cells use it 
 
 The output is written atomically to a new file; the input is never touched. It quotes
 cells as the input did (only where needed, R's names-and-text, or every cell) and keeps
-its line ending, so a diff of the two files shows only the lines with filled cells.
+its line ending and byte order mark, so a diff of the two files shows only the lines
+with filled cells.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -55,6 +57,7 @@ class Table:
     decimal_comma: list[bool] = field(default_factory=list)  # per numeric column: "1,5"
     quoting: str = "minimal"  # the file's quotes: "minimal", "text" (R's) or "all"
     newline: str = "\n"  # the file's line ending ("\r\n" from Windows tools)
+    bom: bool = False  # the file starts with a UTF-8 byte order mark (Excel's "CSV UTF-8")
 
     @property
     def text_columns(self) -> list[str]:
@@ -115,7 +118,8 @@ def read_table(path: str | Path) -> Table:
     if not numeric:
         raise FashionlabError(f"{path} has no numeric column; nothing to impute")
     return Table(header, rows, delimiter, numeric, np.column_stack(columns), decimals, commas,
-                 _detect_quoting(text, delimiter), "\r\n" if "\r\n" in text else "\n")
+                 _detect_quoting(text, delimiter), "\r\n" if "\r\n" in text else "\n",
+                 raw.startswith(codecs.BOM_UTF8))
 
 
 def _comma_to_point(cell: str) -> str:
@@ -161,8 +165,9 @@ def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray
         except ValueError:
             bad.append(i)
     if filled == 0:
+        hint = "" if name.strip() else " (a delimiter at the end of every line?)"
         raise FashionlabError(
-            f"{path}: {label} is entirely empty; drop it or fill it before imputing"
+            f"{path}: {label} is entirely empty{hint}; drop it or fill it before imputing"
         )
     if len(bad) * 2 >= filled:
         return None  # mostly text: a text column, kept as it is
@@ -196,8 +201,8 @@ def _decimals(cells: list[str]) -> int | None:
 
 def format_value(value: float, decimals: int | None, decimal_comma: bool = False) -> str:
     """A filled value written like the column's other cells."""
-    if decimals is None:
-        text = repr(float(value))
+    if decimals is None:  # the shortest text that reads back as the value: 120.0 -> 120
+        text = repr(float(value)).removesuffix(".0")
     elif decimals == 0:
         text = str(int(round(value)))
     else:
@@ -219,7 +224,8 @@ def fit_fill(method: str, params: dict | None, random_state: int,
 
 def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> int:
     """Write ``table`` with its empty numeric cells taken from ``filled``; returns cells filled.
-    Cells are quoted as the input quoted them (``table.quoting``), with its line ending."""
+    Cells are quoted as the input quoted them (``table.quoting``), with its line ending and
+    its byte order mark, if it had one."""
     missing = np.isnan(table.values)
     header = list(table.header)
     flagged = [k for k in range(len(table.numeric)) if flags and missing[:, k].any()]
@@ -243,7 +249,7 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> in
             and cell.strip().lower() not in MISSING_MARKERS) for j, cell in enumerate(out)]
         lines.append(_csv_line(out, quote, table.delimiter))
     text = table.newline.join(lines) + table.newline
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8-sig" if table.bom else "utf-8"))
     return int(missing.sum())
 
 
