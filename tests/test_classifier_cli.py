@@ -44,6 +44,15 @@ def test_show_writes_a_grid(capsys, tmp_path, fashion_dir):
     assert_png(out)
 
 
+def test_show_refuses_more_images_than_one_grid_holds(capsys, tmp_path, fashion_dir):
+    # 5,000 captioned images took matplotlib more than ten minutes
+    out = tmp_path / "grid.png"
+    code, _, err = run_cli(capsys, "show", "--data-dir", str(fashion_dir), "--out", str(out),
+                           "--n", "101")
+    assert code == 2 and err.startswith("error: --n is at most 100 images in one grid, got 101")
+    assert not out.exists()
+
+
 def test_training_writes_a_complete_run_folder(mlp_run):
     config = json.loads((mlp_run / "config.json").read_text())
     assert config["kind"] == "classifier" and config["model"] == "mlp"

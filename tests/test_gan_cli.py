@@ -194,6 +194,27 @@ def test_generate_rejects_n_below_one(capsys, tmp_path, runs, n):
     assert_one_line_error(code, err, f"--n must be at least 1, got {n}")
 
 
+@pytest.mark.parametrize(("n", "out", "message"), [
+    # a grid that tall is a useless picture (and PIL calls it a decompression bomb)
+    ("1025", "x.png", "a .png grid holds at most 1,024 images, got --n 1,025"),
+    ("1000001", "x.npy", "--n is at most 1,000,000 images per call"),
+])
+def test_generate_rejects_more_images_than_the_output_holds(capsys, tmp_path, runs, n, out,
+                                                             message):
+    code, _, err = cli(capsys, "generate", runs["lite"], "--n", n, "--out", tmp_path / out)
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / out).exists()
+
+
+def test_generate_classify_counts_more_images_than_its_figure_shows(capsys, tmp_path, runs):
+    out = tmp_path / "many.png"
+    code, stdout, _ = cli(capsys, "generate", runs["lite"], "--n", "1100", "--out", out,
+                          "--classify", runs["mlp"])
+    assert code == 0 and "wrote 1100 images" in stdout
+    with Image.open(out) as img:
+        assert img.format == "PNG"
+
+
 def test_generate_rejects_an_unwritable_output(capsys, tmp_path, runs):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")

@@ -53,7 +53,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("show", help="save a grid of sample images with their class names")
     _data_dir_option(p)
     p.add_argument("--out", default="runs/samples.png", help="PNG file to write")
-    p.add_argument("--n", type=positive_int, default=25, help="number of images")
+    p.add_argument("--n", type=positive_int, default=25, help="number of images (at most 100)")
     p.add_argument("--split", choices=["train", "test"], default="train")
     p.add_argument("--seed", type=int, default=0, help="which images (random, seeded)")
     p.set_defaults(func=_run_show)
@@ -62,8 +62,10 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 def _run_show(args: argparse.Namespace) -> None:
     from fashionlab.data import CLASS_NAMES, load_fashion_mnist
     from fashionlab.train.runs import prepare_output_file
-    from fashionlab.viz.grids import save_sample_grid
+    from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
+    if args.n > CAPTIONED_MAX:
+        raise FashionlabError(f"--n is at most {CAPTIONED_MAX} images in one grid, got {args.n}")
     out = prepare_output_file(args.out)
     data = load_fashion_mnist(args.data_dir)
     images = data.train_images if args.split == "train" else data.test_images

@@ -38,7 +38,8 @@ from fashionlab.train.runs import (
 )
 
 OUTPUT_SUFFIXES = (".png", ".npy")
-CAPTIONED_MAX = 100  # a captioned grid shows at most this many images
+GRID_MAX = 1024  # a plain .png grid holds at most this many images (128 rows of 8)
+MAX_IMAGES = 1_000_000  # images per call: 784 MB as .npy
 
 
 @dataclass
@@ -60,9 +61,18 @@ class GenerateConfig:
         check_noise_scale(self.noise_scale)
         if self.n < 1:
             raise FashionlabError(f"--n must be at least 1, got {self.n}")
-        if Path(self.out).suffix.lower() not in OUTPUT_SUFFIXES:
+        if self.n > MAX_IMAGES:
+            raise FashionlabError(f"--n is at most {MAX_IMAGES:,} images per call (784 MB as "
+                                  f".npy), got {self.n:,}")
+        suffix = Path(self.out).suffix.lower()
+        if suffix not in OUTPUT_SUFFIXES:
             raise FashionlabError(f"--out must end in .png (a grid) or .npy (uint8 images), "
                                   f"got {self.out!r}")
+        if suffix == ".png" and not self.classify and self.n > GRID_MAX:
+            raise FashionlabError(
+                f"a .png grid holds at most {GRID_MAX:,} images, got --n {self.n:,}: write them "
+                "to a .npy file, or add --classify (its figure shows the first images, its "
+                f"tables count all {self.n:,})")
 
 
 @dataclass
@@ -231,7 +241,7 @@ def _write_output(out: Path, images: torch.Tensor, probs: torch.Tensor | None,
         scale = 3 if len(images) <= 256 else 1
         save_png(grid_image(images, min(columns, len(images)), scale=scale), out)
         return
-    from fashionlab.viz.grids import save_captioned_grid
+    from fashionlab.viz.grids import CAPTIONED_MAX, save_captioned_grid
 
     shown = min(len(images), CAPTIONED_MAX)
     confidence, predicted = probs[:shown].max(1)

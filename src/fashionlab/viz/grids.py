@@ -15,6 +15,8 @@ from PIL import Image
 from fashionlab.train.runs import atomic_write_bytes
 from fashionlab.viz.common import save_figure
 
+CAPTIONED_MAX = 100  # images in one captioned grid: beyond, a figure takes minutes to lay out
+
 
 def save_captioned_grid(
     images: torch.Tensor,
