@@ -91,7 +91,7 @@ def test_ema_averages_weights_and_copies_buffers():
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    ({"model": "mlp", "model_args": {"widths": [8, 8, 8]}}, "'mlp' does not accept"),
+    ({"model": "mlp", "model_args": {"widths": [8, 8, 8]}}, "'mlp' has no option"),
     ({"model": "cnn", "fast_mlp": "on"}, "--fast-mlp on does not apply"),
     ({"model": "mlp", "fast_mlp": "on", "flip": True}, "flip=True"),
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),

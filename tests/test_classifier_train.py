@@ -150,7 +150,7 @@ def test_weights_that_do_not_match_the_config_are_an_error(data, tmp_path, capsy
 @pytest.mark.parametrize(("argv", "message"), [
     (["--model", "vgg"], "unknown classifier model 'vgg'; choose one of: cnn, mlp, resnet"),
     (["--model", "cnn", "--fast-mlp", "on"], "--fast-mlp on does not apply"),
-    (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' does not accept"),
+    (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' has no option 'widths'"),
     (["--model", "cnn", "--model-arg", "widths"], "--model-arg wants KEY=VALUE"),
     (["--threads", "-1"], "threads must be 0 (PyTorch's default) or more, got -1"),
     (["--lr", "nan"], "lr must be a finite number, got nan"),

@@ -258,20 +258,34 @@ def _report_unusable(records: Sequence[dict]) -> int:
 
 
 def _add_models(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("models", help="list the registered models with their parameter counts")
+    p = sub.add_parser("models", help="list the registered models with their parameter counts",
+                       description="List the registered models; with NAME, the options of that "
+                       "model (--model-arg KEY=VALUE) and their defaults.")
+    p.add_argument("name", nargs="?", help="one model: its options")
     p.set_defaults(func=_run_models)
 
 
 def _run_models(args: argparse.Namespace) -> None:
-    from fashionlab.models import create_model, get_entry, model_names
+    from fashionlab.models import (
+        create_model,
+        format_options,
+        get_entry,
+        model_names,
+        model_options,
+    )
 
+    names = [get_entry(args.name).name] if args.name else model_names()
     print(f"{'name':<16} {'kind':<11} {'parameters':>11}  description")
-    for name in model_names():
+    for name in names:
         entry = get_entry(name)
         built = create_model(name)
         modules = built if isinstance(built, tuple) else (built,)
         count = sum(p.numel() for m in modules for p in m.parameters())
         print(f"{name:<16} {entry.kind:<11} {count:>11,}  {entry.description}")
+    if args.name:
+        print("\noptions (--model-arg KEY=VALUE, the value in JSON) and their defaults:")
+        for key, value in model_options(args.name).items():
+            print(f"  {format_options({key: value})}")
 
 
 # --------------------------------------------------------------------------- demo

@@ -1,5 +1,13 @@
 """Models and the registry that names them."""
 
-from fashionlab.models.registry import create_model, get_entry, model_names, register
+from fashionlab.models.registry import (
+    create_model,
+    format_options,
+    get_entry,
+    model_names,
+    model_options,
+    register,
+)
 
-__all__ = ["create_model", "get_entry", "model_names", "register"]
+__all__ = ["create_model", "format_options", "get_entry", "model_names", "model_options",
+           "register"]

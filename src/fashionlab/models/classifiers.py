@@ -183,18 +183,21 @@ class ResNet(nn.Module):
         return self.head(self.features(x))  # (B, classes)
 
 
+# The registered builders take what a user may set with --model-arg; the number of classes
+# is Fashion-MNIST's 10 (the modules' default), not an option.
+
+
 @register("mlp", "classifier", "the reference dense network 784-128-10 (Keras tutorial)")
-def mlp(hidden: int = 128, num_classes: int = 10, init: str = "torch") -> MLP:
-    return MLP(hidden=hidden, num_classes=num_classes, init=init)
+def mlp(hidden: int = 128, init: str = "torch") -> MLP:
+    return MLP(hidden=hidden, init=init)
 
 
 @register("cnn", "classifier", "small fast CNN: 5 conv-BN-ReLU layers, most work at 14/7 px")
 def cnn(
-    widths: Sequence[int] = (32, 64, 128), num_classes: int = 10, dropout: float = 0.0,
-    pool_first: bool = False, head_grid: int = 1,
+    widths: Sequence[int] = (32, 64, 128), dropout: float = 0.0, pool_first: bool = False,
+    head_grid: int = 1,
 ) -> FastCNN:
-    return FastCNN(widths=widths, num_classes=num_classes, dropout=dropout, pool_first=pool_first,
-                   head_grid=head_grid)
+    return FastCNN(widths=widths, dropout=dropout, pool_first=pool_first, head_grid=head_grid)
 
 
 @register("resnet", "classifier", "pre-activation wide-ResNet style, 3 stages of basic blocks")
@@ -202,17 +205,15 @@ def resnet(
     widths: Sequence[int] = (32, 64, 128),
     blocks: Sequence[int] = (2, 2, 2),
     stem: int = 16,
-    num_classes: int = 10,
     dropout: float = 0.0,
 ) -> ResNet:
-    return ResNet(widths=widths, blocks=blocks, stem=stem, num_classes=num_classes, dropout=dropout)
+    return ResNet(widths=widths, blocks=blocks, stem=stem, dropout=dropout)
 
 
 @register("wrn", "classifier", "WRN-16-4 (wide ResNet, widths 64/128/256): the long-run model")
 def wrn(
     widths: Sequence[int] = (64, 128, 256),
     blocks: Sequence[int] = (2, 2, 2),
-    num_classes: int = 10,
     dropout: float = 0.0,
 ) -> ResNet:
-    return ResNet(widths=widths, blocks=blocks, stem=16, num_classes=num_classes, dropout=dropout)
+    return ResNet(widths=widths, blocks=blocks, stem=16, dropout=dropout)

@@ -19,6 +19,8 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from fashionlab.models.registry import register
 
+CLASSES = 10  # Fashion-MNIST's classes, made by the conditional GAN
+
 
 def _maybe_sn(module: nn.Module, enabled: bool) -> nn.Module:
     return spectral_norm(module) if enabled else module
@@ -198,11 +200,6 @@ def lite(noise_dim: int = 64, g_width: int = 128, d_width: int = 64, spectral: b
 
 
 @register("cgan", "gan", "class-conditional lite GAN: class-modulated noise, projection D")
-def cgan(
-    noise_dim: int = 64, g_width: int = 128, d_width: int = 64, spectral: bool = True,
-    num_classes: int = 10,
-):
-    return (
-        LiteGenerator(noise_dim, g_width, num_classes),
-        LiteDiscriminator(d_width, num_classes, spectral),
-    )
+def cgan(noise_dim: int = 64, g_width: int = 128, d_width: int = 64, spectral: bool = True):
+    # the classes are Fashion-MNIST's 10, not an option (--model-arg)
+    return LiteGenerator(noise_dim, g_width, CLASSES), LiteDiscriminator(d_width, CLASSES, spectral)
