@@ -14,8 +14,10 @@ import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
 from conftest import synthetic_fashion
 from fashionlab.cli import main
+from fashionlab.data import load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
+from fashionlab.train.augment import tta_log_probs
 from fashionlab.train.classifier import ClassifierConfig, train_classifier
 from fashionlab.train.runs import Run
 
@@ -93,6 +95,49 @@ def test_tta_flip_averages_the_image_and_its_mirror(data):
     torch.testing.assert_close(both, 0.5 * (plain + mirrored))
 
 
+def test_tta_shift_averages_every_moved_copy_of_the_image_and_its_mirror():
+    # a linear model of the pixels shows which view it was given; the views are built
+    # here pixel by pixel, independently of the padding and slicing in the library
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))
+    images = torch.randn(2, 1, 4, 4)
+    fill = -0.8
+
+    def view(dy, dx, mirror):
+        x = images.flip(3) if mirror else images
+        out = torch.full_like(x, fill)
+        for i in range(4):
+            for j in range(4):
+                if 0 <= i + dy < 4 and 0 <= j + dx < 4:
+                    out[..., i, j] = x[..., i + dy, j + dx]
+        return out
+
+    views = [view(dy, dx, m) for dy in (-1, 0, 1) for dx in (-1, 0, 1) for m in (False, True)]
+    expected = torch.stack([model(v).softmax(1) for v in views]).mean(0)
+    with torch.no_grad():
+        got = tta_log_probs(model, images, flip=True, shift=1, fill=fill).exp()
+        torch.testing.assert_close(got, expected)
+        plain = tta_log_probs(model, images)  # no averaging: the model's own output
+        torch.testing.assert_close(plain, model(images).log_softmax(1))
+
+
+def test_tta_shift_is_recorded_and_used_by_evaluate_and_predict(data, tmp_path):
+    config = ClassifierConfig(model="cnn", model_args=TINY["cnn"], epochs=1, batch_size=32,
+                              n_val=64, device="cpu", out=str(tmp_path / "run"), tta_flip=True,
+                              tta_shift=1, figures=False)
+    result = train_classifier(config)
+    loaded = classify.load_classifier(tmp_path / "run", "cpu")
+    assert loaded.tta_shift == 1
+    report = classify.evaluate_run(tmp_path / "run", device="cpu")
+    assert report["accuracy"] == pytest.approx(result.test_accuracy)
+    images = data.test_images[:6]
+    shifted = loaded.predict_proba(images)
+    flipped = classify.predict_proba(loaded.model, images, torch.device("cpu"), tta_flip=True)
+    assert not torch.allclose(shifted, flipped)  # the shifts change the prediction
+    with pytest.raises(FashionlabError, match="tta_shift must be 0 to 3 pixels, got 4"):
+        ClassifierConfig(tta_shift=4).validate()
+
+
 def test_the_fast_mlp_path_and_autograd_reach_the_same_accuracy(data, tmp_path):
     results = {
         mode: train_classifier(ClassifierConfig(
@@ -153,6 +198,7 @@ def test_weights_that_do_not_match_the_config_are_an_error(data, tmp_path, capsy
     (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' has no option 'widths'"),
     (["--model", "cnn", "--model-arg", "widths"], "--model-arg wants KEY=VALUE"),
     (["--threads", "-1"], "threads must be 0 (PyTorch's default) or more, got -1"),
+    (["--tta-shift", "-1"], "tta_shift must be 0 to 3 pixels, got -1"),
     (["--lr", "nan"], "lr must be a finite number, got nan"),
     (["--time-budget", "inf"], "time_budget must be a finite number, got inf"),
     (["--model", "cnn", "--model-arg", "widths=[8,8]"],
@@ -216,3 +262,32 @@ def test_training_curves_show_validation_only_when_there_was_a_split(
     for ax in drawn[0].axes:
         assert [line.get_label() for line in ax.get_lines()] == labels
         assert all(float(t).is_integer() for t in ax.get_xticks())  # whole epochs only
+
+
+def test_tta_choice_benchmark_scores_each_averaging_on_validation(fashion_dir, tmp_path, capsys):
+    from test_noise_scale import load_benchmark
+
+    runs = []
+    for seed in (0, 1):
+        run = tmp_path / f"member{seed}"
+        train_classifier(ClassifierConfig(model="mlp", epochs=1, steps_per_epoch=20, n_val=300,
+                                          seed=seed, split_seed=7, device="cpu", out=str(run),
+                                          data_dir=str(fashion_dir), figures=False))
+        runs.append(str(run))
+    results = load_benchmark("tta_choice").main([*runs, "--data-dir", str(fashion_dir)])
+    assert list(results) == ["none", "flip", "flip + shift 1", "flip + shift 2"]
+    split = load_fashion_mnist(fashion_dir).split(300, 7)
+    members = [classify.load_classifier(run, "cpu") for run in runs]
+    probs = [classify.predict_proba(m.model, split.val_images, m.device, tta_flip=True,
+                                    tta_shift=1) for m in members]
+    for p, accuracy in zip(probs, results["flip + shift 1"]["runs"], strict=True):
+        assert accuracy == pytest.approx(float((p.argmax(1) == split.val_labels).float().mean()))
+    together = (torch.stack(probs).mean(0).argmax(1) == split.val_labels).float().mean()
+    assert results["flip + shift 1"]["together"] == pytest.approx(float(together))
+    assert "best together on validation: " in capsys.readouterr().out
+    other = tmp_path / "other"  # another split: the runs cannot be compared
+    train_classifier(ClassifierConfig(model="mlp", epochs=1, steps_per_epoch=2, n_val=300,
+                                      seed=3, device="cpu", out=str(other),
+                                      data_dir=str(fashion_dir), figures=False))
+    with pytest.raises(SystemExit, match="must share one validation split"):
+        load_benchmark("tta_choice").main([runs[0], str(other), "--data-dir", str(fashion_dir)])

@@ -13,9 +13,11 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
+from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
+from fashionlab.train.augment import tta_log_probs
 from fashionlab.train.device import resolve_device
 from fashionlab.train.runs import load_state, read_config, read_metrics, read_weights
 
@@ -33,10 +35,16 @@ class LoadedClassifier:
         """Whether the run predicts with test-time flip averaging (set when it was trained)."""
         return bool(self.config.get("tta_flip", False))
 
+    @property
+    def tta_shift(self) -> int:
+        """How many pixels the run's test-time averaging moves each image (0 = none)."""
+        return int(self.config.get("tta_shift", 0))
+
     @torch.inference_mode()
     def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
         """uint8 images (N, 28, 28) -> class probabilities (N, 10) on the CPU."""
-        return predict_proba(self.model, images, self.device, batch_size, self.tta_flip)
+        return predict_proba(self.model, images, self.device, batch_size, self.tta_flip,
+                             self.tta_shift)
 
     @torch.inference_mode()
     def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -66,20 +74,20 @@ def predict_proba(
     device: torch.device,
     batch_size: int = 1000,
     tta_flip: bool = False,
+    tta_shift: int = 0,
 ) -> torch.Tensor:
     """uint8 images (N, 28, 28) -> softmax probabilities (N, classes), computed in eval mode.
 
-    With ``tta_flip`` the probabilities are the mean over the image and its mirror image.
+    With ``tta_flip`` or ``tta_shift`` the probabilities are the mean over the views of
+    ``tta_log_probs`` (the image, its mirror image, both moved by up to ``tta_shift``
+    pixels).
     """
     was_training = model.training
     model.eval()
     outputs = []
     for start in range(0, len(images), batch_size):
         x = normalize(images[start : start + batch_size]).unsqueeze(1).to(device)
-        probs = model(x).float().softmax(1)
-        if tta_flip:
-            probs = 0.5 * (probs + model(x.flip(3)).float().softmax(1))
-        outputs.append(probs.cpu())
+        outputs.append(tta_log_probs(model, x, tta_flip, tta_shift, BACKGROUND).exp().cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.empty(0, len(CLASS_NAMES))
 
@@ -168,6 +176,7 @@ def write_classifier_figures(
     history: Sequence[dict[str, float]] | None = None,
     device: torch.device | None = None,
     tta_flip: bool = False,
+    tta_shift: int = 0,
 ) -> dict[str, Path]:
     """Curves, prediction plot, confusion matrix and mistakes gallery, on the test set."""
     from fashionlab.viz.curves import save_training_curves
@@ -180,7 +189,7 @@ def write_classifier_figures(
     figures = Path(run_dir) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     device = device or next(model.parameters()).device
-    probs = predict_proba(model, data.test_images, device, tta_flip=tta_flip)
+    probs = predict_proba(model, data.test_images, device, tta_flip=tta_flip, tta_shift=tta_shift)
     report = classification_report(probs, data.test_labels)
     history = history if history is not None else read_metrics(run_dir)
     paths = {}

@@ -121,6 +121,10 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
                    help="evaluate and save an EMA of the weights (e.g. 0.999; 0 = off)")
     p.add_argument("--tta-flip", action="store_true",
                    help="predict with the mean of each image and its mirror image")
+    p.add_argument("--tta-shift", type=int, default=d.tta_shift, metavar="PIXELS",
+                   help="and of them moved by up to PIXELS in each direction ((2 PIXELS + 1)^2 "
+                        "positions; in the final validation and test passes, evaluate and "
+                        "predict)")
     p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
                    help="auto = bf16 autocast for convolutional models")
     p.add_argument("--compile", action="store_true",
@@ -172,7 +176,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
         crop_padding=args.crop_padding, flip=args.flip, erasing=args.erasing,
-        ema_decay=args.ema_decay, tta_flip=args.tta_flip, precision=args.precision,
+        ema_decay=args.ema_decay, tta_flip=args.tta_flip,
+        tta_shift=args.tta_shift, precision=args.precision,
         compile=args.compile, fast_mlp=args.fast_mlp, threads=args.threads, n_val=args.n_val,
         seed=args.seed, split_seed=args.split_seed, device=args.device, data_dir=args.data_dir,
         out=args.out, figures=not args.no_figures,

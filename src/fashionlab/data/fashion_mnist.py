@@ -45,6 +45,7 @@ CLASS_NAMES: tuple[str, ...] = (
 # Pixel statistics of the 60,000 training images on [0, 1] (shared/data/README.md).
 TRAIN_MEAN = 0.2860
 TRAIN_STD = 0.3530
+BACKGROUND = (0.0 - TRAIN_MEAN) / TRAIN_STD  # a black pixel after normalisation
 
 # file name -> sha256 of its decompressed content (the published values)
 FILES: dict[str, str] = {

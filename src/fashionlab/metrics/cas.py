@@ -26,12 +26,12 @@ from typing import Any
 import torch
 
 from fashionlab.data import CLASS_NAMES, normalize
+from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import as_uint8_images
 from fashionlab.models import create_model
 from fashionlab.train.augment import Augment
 from fashionlab.train.classifier import (
-    BACKGROUND,
     ClassifierConfig,
     EpochLoop,
     build_optimizer,

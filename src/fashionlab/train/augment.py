@@ -6,9 +6,11 @@ same device, and returns a new tensor; the input is never modified.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 
 def random_crop(
@@ -98,3 +100,25 @@ def _format_of(x: torch.Tensor) -> torch.memory_format:
     if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1:
         return torch.channels_last
     return torch.contiguous_format
+
+
+def tta_log_probs(model: nn.Module, images: torch.Tensor, flip: bool = False,
+                        shift: int = 0, fill: float = 0.0) -> torch.Tensor:
+    """Log of ``model``'s softmax averaged over views of ``images`` (B, C, H, W): the images,
+    their mirror images when ``flip``, and both moved by every offset of up to ``shift``
+    pixels in each direction (the uncovered border filled with ``fill``, as ``random_crop``
+    pads), so ``(2 shift + 1)^2`` positions. Returns (B, classes) float32."""
+    if shift < 0:
+        raise ValueError(f"shift cannot be negative, got {shift}")
+    height, width = images.shape[-2:]
+    padded = torch.nn.functional.pad(images, (shift,) * 4, value=fill) if shift else images
+    log_probs = []
+    for dy in range(2 * shift + 1):
+        for dx in range(2 * shift + 1):
+            view = padded[..., dy : dy + height, dx : dx + width]
+            log_probs.append(model(view).float().log_softmax(1))
+            if flip:
+                log_probs.append(model(view.flip(3)).float().log_softmax(1))
+    if len(log_probs) == 1:
+        return log_probs[0]
+    return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(log_probs))
