@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
+from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
@@ -41,13 +42,14 @@ class LoadedClassifier:
         return int(self.config.get("tta_shift", 0))
 
     @torch.inference_mode()
-    def predict_proba(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def predict_proba(self, images: torch.Tensor,
+                      batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
         """uint8 images (N, 28, 28) -> class probabilities (N, 10) on the CPU."""
         return predict_proba(self.model, images, self.device, batch_size, self.tta_flip,
                              self.tta_shift)
 
     @torch.inference_mode()
-    def features(self, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    def features(self, images: torch.Tensor, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
         """uint8 images (N, 28, 28) -> penultimate features (N, feature_dim) on the CPU."""
         out = [
             self.model.features(normalize(images[s : s + batch_size]).unsqueeze(1)
@@ -72,7 +74,7 @@ def predict_proba(
     model: nn.Module,
     images: torch.Tensor,
     device: torch.device,
-    batch_size: int = 1000,
+    batch_size: int = EVAL_BATCH_SIZE,
     tta_flip: bool = False,
     tta_shift: int = 0,
 ) -> torch.Tensor:

@@ -10,6 +10,11 @@ from collections.abc import Iterator
 
 import torch
 
+# Images per forward pass when nothing is learned (validation, test, predict, features):
+# the narrow cnn on one CPU core evaluated 2,000 images 2.2x faster in batches of 256 than
+# of 1,000 (its activations then stay in the cache); batches of 128 or 64 were no faster.
+EVAL_BATCH_SIZE = 256
+
 
 def shuffled_batches(
     n: int,

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from fashionlab.data import CLASS_NAMES, normalize
+from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import as_uint8_images
@@ -166,7 +167,7 @@ def classification_accuracy_score(
     start = time.perf_counter()
     model = train_on_images(images, labels, config, device, sampler)
     result: dict[str, Any] = {
-        "cas": evaluate_tensors(model, x_test, y_test, 1000)["accuracy"],
+        "cas": evaluate_tensors(model, x_test, y_test, EVAL_BATCH_SIZE)["accuracy"],
         "train_samples": len(images),  # per epoch
         "distinct_train_samples": len(images) * (config.epochs if config.fresh_each_epoch else 1),
         "test_samples": len(test_images),
@@ -182,5 +183,6 @@ def classification_accuracy_score(
             as_uint8_images(real_images[: len(images)], "real images"),
             torch.as_tensor(real_labels[: len(images)], dtype=torch.long), config, device,
         )
-        result["real_accuracy"] = evaluate_tensors(real, x_test, y_test, 1000)["accuracy"]
+        real_test = evaluate_tensors(real, x_test, y_test, EVAL_BATCH_SIZE)
+        result["real_accuracy"] = real_test["accuracy"]
     return result

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from fashionlab.data import normalize
+from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.errors import FashionlabError
 
 NOT_INCEPTION = (
@@ -65,7 +66,7 @@ class ClassifierFeatures(nn.Module):
         Images per forward pass.
     """
 
-    def __init__(self, model: nn.Module, source: dict[str, Any], batch_size: int = 1000):
+    def __init__(self, model: nn.Module, source: dict[str, Any], batch_size: int = EVAL_BATCH_SIZE):
         super().__init__()
         if not hasattr(model, "features") or not hasattr(model, "feature_dim"):
             raise FashionlabError(
@@ -102,7 +103,7 @@ class ClassifierFeatures(nn.Module):
 
 
 def load_feature_network(
-    run_dir: str | Path, device: str = "auto", batch_size: int = 1000
+    run_dir: str | Path, device: str = "auto", batch_size: int = EVAL_BATCH_SIZE
 ) -> ClassifierFeatures:
     """The penultimate features of the classifier trained in ``run_dir``.
 

@@ -25,6 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from fashionlab.data import load_fashion_mnist, normalize
+from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.models import create_model, get_entry
@@ -87,7 +88,7 @@ class ClassifierConfig:
     device: str = "auto"  # auto | cpu | cuda
     data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
     out: str = "runs/classifier"  # the run folder
-    eval_batch_size: int = 1000  # batch size for validation and test passes
+    eval_batch_size: int = EVAL_BATCH_SIZE  # batch size for validation and test passes
     figures: bool = True  # write curves, prediction plot, confusion matrix, mistakes
 
     def validate(self) -> None:
