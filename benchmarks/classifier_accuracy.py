@@ -60,7 +60,9 @@ Test-time shifts, also not kept: on the validation split, the narrow crop+flip r
 first table scored 0.9300 with no averaging, 0.9314 with the flip (the recipe), and
 0.9318 / 0.9304 / 0.9324 averaging 10 views (flip x the image and its four 1-pixel
 shifts / four diagonal 1-pixel shifts / four 2-pixel shifts): within the noise, for 5x
-the prediction cost.
+the prediction cost. Later (session 12), on the chosen pair (pool-first, grid 3), every
+1-pixel shift (``--tta-shift 1``, 18 views) did help on validation, in two pairs:
+``benchmarks/tta_choice.py``, numbers in the README; the five-minute command now uses it.
 
 A grid head (session 7): the narrow pool-first ``cnn`` averaged its last 7x7 maps to one
 value per channel before the linear layer. ``head_grid`` keeps a g x g grid of them (3: 3x3
