@@ -1,7 +1,8 @@
 """Data augmentation on whole batches of tensors (no per-sample Python), on any device.
 
-Every function takes normalised images (B, C, H, W) and a ``torch.Generator`` on the
-same device, and returns a new tensor; the input is never modified.
+Every training augmentation takes normalised images (B, C, H, W) and a ``torch.Generator``
+on the same device, and returns a new tensor; the input is never modified. At test time,
+``tta_log_probs`` averages a model over mirrored and shifted copies of the images.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def _format_of(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def tta_log_probs(model: nn.Module, images: torch.Tensor, flip: bool = False,
-                        shift: int = 0, fill: float = 0.0) -> torch.Tensor:
+def tta_log_probs(model: nn.Module, images: torch.Tensor, flip: bool = False, shift: int = 0,
+                  fill: float = 0.0) -> torch.Tensor:
     """Log of ``model``'s softmax averaged over views of ``images`` (B, C, H, W): the images,
     their mirror images when ``flip``, and both moved by every offset of up to ``shift``
     pixels in each direction (the uncovered border filled with ``fill``, as ``random_crop``
