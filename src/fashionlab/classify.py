@@ -173,14 +173,12 @@ def predict_files(
 
 def write_classifier_figures(
     run_dir: Path,
-    model: nn.Module,
+    probs: torch.Tensor,
     data: FashionMNIST,
     history: Sequence[dict[str, float]] | None = None,
-    device: torch.device | None = None,
-    tta_flip: bool = False,
-    tta_shift: int = 0,
 ) -> dict[str, Path]:
-    """Curves, prediction plot, confusion matrix and mistakes gallery, on the test set."""
+    """Curves, prediction plot, confusion matrix and mistakes gallery, from a model's class
+    probabilities ``probs`` (10,000, classes) on the test set."""
     from fashionlab.viz.curves import save_training_curves
     from fashionlab.viz.predictions import (
         save_confusion_matrix,
@@ -190,8 +188,6 @@ def write_classifier_figures(
 
     figures = Path(run_dir) / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    device = device or next(model.parameters()).device
-    probs = predict_proba(model, data.test_images, device, tta_flip=tta_flip, tta_shift=tta_shift)
     report = classification_report(probs, data.test_labels)
     history = history if history is not None else read_metrics(run_dir)
     paths = {}

@@ -207,8 +207,9 @@ def evaluate_tensors(
     tta_flip: bool = False,
     bf16: bool = False,
     tta_shift: int = 0,
-) -> dict[str, float]:
-    """Mean loss and accuracy of ``model`` on normalised images already on its device.
+) -> dict[str, Any]:
+    """Mean loss and accuracy of ``model`` on normalised images already on its device, and
+    its class probabilities (``"probs"``, (N, classes) on the CPU).
 
     With ``tta_flip`` or ``tta_shift`` the prediction is the mean of the softmax over the
     views of ``tta_log_probs``; the loss is the negative log of that mean probability.
@@ -217,15 +218,18 @@ def evaluate_tensors(
     model.eval()
     loss_sum = torch.zeros((), device=images.device)
     correct = torch.zeros((), device=images.device, dtype=torch.long)
+    probs = []
     for start in range(0, len(images), batch_size):
         x, y = images[start : start + batch_size], labels[start : start + batch_size]
         with bf16_autocast(images.device, bf16):
             logp = tta_log_probs(model, x, tta_flip, tta_shift, BACKGROUND)  # (B, 10)
         loss_sum += F.nll_loss(logp, y, reduction="sum")
         correct += (logp.argmax(1) == y).sum()
+        probs.append(logp.exp().cpu())
     model.train(was_training)
     n = max(len(images), 1)
-    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n}
+    return {"loss": loss_sum.item() / n, "accuracy": correct.item() / n,
+            "probs": torch.cat(probs) if probs else torch.empty(0, 0)}
 
 
 def build_optimizer(model: nn.Module, config: ClassifierConfig) -> torch.optim.Optimizer:
@@ -360,8 +364,7 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
         if config.figures:
             from fashionlab.classify import write_classifier_figures
 
-            write_classifier_figures(run.path, final_model, data, history, device,
-                                     tta_flip=config.tta_flip, tta_shift=config.tta_shift)
+            write_classifier_figures(run.path, test["probs"], data, history)
     return ClassifierResult(
         run_dir=Path(config.out),
         val_accuracy=history[-1].get("val_accuracy_fp32", history[-1]["val_accuracy"]),
