@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pytest
 import torch
 
@@ -184,3 +185,58 @@ def test_fill_refuses_runs_that_cannot_fill(conv_run, tmp_path, capsys):
     code = main(["fill", str(conv_run), *[str(picture)] * 17, "--out", str(tmp_path / "f.png")])
     assert code == 2 and "17 pictures: give at most 16" in capsys.readouterr().err
     assert not (tmp_path / "f.png").exists() and not (tmp_path / "f.jpg").exists()
+
+
+def test_a_mask_goes_through_the_same_fit_as_its_picture(tmp_path):
+    from PIL import Image
+
+    from fashionlab.data.user_images import fit_mask, load_mask
+
+    # a 56x28 picture fits into 24x12 pixels, centred: rows 8-19, columns 2-25
+    painted = Image.new("L", (56, 28), 0)
+    painted.paste(255, (0, 0, 28, 28))  # the left half of the picture
+    painted.save(tmp_path / "half.png")
+    removed = fit_mask(*load_mask(tmp_path / "half.png"), (56, 28))
+    expected = np.zeros((28, 28), dtype=bool)
+    expected[8:20, 2:14] = True
+    assert np.array_equal(removed, expected)
+    assert fit_mask(*load_mask(tmp_path / "half.png"), (60, 28)) is None  # another size
+    # a 28x28 mask is taken as it is; transparent pixels count as dark, whatever their colour
+    layer = Image.new("RGBA", (28, 28), (255, 255, 255, 0))
+    layer.paste((255, 255, 255, 255), (3, 4, 9, 6))
+    layer.save(tmp_path / "layer.png")
+    removed = fit_mask(*load_mask(tmp_path / "layer.png"), (300, 200))
+    assert removed.sum() == 12 and removed[4:6, 3:9].all()
+
+
+def test_fill_a_region_painted_in_a_mask(conv_run, tmp_path, capsys):
+    from PIL import Image
+
+    images = synthetic_fashion(n_train=10, n_test=2).test_images
+    good, other = tmp_path / "good.png", tmp_path / "other.png"
+    Image.fromarray(255 - images[0].numpy()).resize((84, 84)).save(good)
+    Image.fromarray(255 - images[1].numpy()).resize((90, 60)).save(other)
+    mask = tmp_path / "mask.png"
+    stroke = Image.new("L", (84, 84), 0)
+    stroke.paste(255, (20, 30, 70, 50))
+    stroke.save(mask)
+    out = tmp_path / "filled.png"
+    code = main(["fill", str(conv_run), str(good), str(other), "--mask", str(mask),
+                 "--out", str(out)])
+    stdout, err = capsys.readouterr()
+    assert code == 2 and out.stat().st_size > 1000  # the good picture is filled
+    assert stdout.startswith(f"filled the region marked in {mask} of 1 picture(s) with")
+    assert err == (f"error: {other} is 90x60 pixels and the mask {mask} 84x84: a mask has "
+                   "the size of the pictures, or 28x28\n")
+    blank = tmp_path / "blank.png"
+    Image.new("L", (84, 84), 0).save(blank)
+    x = tmp_path / "x.png"
+    for bad, message in ((blank, "marks no pixel of the 28x28 picture"),
+                         (tmp_path / "none.png", "none.png is not a file")):
+        code = main(["fill", str(conv_run), str(good), "--mask", str(bad), "--out", str(x)])
+        assert code == 2 and message in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: a box or a mask
+        main(["fill", str(conv_run), str(good), "--mask", str(mask), "--box", "1,1,3,3",
+              "--out", str(x)])
+    assert "not allowed with argument --mask" in capsys.readouterr().err
+    assert not x.exists()

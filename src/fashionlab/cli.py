@@ -618,17 +618,22 @@ def _run_inpaint(args: argparse.Namespace) -> None:
 
 def _add_fill(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "fill", help="fill a removed box of your own pictures with an inpainting run",
-        description="Fill a box of your own pictures with the GAIN model of a `fashionlab "
-        "inpaint` run. Each picture is read as `predict` reads it (28x28 grey, aspect kept, "
-        "inverted when its background is light), the box is removed and the model fills it; "
-        "the figure shows each picture, the box (red) and the fill.",
+        "fill", help="fill a removed region of your own pictures with an inpainting run",
+        description="Fill a box, or a region you paint, of your own pictures with the GAIN "
+        "model of a `fashionlab inpaint` run. Each picture is read as `predict` reads it "
+        "(28x28 grey, aspect kept, inverted when its background is light), the region is "
+        "removed and the model fills it; the figure shows each picture, the region (red) and "
+        "the fill.",
     )
     p.add_argument("run", help="inpainting run folder (`fashionlab inpaint --out RUN`)")
     p.add_argument("images", nargs="+", help="image files, or folders of them")
-    p.add_argument("--box", type=box_option, default=None, metavar="TOP,LEFT,HEIGHT,WIDTH",
-                   help="the box to remove, in pixels of the 28x28 picture (default: the "
-                   "run's box size, centred)")
+    region = p.add_mutually_exclusive_group()
+    region.add_argument("--box", type=box_option, default=None, metavar="TOP,LEFT,HEIGHT,WIDTH",
+                        help="the box to remove, in pixels of the 28x28 picture (default: the "
+                        "run's box size, centred)")
+    region.add_argument("--mask", default=None, metavar="MASK.png",
+                        help="a picture of the same size as the pictures (or 28x28) whose light "
+                        "pixels mark the region to remove (transparent pixels count as dark)")
     p.add_argument("--out", default="runs/filled.png", help="PNG figure to write")
     p.set_defaults(func=_run_fill)
 
@@ -647,12 +652,15 @@ def _run_fill(args: argparse.Namespace) -> int:
     """Like ``predict``: each unusable picture is an error line, and makes the status 2."""
     from fashionlab.impute.inpaint import fill_pictures
 
-    done = fill_pictures(args.run, args.images, args.box, args.out)
+    done = fill_pictures(args.run, args.images, args.box, args.out, args.mask)
     if done["figure"]:
-        top, left, height, width = done["box"]
-        print(f"filled a {height}x{width} box at row {top}, column {left} of "
-              f"{len(done['files'])} picture(s) with {args.run} ({done['model']}); "
-              f"wrote {done['figure']}")
+        if done["box"]:
+            top, left, height, width = done["box"]
+            region = f"a {height}x{width} box at row {top}, column {left}"
+        else:
+            region = f"the region marked in {done['mask']}"
+        print(f"filled {region} of {len(done['files'])} picture(s) with {args.run} "
+              f"({done['model']}); wrote {done['figure']}")
     return _report_unusable(done["errors"])
 
 

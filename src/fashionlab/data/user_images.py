@@ -64,6 +64,44 @@ def load_user_images(paths: list[Path]) -> tuple[list[dict], list[torch.Tensor]]
 
 def load_user_image(path: str | Path) -> torch.Tensor:
     """Read one image file and return a uint8 tensor (28, 28) ready for a classifier."""
+    gray, _ = _read_gray(path, background=255)
+    darkest, lightest = gray.getextrema()
+    if darkest == lightest:
+        raise FashionlabError(f"{path} shows nothing: every pixel has the same grey level "
+                              f"(a blank or fully transparent picture)")
+    return torch.from_numpy(fit_to_fashion_mnist(gray))
+
+
+def picture_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) of a picture ``load_user_image`` has read, from its header."""
+    with Image.open(path) as img:
+        return img.size
+
+
+def load_mask(path: str | Path) -> tuple[Image.Image, tuple[int, int]]:
+    """Read a mask picture: light, opaque pixels mark the region to fill (transparent ones
+    count as dark). Returns it in grey and its full size (width, height)."""
+    return _read_gray(path, background=0)
+
+
+def fit_mask(mask: Image.Image, full_size: tuple[int, int],
+             picture: tuple[int, int]) -> np.ndarray | None:
+    """The mask as the 28x28 picture the model sees: a bool array, True where a pixel is to
+    be filled (more than half of it light in the mask). A mask of 28x28 pixels is taken as
+    it is; another must have the picture's size (``picture``: width, height) and goes
+    through the same fit as the picture. None when the sizes differ."""
+    if full_size == (SIDE, SIDE):
+        fitted = np.asarray(mask.resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.uint8)
+    elif full_size == picture:
+        fitted = _fit(mask, Image.Resampling.BOX)
+    else:
+        return None
+    return fitted >= 128
+
+
+def _read_gray(path: str | Path, background: int) -> tuple[Image.Image, tuple[int, int]]:
+    """Open one image file with every check (a clear error for each problem) and return it
+    in grey (transparent pixels on ``background``) with its full size (width, height)."""
     path = Path(path)
     if not path.is_file():
         raise FashionlabError(f"{path} is not a file")
@@ -80,8 +118,8 @@ def load_user_image(path: str | Path) -> torch.Tensor:
                         f"{MAX_PIXELS:,}-pixel limit; shrink it first"
                     )
                 img.draft("L", (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
-                gray = _to_gray(img)
-                darkest, lightest = gray.getextrema()
+                gray = _to_gray(img, background)
+                gray.load()
     except FashionlabError:
         raise
     except Image.DecompressionBombError:
@@ -94,13 +132,10 @@ def load_user_image(path: str | Path) -> torch.Tensor:
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FashionlabError(f"{path} could not be decoded as an image: {exc}") from None
-    if darkest == lightest:
-        raise FashionlabError(f"{path} shows nothing: every pixel has the same grey level "
-                              f"(a blank or fully transparent picture)")
-    return torch.from_numpy(fit_to_fashion_mnist(gray))
+    return gray, (width, height)
 
 
-def _to_gray(img: Image.Image) -> Image.Image:
+def _to_gray(img: Image.Image, background: int = 255) -> Image.Image:
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         # More than 8 bits a pixel (16-bit PNGs, integer or float TIFFs): PIL's "L"
         # conversion clips at 255, which blanks them, so the image's own range of finite
@@ -113,10 +148,10 @@ def _to_gray(img: Image.Image) -> Image.Image:
         scaled = (np.where(finite, values, low) - low) / max(high - low, 1e-300) * 255
         return Image.fromarray(np.round(scaled).astype(np.uint8), "L")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        # Transparent pixels count as background: composite onto white.
+        # Transparent pixels count as background: composite onto it (white for a picture).
         rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
+        canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
+        img = Image.alpha_composite(canvas, rgba)
     return img.convert("L")
 
 
@@ -126,7 +161,13 @@ def fit_to_fashion_mnist(gray: Image.Image) -> np.ndarray:
     border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
     if border.mean() > 127:
         gray = ImageOps.invert(gray)
-    fitted = ImageOps.contain(gray, (CONTENT, CONTENT), Image.Resampling.LANCZOS)
+    return _fit(gray, Image.Resampling.LANCZOS)
+
+
+def _fit(gray: Image.Image, resample: Image.Resampling) -> np.ndarray:
+    """The longer side fitted into ``CONTENT`` pixels, aspect kept, centred on a black
+    28x28 canvas: uint8 (28, 28)."""
+    fitted = ImageOps.contain(gray, (CONTENT, CONTENT), resample)
     canvas = Image.new("L", (SIDE, SIDE), 0)
     canvas.paste(fitted, ((SIDE - fitted.width) // 2, (SIDE - fitted.height) // 2))
     return np.asarray(canvas, dtype=np.uint8).copy()

@@ -36,7 +36,13 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import FashionMNIST
-from fashionlab.data.user_images import image_files, load_user_images
+from fashionlab.data.user_images import (
+    fit_mask,
+    image_files,
+    load_mask,
+    load_user_images,
+    picture_size,
+)
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain import gain_train_step, torch_threads
 from fashionlab.models.imputers import (
@@ -293,37 +299,68 @@ def box_mask(box: Sequence[int]) -> torch.Tensor:
 
 
 def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequence[int] | None,
-                  out: str | Path) -> dict:
-    """Fill the box ``box`` (default: the run's box size, centred) of each of the user's
-    pictures with the run's generator, and save a figure: each picture as the model sees
-    it (28x28 grey, like ``fashionlab predict``), with the box in red, and filled. A file
-    that is not a usable picture is left out, with the reason in ``"errors"``; with no
-    usable picture, no figure is written (``"figure"`` is None)."""
+                  out: str | Path, mask: str | Path | None = None) -> dict:
+    """Fill a region of each of the user's pictures with the run's generator, and save a
+    figure: each picture as the model sees it (28x28 grey, like ``fashionlab predict``),
+    with the region in red, and filled.
+
+    The region is the box ``box`` (top, left, height, width; default: the run's box size,
+    centred), or the light pixels of the picture ``mask`` (the size of the pictures, or
+    28x28). A file that is not a usable picture, or not of the mask's size, is left out,
+    with the reason in ``"errors"``; with no usable picture, no figure is written
+    (``"figure"`` is None)."""
     paths = image_files(list(paths))
     if len(paths) > MAX_FILL:
         raise FashionlabError(f"{len(paths)} pictures: give at most {MAX_FILL}, the columns of "
                               "one figure")
+    if box is not None and mask is not None:
+        raise FashionlabError("give a box or a mask, not both")
     generator, config = load_inpainter(run_dir)
-    if box is None:
+    if mask is None and box is None:
         size = config.box_size if config.mask == "box" else InpaintConfig.box_size
         box = ((28 - size) // 2, (28 - size) // 2, size, size)
-    mask = box_mask(box)
+    region = box_mask(box) if mask is None else None
+    drawn = load_mask(mask) if mask is not None else None
     out = prepare_output_file(Path(out).expanduser())
     if out.suffix.lower() != ".png":
         raise FashionlabError(f"--out must end in .png, got {out.name!r}")
     records, pictures = load_user_images(paths)
+    usable = iter(pictures)
+    kept, masks = [], []
+    for record in records:
+        if "error" in record:
+            continue
+        picture = next(usable)
+        if drawn is not None:
+            size = picture_size(record["file"])
+            removed = fit_mask(*drawn, size)
+            if removed is None:
+                record["error"] = (f"{record['file']} is {size[0]}x{size[1]} pixels and the "
+                                   f"mask {mask} {drawn[1][0]}x{drawn[1][1]}: a mask has the "
+                                   "size of the pictures, or 28x28")
+                continue
+            if not removed.any():
+                raise FashionlabError(f"the mask {mask} marks no pixel of the 28x28 picture "
+                                      "the model sees: paint the region to fill in white")
+            region = torch.from_numpy(~removed).float()[None, None]
+        kept.append(picture)
+        masks.append(region)
     done: dict = {"files": [r["file"] for r in records if "error" not in r],
-                  "errors": [r for r in records if "error" in r], "box": list(box),
+                  "errors": [r for r in records if "error" in r],
+                  "box": None if box is None else list(box),
+                  "mask": None if mask is None else str(mask),
                   "model": config.model, "figure": None}
-    if pictures:
-        images = torch.stack(pictures).float().div(255)[:, None]
-        masks = mask.expand(len(images), -1, -1, -1)
+    if kept:
+        images = torch.stack(kept).float().div(255)[:, None]
+        masks = torch.cat(masks)
         with torch_threads(config.threads or None), _precision(config):
             filled = fill(generator, images, masks).float()
-        top, left, height, width = box
-        done["figure"] = str(_figure(
-            images, masks, filled, None, out, config,
-            f"your pictures, a {height}x{width} box at row {top}, column {left} removed"))
+        if box is not None:
+            top, left, height, width = box
+            title = f"your pictures, a {height}x{width} box at row {top}, column {left} removed"
+        else:
+            title = f"your pictures, the light pixels of {Path(mask).name} removed"
+        done["figure"] = str(_figure(images, masks, filled, None, out, config, title))
     return done
 
 
