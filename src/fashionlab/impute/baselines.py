@@ -46,8 +46,21 @@ class _WrappedImputer(BaseImputer):
         return self.imputer_.transform(X)
 
 
+class _ColumnStatisticImputer(_WrappedImputer):
+    """Fills each column with one statistic of its observed values (``_strategy``)."""
+
+    _strategy: str
+
+    def __init__(self, *, missing_values: float = np.nan, round_integers: bool = True):
+        self.missing_values = missing_values
+        self.round_integers = round_integers
+
+    def _make(self, rng):
+        return SimpleImputer(strategy=self._strategy)
+
+
 @register_imputer("mean")
-class MeanImputer(_WrappedImputer):
+class MeanImputer(_ColumnStatisticImputer):
     """Fill each column with the mean of its observed values.
 
     Parameters
@@ -67,41 +80,15 @@ class MeanImputer(_WrappedImputer):
         Number of columns seen in ``fit``.
     """
 
-    def __init__(self, *, missing_values: float = np.nan, round_integers: bool = True):
-        self.missing_values = missing_values
-        self.round_integers = round_integers
-
-    def _make(self, rng):
-        return SimpleImputer(strategy="mean")
+    _strategy = "mean"
 
 
 @register_imputer("median")
-class MedianImputer(_WrappedImputer):
-    """Fill each column with the median of its observed values.
+class MedianImputer(_ColumnStatisticImputer):
+    """Fill each column with the median of its observed values. Parameters and attributes
+    as ``MeanImputer``."""
 
-    Parameters
-    ----------
-    missing_values : float, default=np.nan
-        The value that marks a missing cell.
-    round_integers : bool, default=True
-        Round the filled cells of columns whose observed values are whole numbers.
-
-    Attributes
-    ----------
-    imputer_ : sklearn.impute.SimpleImputer
-        The fitted scikit-learn imputer.
-    integer_columns_ : ndarray of bool, shape (n_features,)
-        Columns treated as integer columns.
-    n_features_in_ : int
-        Number of columns seen in ``fit``.
-    """
-
-    def __init__(self, *, missing_values: float = np.nan, round_integers: bool = True):
-        self.missing_values = missing_values
-        self.round_integers = round_integers
-
-    def _make(self, rng):
-        return SimpleImputer(strategy="median")
+    _strategy = "median"
 
 
 @register_imputer("knn")

@@ -109,8 +109,28 @@ class _TimeSeriesImputer(BaseImputer):
         raise NotImplementedError
 
 
+class _WindowedImputer(_TimeSeriesImputer):
+    """Fills each column of each window with ``_fill_window`` (a function of one window)."""
+
+    _fill_window: staticmethod
+
+    def __init__(
+        self,
+        *,
+        window: int | None = None,
+        missing_values: float = np.nan,
+        round_integers: bool = True,
+    ) -> None:
+        self.window = window
+        self.missing_values = missing_values
+        self.round_integers = round_integers
+
+    def _fill(self, X):
+        return by_windows(X, self.window, self._fill_window)
+
+
 @register_imputer("locf")
-class LocfImputer(_TimeSeriesImputer):
+class LocfImputer(_WindowedImputer):
     """Last observation carried forward in time, inside each window.
 
     Parameters
@@ -123,41 +143,17 @@ class LocfImputer(_TimeSeriesImputer):
         Round the filled cells of columns whose observed values are all whole numbers.
     """
 
-    def __init__(
-        self,
-        *,
-        window: int | None = None,
-        missing_values: float = np.nan,
-        round_integers: bool = True,
-    ) -> None:
-        self.window = window
-        self.missing_values = missing_values
-        self.round_integers = round_integers
-
-    def _fill(self, X):
-        return by_windows(X, self.window, locf3)
+    _fill_window = staticmethod(locf3)
 
 
 @register_imputer("interpolate")
-class LinearInterpolationImputer(_TimeSeriesImputer):
+class LinearInterpolationImputer(_WindowedImputer):
     """Linear interpolation in time between the neighbouring observations, inside each window.
 
     Gaps at a window's edges take the nearest observation. Parameters as ``LocfImputer``.
     """
 
-    def __init__(
-        self,
-        *,
-        window: int | None = None,
-        missing_values: float = np.nan,
-        round_integers: bool = True,
-    ) -> None:
-        self.window = window
-        self.missing_values = missing_values
-        self.round_integers = round_integers
-
-    def _fill(self, X):
-        return by_windows(X, self.window, interpolate3)
+    _fill_window = staticmethod(interpolate3)
 
 
 @register_imputer("nearest-station")
