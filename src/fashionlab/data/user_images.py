@@ -118,8 +118,7 @@ def _read_gray(path: str | Path, background: int) -> tuple[Image.Image, tuple[in
                         f"{MAX_PIXELS:,}-pixel limit; shrink it first"
                     )
                 img.draft("L", (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
-                gray = _to_gray(img, background)
-                gray.load()
+                gray = _to_gray(img, background)  # a new image: the file may close
     except FashionlabError:
         raise
     except Image.DecompressionBombError:
