@@ -15,6 +15,7 @@ import fashionlab.train.classifier as trainer
 from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.data import load_fashion_mnist
+from fashionlab.data.user_images import load_user_image
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
 from fashionlab.train.augment import tta_log_probs
@@ -246,6 +247,18 @@ def test_an_ensemble_shares_a_split_and_averages_its_members(data, tmp_path, mon
     assert capsys.readouterr().out.startswith("ensemble of 2 (cnn, cnn) on the 64 test images")
     with pytest.raises(FashionlabError, match="at least one classifier run"):
         classify.evaluate_run([], device="cpu")
+
+    # predict with the pair: the mean of the members' probabilities, as evaluate
+    picture = tmp_path / "picture.png"
+    Image.fromarray(data.test_images[0].numpy()).save(picture)
+    assert main(["predict", str(runs[0]), str(picture), "--with", str(runs[1]), "--json",
+                 "--device", "cpu", "--top", "10"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    seen = load_user_image(picture)[None]  # the picture as predict reads it
+    mean = 0.5 * (members[0].predict_proba(seen) + members[1].predict_proba(seen))
+    assert [t["index"] for t in top] == mean[0].argsort(descending=True).tolist()
+    assert [t["probability"] for t in top] == pytest.approx(mean[0].sort(descending=True)
+                                                            .values.tolist(), abs=1e-6)
 
 
 @pytest.mark.parametrize("val, labels", [(0.5, ["train", "validation"]),

@@ -150,18 +150,21 @@ def evaluate_run(
 
 
 def predict_files(
-    run_dir: str | Path, paths: Sequence[str | Path], top: int = 3, device: str = "auto"
+    run_dir: str | Path | Sequence[str | Path], paths: Sequence[str | Path], top: int = 3,
+    device: str = "auto",
 ) -> list[dict[str, Any]]:
     """Top-``top`` classes with probabilities for each of the user's image files (a folder
-    stands for the image files in it), in order. A file that is not a usable picture (not
-    an image, blank, too large...) gets ``"error"`` (the reason) instead of ``"top"``, and
-    the other files are still classified."""
+    stands for the image files in it), in order, by a classifier run or by the ensemble of
+    several (their mean probabilities, as ``evaluate_run``). A file that is not a usable
+    picture (not an image, blank, too large...) gets ``"error"`` (the reason) instead of
+    ``"top"``, and the other files are still classified."""
     paths = image_files(paths)
-    classifier = load_classifier(run_dir, device)
+    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
+    classifiers = [load_classifier(r, device) for r in run_dirs]
     results, images = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
-        for result, p in zip(readable, classifier.predict_proba(torch.stack(images)),
+        for result, p in zip(readable, ensemble_proba(classifiers, torch.stack(images)),
                              strict=True):
             values, indices = p.topk(min(top, len(p)))
             result["top"] = [

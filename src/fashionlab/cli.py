@@ -227,6 +227,9 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="classify your own image files (PNG, JPEG, ...)")
     p.add_argument("run", help="classifier run folder")
     p.add_argument("images", nargs="+", help="image files, or folders of them")
+    p.add_argument("--with", dest="with_runs", action="append", default=[], metavar="RUN",
+                   help="another classifier run (repeatable): predict with the mean of their "
+                   "probabilities, as `fashionlab evaluate RUN RUN` scores an ensemble")
     p.add_argument("--top", type=positive_int, default=3, help="classes shown per image")
     p.add_argument("--json", action="store_true", help="print JSON")
     _device_option(p)
@@ -238,7 +241,7 @@ def _run_predict(args: argparse.Namespace) -> int:
     (and an ``error`` entry in --json), and makes the exit status 2."""
     from fashionlab.classify import predict_files
 
-    results = predict_files(args.run, args.images, args.top, args.device)
+    results = predict_files([args.run, *args.with_runs], args.images, args.top, args.device)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
