@@ -28,6 +28,13 @@ VARIANTS = {  # name -> (flip, shift)
 }
 
 
+def validation_split(trainer: dict) -> tuple[int, int]:
+    """(images, seed) of the validation split a run was trained beside, from the
+    ``trainer`` part of its config.json (the split seed is the seed unless set apart)."""
+    seed = trainer["seed"] if trainer["split_seed"] is None else trainer["split_seed"]
+    return trainer["n_val"], seed
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="classifier run folders")
@@ -38,9 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
 
     classifiers = [load_classifier(run, "cpu") for run in args.runs]
-    splits = {(c.config["trainer"]["n_val"], c.config["trainer"]["split_seed"]
-               if c.config["trainer"]["split_seed"] is not None else c.config["trainer"]["seed"])
-              for c in classifiers}
+    splits = {validation_split(c.config["trainer"]) for c in classifiers}
     if len(splits) != 1 or next(iter(splits))[0] == 0:
         raise SystemExit(f"the runs must share one validation split; they have (n_val, seed) "
                          f"{sorted(splits)}")
