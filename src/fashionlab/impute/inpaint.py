@@ -138,11 +138,12 @@ def draw_masks(n: int, config: InpaintConfig, generator: torch.Generator) -> tor
 
 
 def build_models(config: InpaintConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """The generator and discriminator named by ``config.model``."""
+    """The generator and discriminator named by ``config.model``, both on images: (B, 1, 28,
+    28) pairs in, (B, 1, 28, 28) out (the MLPs wrapped by ``_Flat``)."""
     if config.model == "conv":
         return ConvGainGenerator(1, config.width), ConvGainDiscriminator(1, config.width)
     hidden = max(16, 784 * config.width // 32)
-    return GainGenerator(784, hidden), GainDiscriminator(784, hidden)
+    return _Flat(GainGenerator(784, hidden)), _Flat(GainDiscriminator(784, hidden))
 
 
 class _Flat(torch.nn.Module):
@@ -213,8 +214,6 @@ def inpaint(config: InpaintConfig, data: FashionMNIST | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):
         generator, discriminator = build_models(cfg)
-        if cfg.model == "mlp":
-            generator, discriminator = _Flat(generator), _Flat(discriminator)
         seconds = _train(generator, discriminator, train, cfg, run)
         generator.eval()
         pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
@@ -277,8 +276,6 @@ def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]
     names = {f.name for f in fields(InpaintConfig)}
     config = InpaintConfig(**{k: v for k, v in stored.items() if k in names})
     generator, _ = build_models(config)
-    if config.model == "mlp":
-        generator = _Flat(generator)
     load_state(generator, read_weights(run_dir), str(run_dir))
     return generator.eval(), config
 
