@@ -185,11 +185,13 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     if args.dry_run:  # every stage runs, on a few images: minutes for a wide ResNet otherwise
         config.epochs, config.steps_per_epoch, config.test_subset = 1, 2, 200
         config.n_val = min(config.n_val, 200)
-    result = train_classifier(config)
+    result = train_classifier(config, stop_on_ctrl_c=True)
     val = (f"validation accuracy {result.val_accuracy:.4f}, " if config.n_val
            else "no validation split (--n-val 0), ")
+    stopped = (f"stopped by Ctrl-C in epoch {len(result.history)} of {config.epochs}, "
+               if result.stopped_by_user else "")
     print(
-        f"{config.model}: {val}"
+        f"{config.model}: {stopped}{val}"
         f"test accuracy {result.test_accuracy:.4f} ({result.n_test:,} test images), "
         f"{result.seconds_per_epoch:.2f} s per epoch; run folder {result.run_dir}"
     )
@@ -462,11 +464,14 @@ def _run_train_gan(args: argparse.Namespace) -> None:
     )
     if args.dry_run:
         config.epochs, config.steps_per_epoch = 1, 2
-    result = train_gan(config)
+    result = train_gan(config, stop_on_ctrl_c=True)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
     last = result.history[-1] if result.history else {}
     best = f", best FID {result.best_fid:.2f}" if result.best_fid is not None else ""
+    if result.stopped_by_user:
+        print(f"stopped by Ctrl-C after epoch {last['epoch']}; "
+              f"`fashionlab train gan --resume {result.run_dir}` continues it")
     print(f"{len(result.history)} epochs, last loss_g {last.get('loss_g', float('nan')):.4f} "
           f"loss_d {last.get('loss_d', float('nan')):.4f}, {result.seconds_per_epoch:.2f} s per "
           f"epoch{best}; run folder {result.run_dir}")

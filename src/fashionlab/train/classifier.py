@@ -41,8 +41,10 @@ from fashionlab.train.device import (
 from fashionlab.train.fast_mlp import FastMLPTrainer
 from fashionlab.train.recipe import EMA, SCHEDULES, lr_factor
 from fashionlab.train.runs import Run
+from fashionlab.train.stop import StopRequest, ctrl_c_stop
 
 MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
+STOP_MESSAGE = "stopping after this batch; the run keeps, scores and saves what it trained"
 
 
 @dataclass
@@ -172,6 +174,7 @@ class ClassifierResult:
     seconds_per_epoch: float
     history: list[dict[str, float]]
     n_test: int  # test images scored (10,000 unless test_subset)
+    stopped_by_user: bool = False  # Ctrl-C ended training before its epochs or budget
 
 
 def uses_convolutions(model: nn.Module) -> bool:
@@ -247,17 +250,21 @@ def build_optimizer(model: nn.Module, config: ClassifierConfig) -> torch.optim.O
     return torch.optim.Adam(model.parameters(), lr=config.lr, fused=fused)
 
 
-def train_classifier(config: ClassifierConfig) -> ClassifierResult:
-    """Train ``config.model`` and write the run folder; returns the final metrics."""
+def train_classifier(config: ClassifierConfig, stop_on_ctrl_c: bool = False) -> ClassifierResult:
+    """Train ``config.model`` and write the run folder; returns the final metrics.
+
+    With ``stop_on_ctrl_c``, a Ctrl-C during the epochs ends training after the current
+    batch and the run is finished with what was trained (``fashionlab.train.stop``).
+    """
     config.validate()
     threads = torch.get_num_threads()
     try:
-        return _train(config)
+        return _train(config, stop_on_ctrl_c)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(config: ClassifierConfig) -> ClassifierResult:
+def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
     if config.threads:
         torch.set_num_threads(config.threads)
     ctx, device = init_distributed(config.device)
@@ -316,37 +323,38 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
     history: list[dict[str, float]] = []
     epoch_seconds: list[float] = []
     cpu_seconds = 0.0
-    for epoch in range(1, config.epochs + 1):
-        start, cpu_start = time.perf_counter(), time.process_time()
-        if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
-            order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
-            row = fast_mlp_epoch(fast, x_train, y_train, order, config.batch_size,
-                                 f"epoch {epoch}")
-        else:
-            xs, ys = epoch_data(x_train, y_train, batch_order, ctx)
-            row = loop.run_epoch(xs[:per_epoch], ys[:per_epoch], ctx,
-                                 f"epoch {epoch}/{config.epochs}")
-        epoch_seconds.append(time.perf_counter() - start)
-        row["train_seconds"] = round(sum(epoch_seconds), 2)
-        cpu_seconds += time.process_time() - cpu_start
-        row["train_cpu_seconds"] = round(cpu_seconds, 2)
-        nan = float("nan")
-        val = (evaluate_tensors(eval_model, x_val, y_val, config.eval_batch_size,
-                                config.tta_flip, bf16)
-               if len(x_val) else {"loss": nan, "accuracy": nan})
-        row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
-        row.update(epoch=epoch, seconds=round(epoch_seconds[-1], 3))
-        history.append(row)
-        if run is not None:
-            run.log_metrics(row)
-            val_text = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  "
-                        if len(x_val) else "")
-            tqdm.write(
-                f"epoch {epoch:3d}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
-                f"{val_text}({epoch_seconds[-1]:.2f} s)"
-            )
-        if loop.out_of_time:
-            break
+    with ctrl_c_stop(stop_on_ctrl_c and not ctx.enabled, STOP_MESSAGE) as stop:
+        for epoch in range(1, config.epochs + 1):
+            start, cpu_start = time.perf_counter(), time.process_time()
+            if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
+                order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
+                row = fast_mlp_epoch(fast, x_train, y_train, order, config.batch_size,
+                                     f"epoch {epoch}", stop=stop)
+            else:
+                xs, ys = epoch_data(x_train, y_train, batch_order, ctx)
+                row = loop.run_epoch(xs[:per_epoch], ys[:per_epoch], ctx,
+                                     f"epoch {epoch}/{config.epochs}", stop)
+            epoch_seconds.append(time.perf_counter() - start)
+            row["train_seconds"] = round(sum(epoch_seconds), 2)
+            cpu_seconds += time.process_time() - cpu_start
+            row["train_cpu_seconds"] = round(cpu_seconds, 2)
+            nan = float("nan")
+            val = (evaluate_tensors(eval_model, x_val, y_val, config.eval_batch_size,
+                                    config.tta_flip, bf16)
+                   if len(x_val) else {"loss": nan, "accuracy": nan})
+            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"])
+            row.update(epoch=epoch, seconds=round(epoch_seconds[-1], 3))
+            history.append(row)
+            if run is not None:
+                run.log_metrics(row)
+                val_text = (f"val_loss {row['val_loss']:.4f}  val_acc {row['val_accuracy']:.4f}  "
+                            if len(x_val) else "")
+                tqdm.write(
+                    f"epoch {epoch:3d}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
+                    f"{val_text}({epoch_seconds[-1]:.2f} s)"
+                )
+            if loop.out_of_time or stop.requested:
+                break
 
     # Weights first: a run stopped during the final passes keeps what it trained.
     final_model = eval_model.to(memory_format=torch.contiguous_format).float()
@@ -372,6 +380,7 @@ def _train(config: ClassifierConfig) -> ClassifierResult:
         seconds_per_epoch=sum(epoch_seconds) / len(epoch_seconds),
         history=history,
         n_test=len(data.test_labels),
+        stopped_by_user=stop.requested,
     )
 
 
@@ -411,8 +420,11 @@ class EpochLoop:
         return min(self.total_steps, int(self.train_seconds / budget * self.total_steps))
 
     def run_epoch(
-        self, xs: torch.Tensor, ys: torch.Tensor, ctx: Distributed, desc: str
+        self, xs: torch.Tensor, ys: torch.Tensor, ctx: Distributed, desc: str,
+        stop: StopRequest | None = None,
     ) -> dict[str, float]:
+        """One pass over ``xs``; it ends early when the time budget is spent or ``stop``
+        is requested (Ctrl-C)."""
         config = self.config
         self.model.train()
         totals = torch.zeros(3, device=xs.device)  # loss sum, correct, count
@@ -424,6 +436,8 @@ class EpochLoop:
             self.train_seconds = spent + clock() - begin
             if config.time_budget and self.train_seconds >= config.time_budget:
                 self.out_of_time = True
+                break
+            if stop is not None and stop.requested:
                 break
             x, y = xs[start : start + config.batch_size], ys[start : start + config.batch_size]
             if len(x) < 2 and len(xs) > 1:
@@ -457,9 +471,10 @@ class EpochLoop:
 
 def fast_mlp_epoch(
     trainer: FastMLPTrainer, images: torch.Tensor, labels: torch.Tensor, order: torch.Tensor,
-    batch_size: int, desc: str, batches_per_gather: int = 16,
+    batch_size: int, desc: str, batches_per_gather: int = 16, stop: StopRequest | None = None,
 ) -> dict[str, float]:
-    """One epoch of the hand-written MLP step over ``images[order]``, batch by batch.
+    """One epoch of the hand-written MLP step over ``images[order]``, batch by batch
+    (``stop``, when requested, ends it after the batches gathered so far).
 
     The images of ``batches_per_gather`` batches are gathered at once into the trainer's
     input rows (one call instead of sixteen; a whole-epoch gather costs more, as it no
@@ -473,7 +488,10 @@ def fast_mlp_epoch(
     chunk = batch_size * batches_per_gather
     rows = trainer.input_rows(min(chunk, len(order)))
     bar = tqdm(total=len(order), desc=desc, leave=False, mininterval=0.5)
+    done = 0  # images trained on
     for first in range(0, len(order), chunk):
+        if stop is not None and stop.requested:
+            break
         n = min(chunk, len(order) - first)
         torch.index_select(flat, 0, order[first : first + n], out=rows[:n, :-1])
         for start in range(0, n, batch_size):
@@ -481,11 +499,13 @@ def fast_mlp_epoch(
             trainer.step_rows(rows[start:end], ys[first + start : first + end],
                               logits[first + start : first + end])
         bar.update(n)
+        done += n
     bar.close()
     trainer.sync()
-    loss = F.cross_entropy(logits, ys).item()
-    accuracy = (logits.argmax(1) == ys).float().mean().item()
-    return {"loss": loss, "accuracy": accuracy, "images": len(order)}
+    logits, ys = logits[:done], ys[:done]
+    loss = F.cross_entropy(logits, ys).item() if done else 0.0
+    accuracy = (logits.argmax(1) == ys).float().mean().item() if done else 0.0
+    return {"loss": loss, "accuracy": accuracy, "images": done}
 
 
 def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:

@@ -48,9 +48,12 @@ from fashionlab.train.gan_state import (
 from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
 from fashionlab.train.recipe import average_into, ema_rate
 from fashionlab.train.runs import Run, load_state, read_config, read_metrics
+from fashionlab.train.stop import ctrl_c_stop
 from fashionlab.viz.gan import save_epoch_grid, save_progress_gif
 
 PRECISIONS = ("auto", "fp32", "bf16")
+STOP_MESSAGE = ("stopping after this epoch; its checkpoint, weights and figures are written "
+                "(--resume continues the run)")
 
 
 @dataclass
@@ -133,6 +136,7 @@ class GanResult:
     generator: nn.Module
     discriminator: nn.Module
     best_fid: float | None = None
+    stopped_by_user: bool = False  # Ctrl-C ended training after ``history[-1]``'s epoch
 
 
 def fixed_inputs(
@@ -150,10 +154,14 @@ def fixed_inputs(
 # --------------------------------------------------------------------------- the run
 
 
-def train_gan(config: GanConfig, data: FashionMNIST | None = None) -> GanResult:
+def train_gan(
+    config: GanConfig, data: FashionMNIST | None = None, stop_on_ctrl_c: bool = False
+) -> GanResult:
     """Train ``config.model`` (or continue ``config.resume``) and write the run folder.
 
     ``data`` replaces loading Fashion-MNIST from ``config.data_dir`` (tests, notebooks).
+    With ``stop_on_ctrl_c``, a Ctrl-C during the epochs ends training after the current
+    epoch, with its checkpoint, and the run is finished (``fashionlab.train.stop``).
     """
     checkpoint = None
     if config.resume:
@@ -205,29 +213,34 @@ def train_gan(config: GanConfig, data: FashionMNIST | None = None) -> GanResult:
 
     history: list[dict[str, Any]] = []
     amp = make_amp(device, config.precision)
-    for epoch in range(start_epoch + 1, config.epochs + 1):
-        start = time.perf_counter()
-        row = train_one_epoch(g_train, d_train, opt_g, opt_d, ema, images, labels, config,
-                              batch_order, ctx, epoch, amp, device)
-        row.update(epoch=epoch, seconds=round(time.perf_counter() - start, 3))
-        if fid is not None and (epoch % config.fid_every == 0 or epoch == config.epochs):
-            row["fid"] = fid(sampler)
-            if best["fid"] is None or row["fid"] < best["fid"]:
-                best = {"fid": row["fid"], "epoch": epoch}
-                run.save_weights(sampler.state_dict(), "generator_best.safetensors")
-        history.append(row)
-        if run is not None:
-            run.log_metrics(row)
-            fid_text = f"  fid {row['fid']:.2f}" if "fid" in row else ""
-            tqdm.write(f"epoch {epoch:3d}  loss_g {row['loss_g']:.4f}  loss_d {row['loss_d']:.4f}"
-                       f"{fid_text}  ({row['seconds']:.2f} s)")
-            if config.figures:
-                save_epoch_grid(sample(sampler, fixed_noise, fixed_labels), run, epoch,
-                                conditional, config.samples)
-            if epoch % config.checkpoint_every == 0 or epoch == config.epochs:
+    with ctrl_c_stop(stop_on_ctrl_c and not ctx.enabled, STOP_MESSAGE) as stop:
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            start = time.perf_counter()
+            row = train_one_epoch(g_train, d_train, opt_g, opt_d, ema, images, labels, config,
+                                  batch_order, ctx, epoch, amp, device)
+            row.update(epoch=epoch, seconds=round(time.perf_counter() - start, 3))
+            last = epoch == config.epochs
+            if fid is not None and (epoch % config.fid_every == 0 or last or stop.requested):
+                row["fid"] = fid(sampler)
+                if best["fid"] is None or row["fid"] < best["fid"]:
+                    best = {"fid": row["fid"], "epoch": epoch}
+                    run.save_weights(sampler.state_dict(), "generator_best.safetensors")
+            history.append(row)
+            if run is not None:
+                run.log_metrics(row)
+                fid_text = f"  fid {row['fid']:.2f}" if "fid" in row else ""
+                tqdm.write(f"epoch {epoch:3d}  loss_g {row['loss_g']:.4f}  "
+                           f"loss_d {row['loss_d']:.4f}{fid_text}  ({row['seconds']:.2f} s)")
+                if config.figures:
+                    save_epoch_grid(sample(sampler, fixed_noise, fixed_labels), run, epoch,
+                                    conditional, config.samples)
+            stopping = stop.requested  # read once: the checkpoint and the break agree
+            if run is not None and (epoch % config.checkpoint_every == 0 or last or stopping):
                 save_checkpoint(run.path / CHECKPOINT, _training_state(
                     generator, discriminator, ema, opt_g, opt_d, epoch, fixed_noise, best,
                     batch_order, config))
+            if stopping:
+                break
 
     if ctx.enabled:
         _broadcast_buffers((generator, discriminator) + ((ema,) if ema else ()))
@@ -238,7 +251,7 @@ def train_gan(config: GanConfig, data: FashionMNIST | None = None) -> GanResult:
             _final_figures(run)
     seconds = [row["seconds"] for row in history]
     return GanResult(Path(config.out), history, sum(seconds) / max(len(seconds), 1),
-                     generator, discriminator, best["fid"])
+                     generator, discriminator, best["fid"], stop.requested)
 
 
 def train_one_epoch(
