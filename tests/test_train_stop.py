@@ -215,3 +215,21 @@ def test_ctrl_c_in_the_train_command_keeps_the_run(fashion_dir, tmp_path):
     assert "test accuracy" in out
     assert (run_dir / "model.safetensors").is_file()
     assert len(read_metrics(run_dir)) < 500
+
+
+# --------------------------------------------------------------------------- inpainting
+
+
+def test_a_stopped_inpainting_run_is_scored_and_saved(monkeypatch, tmp_path):
+    import fashionlab.impute.inpaint as inpainting
+
+    data = synthetic_fashion(n_train=300, n_test=40)
+    calls = ctrl_c_at_call(monkeypatch, inpainting, "gain_train_step", call=4)
+    results = inpainting.inpaint(inpainting.InpaintConfig(
+        model="mlp", steps=50, width=4, n_val=100, n_eval=40, n_pool=100,
+        out=str(tmp_path / "run")), data, stop_on_ctrl_c=True)
+    assert calls[0] == 4  # the step under way was finished, no other begun
+    assert results["steps"] == 4 and results["stopped_by_user"]
+    assert read_metrics(tmp_path / "run")[-1]["step"] == 4
+    assert (tmp_path / "run" / "model.safetensors").is_file()
+    assert "mlp GAIN trained 4 steps (stopped by Ctrl-C) in" in inpainting.format_results(results)

@@ -618,7 +618,7 @@ def _run_inpaint(args: argparse.Namespace) -> None:
         threads=args.threads, seed=args.seed, out=args.out, dry_run=args.dry_run,
         data_dir=args.data_dir,
     )
-    print(format_results(inpaint(config)))
+    print(format_results(inpaint(config, stop_on_ctrl_c=True)))
 
 
 # --------------------------------------------------------------------------- fill

@@ -60,10 +60,12 @@ from fashionlab.train.runs import (
     read_config,
     read_weights,
 )
+from fashionlab.train.stop import StopRequest, ctrl_c_stop
 
 MODELS = ("conv", "mlp")
 MASKS = ("box", "pixels")
 MAX_FILL = 16  # pictures per `fashionlab fill` call: the columns of its figure
+STOP_MESSAGE = "stopping after this step; the run keeps, scores and saves what it trained"
 
 
 @dataclass
@@ -196,8 +198,14 @@ def pixel_errors(truth: torch.Tensor, filled: torch.Tensor, masks: torch.Tensor)
             "pixels": int(hidden.sum())}
 
 
-def inpaint(config: InpaintConfig, data: FashionMNIST | None = None) -> dict:
-    """Train the inpainting GAIN, score it and the baselines, write the run folder and figure."""
+def inpaint(
+    config: InpaintConfig, data: FashionMNIST | None = None, stop_on_ctrl_c: bool = False
+) -> dict:
+    """Train the inpainting GAIN, score it and the baselines, write the run folder and figure.
+
+    With ``stop_on_ctrl_c``, a Ctrl-C during training ends it after the current step and
+    the run is finished (scored, drawn, saved) with what was trained.
+    """
     config.validate()
     cfg = config.effective()
     run = Run(cfg.out)
@@ -214,12 +222,13 @@ def inpaint(config: InpaintConfig, data: FashionMNIST | None = None) -> dict:
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):
         generator, discriminator = build_models(cfg)
-        seconds = _train(generator, discriminator, train, cfg, run)
+        with ctrl_c_stop(stop_on_ctrl_c, STOP_MESSAGE) as stop:
+            seconds, steps = _train(generator, discriminator, train, cfg, run, stop)
         generator.eval()
         pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
                      [: cfg.n_pool]]
-        results: dict = {"train_seconds": seconds, "steps": cfg.steps, "model": cfg.model,
-                         "mask": cfg.mask}
+        results: dict = {"train_seconds": seconds, "steps": steps, "model": cfg.model,
+                         "mask": cfg.mask, "stopped_by_user": stop.requested}
         for name, images, seed in (("val", val, cfg.seed + 1), ("test", test, cfg.seed + 2)):
             masks = draw_masks(len(images), cfg, torch.Generator().manual_seed(seed))
             with _precision(cfg):
@@ -245,7 +254,9 @@ def _precision(cfg: InpaintConfig):
     return bf16_autocast(torch.device("cpu"), cfg.bf16 and cfg.model == "conv")
 
 
-def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run) -> float:
+def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run,
+           stop: StopRequest) -> tuple[float, int]:
+    """Train for ``cfg.steps`` steps, or until ``stop`` is requested; (seconds, steps done)."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
     decay = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.steps) for o in (opt_g, opt_d)]
@@ -253,7 +264,9 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
     start = time.perf_counter()
     generator.train()
     log_every = max(1, cfg.steps // 20)
-    for step in range(1, cfg.steps + 1):
+    step = 0
+    while step < cfg.steps and not stop.requested:
+        step += 1
         rows = torch.randint(0, len(train), (cfg.batch_size,), generator=masks_rng)
         x = train[rows]
         given = draw_masks(cfg.batch_size, cfg, masks_rng)
@@ -262,10 +275,10 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
                                      torch.ones_like(x), given, cfg.hint_rate, cfg.alpha)
         for schedule in decay:
             schedule.step()
-        if step % log_every == 0 or step == cfg.steps:
+        if step % log_every == 0 or step == cfg.steps or stop.requested:
             run.log_metrics({"step": step, **losses,
                              "seconds": round(time.perf_counter() - start, 2)})
-    return time.perf_counter() - start
+    return time.perf_counter() - start, step
 
 
 def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
@@ -398,7 +411,8 @@ def format_results(results: dict) -> str:
         for method, row in results[split].items():
             lines.append(f"{split:<5} {method:<8} {row['mae']:>7.4f} {row['rmse']:>7.4f}")
     pixels = results["test"]["gain"]["pixels"]
-    lines.append(f"{results['model']} GAIN trained {results['steps']} steps in "
+    stopped = " (stopped by Ctrl-C)" if results.get("stopped_by_user") else ""
+    lines.append(f"{results['model']} GAIN trained {results['steps']} steps{stopped} in "
                  f"{results['train_seconds']:.0f} s; {pixels:,} hidden test pixels; "
                  f"figure {results['figure']}; run folder {results['run_dir']}")
     return "\n".join(lines)
