@@ -56,7 +56,7 @@ def test_cnn_section_trains_the_five_minute_model(quick_demo):
     assert config["model"] == "cnn"
     assert config["model_args"] == {"widths": [24, 48, 96], "pool_first": True, "head_grid": 3}
     results = json.loads((quick_demo / "results.json").read_text())
-    assert "pool_first=True" in results["sections"]["cnn"]["text"]
+    assert "pool_first=true" in results["sections"]["cnn"]["text"]
 
 
 def test_numbers_are_finite_and_images_valid(quick_demo):

@@ -6,9 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashionlab.cli import key_values, main
+from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model, get_entry, model_names
+from fashionlab.options import parse_key_values
 
 CLASSIFIERS = model_names("classifier")
 
@@ -144,7 +145,7 @@ def test_models_command_with_a_name_lists_its_options_as_model_arg_reads_them(ca
     assert out.splitlines()[1].split()[:2] == ["cnn", "classifier"]
     options = out.split("their defaults:\n")[1].split()
     assert options == ["widths=[32,64,128]", "dropout=0.0", "pool_first=false", "head_grid=1"]
-    args = key_values(options, "--model-arg")  # each line is a valid --model-arg
+    args = parse_key_values(options, "--model-arg")  # each line is a valid --model-arg
     assert create_model("cnn", "classifier", **args).feature_dim == 128
     assert main(["models", "vgg"]) == 2
     assert "unknown model 'vgg'" in capsys.readouterr().err

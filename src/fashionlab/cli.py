@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from fashionlab.errors import FashionlabError
+from fashionlab.options import format_key_values, parse_key_values
 
 
 def positive_int(text: str) -> int:
@@ -150,26 +151,12 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_train_classifier)
 
 
-def key_values(pairs: Sequence[str], option: str) -> dict:
-    """``["k=15", "s=text", "n=null"]`` as ``{"k": 15, "s": "text", "n": None}``: each VALUE
-    read as JSON, else kept as text (for ``--model-arg`` and ``--param``)."""
-    args = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise FashionlabError(f"{option} wants KEY=VALUE, got {pair!r}")
-        try:
-            args[key] = json.loads(value)
-        except json.JSONDecodeError:
-            args[key] = value
-    return args
-
-
 def _run_train_classifier(args: argparse.Namespace) -> None:
     from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
     config = ClassifierConfig(
-        model=args.model, model_args=key_values(args.model_arg, "--model-arg"), epochs=args.epochs,
+        model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
+        epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
         budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
@@ -276,13 +263,7 @@ def _add_models(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_models(args: argparse.Namespace) -> None:
-    from fashionlab.models import (
-        create_model,
-        format_options,
-        get_entry,
-        model_names,
-        model_options,
-    )
+    from fashionlab.models import create_model, get_entry, model_names, model_options
 
     names = [get_entry(args.name).name] if args.name else model_names()
     print(f"{'name':<16} {'kind':<11} {'parameters':>11}  description")
@@ -295,7 +276,7 @@ def _run_models(args: argparse.Namespace) -> None:
     if args.name:
         print("\noptions (--model-arg KEY=VALUE, the value in JSON) and their defaults:")
         for key, value in model_options(args.name).items():
-            print(f"  {format_options({key: value})}")
+            print(f"  {format_key_values({key: value})}")
 
 
 # --------------------------------------------------------------------------- demo
@@ -452,7 +433,8 @@ def _run_train_gan(args: argparse.Namespace) -> None:
     from fashionlab.train.gan import GanConfig, train_gan
 
     config = GanConfig(
-        model=args.model, model_args=key_values(args.model_arg, "--model-arg"), epochs=args.epochs,
+        model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
+        epochs=args.epochs,
         batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
         lr_d=args.lr_d or args.lr, betas=tuple(args.betas) if args.betas else None, ema=args.ema,
         train_subset=args.train_subset, samples=args.samples,
@@ -568,7 +550,7 @@ def _run_impute(args: argparse.Namespace) -> None:
 
     config = ImputeConfig(
         input=args.input, out=args.out, method=args.method, force=args.force, flags=args.flags,
-        evaluate=args.evaluate, seed=args.seed, params=key_values(args.param, "--param"),
+        evaluate=args.evaluate, seed=args.seed, params=parse_key_values(args.param, "--param"),
         evaluate_methods=tuple(args.compare.split(",")) if args.compare else None,
     )
     result = impute_csv(config, progress=lambda line: print(line, file=sys.stderr, flush=True))

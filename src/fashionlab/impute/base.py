@@ -27,6 +27,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 from fashionlab.errors import FashionlabError
+from fashionlab.options import format_key_values
 
 IMPUTERS: dict[str, type[BaseImputer]] = {}
 """Registered imputers: name -> class (filled by ``register_imputer``)."""
@@ -75,16 +76,11 @@ def make_imputer(name: str, params: dict | None = None,
     if unknown:
         raise FashionlabError(
             f"imputer {name!r} has no parameter {unknown[0]!r}; its parameters and their "
-            f"defaults: {format_params(defaults)}"
+            f"defaults: {format_key_values(defaults)}"
         )
     if random_state is not None and "random_state" in defaults:
         params.setdefault("random_state", random_state)
     return cls(**params)
-
-
-def format_params(params: dict) -> str:
-    """``{"k": 15, "s": "x"}`` as ``k=15, s='x'``."""
-    return ", ".join(f"{key}={value!r}" for key, value in params.items())
 
 
 def is_missing_nan(missing_values: object) -> bool:

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.base import IMPUTERS, format_params, get_imputer_class, make_imputer
+from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
+from fashionlab.options import format_key_values
 from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
 
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
@@ -218,7 +219,7 @@ def fit_fill(method: str, params: dict | None, random_state: int,
     try:
         return imputer.fit_transform(values)
     except (ValueError, TypeError) as exc:
-        given = f" with {format_params(params)}" if params else ""
+        given = f" with {format_key_values(params)}" if params else ""
         raise FashionlabError(f"{method}{given}: {exc}") from exc
 
 
@@ -447,7 +448,7 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
         )
         lines += _score_lines(result.scores)
         if config.params and any(row["method"] == config.method for row in result.scores):
-            lines.append(f"({config.method} with {format_params(config.params)})")
+            lines.append(f"({config.method} with {format_key_values(config.params)})")
     if result.choice:
         lines.append(
             f"--method auto chose {result.method}: the lowest RMSE on {result.choice[0]['cells']:,}"
@@ -457,7 +458,7 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
     elif result.choice_note:
         lines.append(f"--method auto {result.choice_note}")
     if result.out is not None:
-        given = f" ({format_params(config.params)})" if config.params else ""
+        given = f" ({format_key_values(config.params)})" if config.params else ""
         lines.append(
             f"filled {_count(result.missing_cells, 'empty cell')} in "
             f"{_count(len(result.numeric_columns), 'numeric column')} of "

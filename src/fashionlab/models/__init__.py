@@ -2,12 +2,10 @@
 
 from fashionlab.models.registry import (
     create_model,
-    format_options,
     get_entry,
     model_names,
     model_options,
     register,
 )
 
-__all__ = ["create_model", "format_options", "get_entry", "model_names", "model_options",
-           "register"]
+__all__ = ["create_model", "get_entry", "model_names", "model_options", "register"]

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import inspect
-import json
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fashionlab.errors import FashionlabError
+from fashionlab.options import format_key_values
 
 
 @dataclass(frozen=True)
@@ -61,13 +61,6 @@ def model_options(name: str, kind: str | None = None) -> dict[str, Any]:
     return {p.name: p.default for p in inspect.signature(builder).parameters.values()}
 
 
-def format_options(options: dict[str, Any]) -> str:
-    """``{"widths": (32, 64), "flip": True}`` as ``widths=[32,64], flip=true``: the values
-    in JSON, as ``--model-arg`` reads them."""
-    return ", ".join(f"{key}={json.dumps(value, separators=(',', ':'))}"
-                     for key, value in options.items())
-
-
 def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
     """Build the model registered as ``name`` with keyword arguments ``kwargs``; an option
     it does not have is an error that lists the ones it has, with their defaults."""
@@ -76,7 +69,7 @@ def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
     unknown = [key for key in kwargs if key not in options]
     if unknown:
         raise FashionlabError(f"model {name!r} has no option {unknown[0]!r}; its options and "
-                              f"their defaults: {format_options(options)}")
+                              f"their defaults: {format_key_values(options)}")
     try:
         with warnings.catch_warnings():  # a size of 0 is reported below, as a user error
             warnings.filterwarnings("ignore", "Initializing zero-element tensors")

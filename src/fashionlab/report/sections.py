@@ -9,6 +9,7 @@ import torch
 
 from fashionlab.data import CLASS_NAMES
 from fashionlab.errors import FashionlabError
+from fashionlab.options import format_key_values
 from fashionlab.report.demo import DemoContext
 from fashionlab.report.html import Section
 from fashionlab.train.recipe import CNN_RECIPE
@@ -63,11 +64,6 @@ def reference_classifier_section(ctx: DemoContext) -> Section:
     )
 
 
-def _model_args_text(model_args: dict) -> str:
-    """The model arguments as ", k=v" pairs, the way the section names its model."""
-    return "".join(f", {k}={v}" for k, v in model_args.items())
-
-
 def cnn_section(ctx: DemoContext) -> Section:
     from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
@@ -85,7 +81,7 @@ def cnn_section(ctx: DemoContext) -> Section:
     recipe = ", ".join(f"{k}={v}" for k, v in CNN_RECIPE.items())
     return Section(
         "cnn", "",
-        text=f"A convolutional network ({b.cnn_model}{_model_args_text(b.cnn_args)}), "
+        text=f"A convolutional network ({b.cnn_model}, {format_key_values(b.cnn_args)}), "
         "trained as long as the profile allows.",
         how=f"{epochs} epoch(s) under {budget} on 55,000 training images ({recipe}); settings "
         f"chosen on the 5,000 validation images; test accuracy once on the 10,000 test images; "
