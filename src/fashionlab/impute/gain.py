@@ -184,9 +184,14 @@ def torch_threads(n: int | None):
         torch.set_num_threads(before)
 
 
+def _is_integer(value) -> bool:
+    """``value`` is an integer, not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def _is_whole(value, low: int) -> bool:
     """``value`` is an integer (not a bool) of at least ``low``."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= low
+    return _is_integer(value) and value >= low
 
 
 def _is_number(value) -> bool:
@@ -476,8 +481,7 @@ class GainImputer(BaseImputer):
             raise ValueError(
                 f"start_transform must be None or 'yeo-johnson', got {self.start_transform!r}")
         jobs = self.n_jobs  # scikit-learn's: -1 every core, -2 all but one...
-        if jobs is not None and not (_is_whole(jobs, 1) or _is_number(jobs)
-                                     and _is_whole(-jobs, 1)):
+        if jobs is not None and not (_is_integer(jobs) and jobs != 0):
             raise ValueError(f"n_jobs must be None or a nonzero integer, got {jobs!r}")
         if not (self.n_components == "auto" or _is_whole(self.n_components, 1)):
             raise ValueError(
