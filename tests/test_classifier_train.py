@@ -304,3 +304,25 @@ def test_tta_choice_benchmark_scores_each_averaging_on_validation(fashion_dir, t
                                       data_dir=str(fashion_dir), figures=False))
     with pytest.raises(SystemExit, match="must share one validation split"):
         load_benchmark("tta_choice").main([runs[0], str(other), "--data-dir", str(fashion_dir)])
+
+
+def test_a_new_run_replaces_the_earlier_one_only_once_it_starts(data, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    train_classifier(ClassifierConfig(model="cnn", model_args=TINY["cnn"], epochs=1, n_val=64,
+                                      device="cpu", out=str(run_dir)))
+    earlier = (run_dir / "model.safetensors").read_bytes()
+
+    def no_data(*args, **kwargs):
+        raise FashionlabError("Fashion-MNIST not found")
+
+    monkeypatch.setattr(trainer, "load_fashion_mnist", no_data)
+    with pytest.raises(FashionlabError):  # a run that cannot start leaves the earlier one whole
+        train_classifier(ClassifierConfig(model="mlp", out=str(run_dir)))
+    assert (run_dir / "model.safetensors").read_bytes() == earlier
+    assert (run_dir / "figures" / "predictions.png").is_file()
+
+    monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: data)
+    train_classifier(ClassifierConfig(model="mlp", model_args=TINY["mlp"], epochs=1, n_val=64,
+                                      device="cpu", out=str(run_dir), figures=False))
+    assert not (run_dir / "figures" / "predictions.png").exists()  # not the earlier run's
+    assert json.loads((run_dir / "config.json").read_text())["model"] == "mlp"

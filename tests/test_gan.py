@@ -303,3 +303,32 @@ def test_bad_settings_are_clear_errors(tmp_path, data, overrides, message):
 def test_cuda_without_a_gpu_is_a_clear_error(tmp_path, data):
     with pytest.raises(FashionlabError, match="no CUDA GPU"):
         train_gan(tiny(tmp_path / "run", device="cuda"), data)
+
+
+def test_a_new_run_in_the_folder_of_an_earlier_one_replaces_it(tmp_path, data):
+    run = tmp_path / "run"
+    train_gan(tiny(run, epochs=3, fid_every=0), data)
+    (run / "generator_best.safetensors").write_bytes(b"an earlier run's best epoch")
+    (run / "notes.txt").write_text("mine")  # not a file runs write: kept
+    train_gan(tiny(run, epochs=1), data)
+    frames = sorted(p.name for p in (run / "figures" / "samples").iterdir())
+    assert frames == ["epoch_000.png", "epoch_001.png"]  # not the earlier run's 2 and 3
+    with Image.open(run / "figures" / "progress.gif") as gif:
+        assert gif.n_frames == 2
+    assert not (run / "generator_best.safetensors").exists()
+    assert (run / "notes.txt").read_text() == "mine"
+    assert [r["epoch"] for r in read_metrics(run)] == [1]
+
+
+def test_resume_drops_the_frames_of_epochs_after_the_checkpoint(tmp_path, data):
+    run = tmp_path / "run"
+    train_gan(tiny(run, epochs=3), data)
+    state = gan_state.load_checkpoint(run / "checkpoint.pt")
+    state["epoch"] = 1  # as if killed after drawing epochs 2 and 3 but before a checkpoint
+    gan_state.save_checkpoint(run / "checkpoint.pt",
+                              {k: v for k, v in state.items() if k != "format"})
+    train_gan(GanConfig(epochs=2, resume=str(run), device="cpu"), data)
+    frames = sorted(p.name for p in (run / "figures" / "samples").iterdir())
+    assert frames == ["epoch_000.png", "epoch_001.png", "epoch_002.png"]
+    with Image.open(run / "figures" / "progress.gif") as gif:
+        assert gif.n_frames == 3

@@ -216,8 +216,7 @@ def inpaint(
         train = train[:1000]
     val = split.val_images.float().div(255)[:, None][: cfg.n_eval]
     test = data.test_images.float().div(255)[:, None][: cfg.n_eval]
-    run.write_config({"kind": "inpaint", **asdict(cfg)})
-    run.start_metrics()
+    run.start({"kind": "inpaint", **asdict(cfg)})
 
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):

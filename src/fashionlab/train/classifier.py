@@ -308,8 +308,7 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
     x_val, y_val = on_device(split.val_images), split.val_labels.to(device)
 
     if run is not None:
-        run.write_config(run_config(config, model))
-        run.start_metrics()
+        run.start(run_config(config, model))
 
     batch_order = torch.Generator().manual_seed(config.seed)
     aug_generator = torch.Generator(device).manual_seed(config.seed * 1000 + ctx.rank + 1)

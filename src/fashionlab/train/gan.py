@@ -49,7 +49,7 @@ from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
 from fashionlab.train.recipe import average_into, ema_rate
 from fashionlab.train.runs import Run, load_state, read_config, read_metrics
 from fashionlab.train.stop import ctrl_c_stop
-from fashionlab.viz.gan import save_epoch_grid, save_progress_gif
+from fashionlab.viz.gan import drop_frames_after, save_epoch_grid, save_progress_gif
 
 PRECISIONS = ("auto", "fp32", "bf16")
 STOP_MESSAGE = ("stopping after this epoch; its checkpoint, weights and figures are written "
@@ -202,11 +202,13 @@ def train_gan(
     fid = _FidMonitor(config, data, device) if config.fid_every and ctx.is_main else None
 
     if run is not None:
-        run.write_config(run_config(config, generator, discriminator))
         if checkpoint is None:
-            run.start_metrics()
+            run.start(run_config(config, generator, discriminator))
         else:
+            run.write_config(run_config(config, generator, discriminator))
+            # the epochs after the checkpoint are trained again: drop their rows and frames
             _truncate_metrics(run, start_epoch)
+            drop_frames_after(run.path, start_epoch)
         if config.figures and start_epoch == 0:
             save_epoch_grid(sample(sampler, fixed_noise, fixed_labels), run, 0, conditional,
                             config.samples)

@@ -8,7 +8,10 @@ Layout::
     RUN/figures/*.png      figures
 
 Every file is written atomically (temporary file + rename), so a run killed at any
-moment leaves either the old file or the new one, never half of one.
+moment leaves either the old file or the new one, never half of one. A new run in a
+folder that holds an earlier run replaces it (``Run.start``): the files that runs
+write are removed first, so that figures, GIF frames and weights of two runs never
+mix; other files are left alone.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 FIGURES = "figures"
+RUN_FILES = (CONFIG, METRICS, "*.safetensors", "checkpoint.pt", "scores.json",
+             f"{FIGURES}/*.png", f"{FIGURES}/*.gif", f"{FIGURES}/samples/epoch_*.png")
 
 
 def _umask() -> int:
@@ -110,6 +115,18 @@ class Run:
         self.figures.mkdir(exist_ok=True)
         return self.figures / name
 
+    def start(self, config: Mapping[str, Any]) -> None:
+        """Begin a new run here: remove an earlier run's files (``RUN_FILES``, only when
+        the folder holds a run's config.json), write ``config`` and an empty metrics log.
+        Called once the new run has its data and model, so that a run that fails to
+        start leaves the earlier one whole."""
+        if _is_run_config(self.path / CONFIG):
+            for pattern in RUN_FILES:
+                for path in self.path.glob(pattern):
+                    path.unlink()
+        self.write_config(config)
+        self.start_metrics()
+
     def write_config(self, config: Mapping[str, Any]) -> None:
         atomic_write_json(self.path / CONFIG, dict(config))
 
@@ -158,6 +175,15 @@ def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
         found = str(config.get("kind", "unknown"))
         raise FashionlabError(f"{run_dir} is {_a(found)} {found} run, not {_a(kind)} {kind} run")
     return config
+
+
+def _is_run_config(path: Path) -> bool:
+    """``path`` is a run's config.json (a JSON object with a "kind")."""
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and "kind" in config
 
 
 def _a(word: str) -> str:

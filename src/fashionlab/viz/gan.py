@@ -66,12 +66,24 @@ def save_epoch_grid(fakes: torch.Tensor, run, epoch: int, conditional: bool,
     return save_png(image, folder / f"epoch_{epoch:03d}.png")
 
 
+def _numbered_frames(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of each per-epoch sample PNG of a run, in epoch order."""
+    folder = Path(run_dir) / "figures" / SAMPLES_DIR
+    return sorted((int(m.group(1)), p) for p in folder.glob("epoch_*.png")
+                  if (m := _EPOCH_PNG.search(p.name)))
+
+
 def epoch_frames(run_dir: str | Path) -> list[Path]:
     """The per-epoch sample PNGs of a run, in epoch order."""
-    folder = Path(run_dir) / "figures" / SAMPLES_DIR
-    found = [(int(m.group(1)), p) for p in folder.glob("epoch_*.png")
-             if (m := _EPOCH_PNG.search(p.name))]
-    return [p for _, p in sorted(found)]
+    return [path for _, path in _numbered_frames(run_dir)]
+
+
+def drop_frames_after(run_dir: str | Path, epoch: int) -> None:
+    """Remove the per-epoch sample PNGs of the epochs after ``epoch`` (a run resumed from
+    that epoch's checkpoint trains them again)."""
+    for number, path in _numbered_frames(run_dir):
+        if number > epoch:
+            path.unlink()
 
 
 def save_progress_gif(run, duration_ms: int = 200) -> Path | None:
