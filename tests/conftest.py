@@ -70,6 +70,19 @@ def tiny_fashion() -> FashionMNIST:
     return synthetic_fashion()
 
 
+@pytest.fixture
+def classifier_data(monkeypatch) -> FashionMNIST:
+    """Tiny synthetic data that the classifier trainer and ``classify`` load instead of
+    Fashion-MNIST."""
+    import fashionlab.classify as classify
+    import fashionlab.train.classifier as trainer
+
+    fake = synthetic_fashion(n_train=384, n_test=64)
+    monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
+    monkeypatch.setattr(classify, "load_fashion_mnist", lambda *args, **kwargs: fake)
+    return fake
+
+
 def write_untrained_classifier_run(folder: Path) -> Path:
     """A classifier run folder holding a freshly initialised (seeded) ``mlp``: enough of a
     feature network for the GAN metrics' tests."""

@@ -12,7 +12,6 @@ from PIL import Image
 
 import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
-from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.user_images import load_user_image
@@ -31,11 +30,8 @@ TINY = {  # small widths keep every model's test to a second or two
 
 
 @pytest.fixture
-def data(monkeypatch):
-    fake = synthetic_fashion(n_train=384, n_test=64)
-    monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
-    monkeypatch.setattr(classify, "load_fashion_mnist", lambda *args, **kwargs: fake)
-    return fake
+def data(classifier_data):
+    return classifier_data
 
 
 def assert_png(path: Path) -> None:

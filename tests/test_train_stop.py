@@ -78,17 +78,10 @@ def test_ctrl_c_keeps_its_meaning_when_not_enabled_or_ignored():
 # --------------------------------------------------------------------------- classifier
 
 
-@pytest.fixture
-def data(monkeypatch):
-    fake = synthetic_fashion(n_train=384, n_test=64)
-    monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
-    monkeypatch.setattr(classify, "load_fashion_mnist", lambda *args, **kwargs: fake)
-    return fake
-
-
+@pytest.mark.usefixtures("classifier_data")
 @pytest.mark.parametrize(("model", "step"), [("cnn", "train_step"), ("mlp", "step_rows")])
 def test_a_stopped_classifier_keeps_scores_and_saves_what_it_trained(
-    model, step, data, monkeypatch, tmp_path
+    model, step, monkeypatch, tmp_path
 ):
     # 320 training images in batches of 32: 10 steps an epoch; Ctrl-C as step 14 starts
     module = trainer if step == "train_step" else trainer.FastMLPTrainer
@@ -112,7 +105,8 @@ def test_a_stopped_classifier_keeps_scores_and_saves_what_it_trained(
     assert report["accuracy"] == pytest.approx(result.test_accuracy)
 
 
-def test_without_being_asked_the_library_lets_ctrl_c_interrupt(data, monkeypatch, tmp_path):
+@pytest.mark.usefixtures("classifier_data")
+def test_without_being_asked_the_library_lets_ctrl_c_interrupt(monkeypatch, tmp_path):
     ctrl_c_at_call(monkeypatch, trainer, "train_step", call=3)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(ClassifierConfig(model="cnn", model_args={"widths": [8, 16, 16]},
@@ -120,7 +114,8 @@ def test_without_being_asked_the_library_lets_ctrl_c_interrupt(data, monkeypatch
                                           out=str(tmp_path / "run")))
 
 
-def test_a_second_ctrl_c_quits_training_at_once(data, monkeypatch, tmp_path):
+@pytest.mark.usefixtures("classifier_data")
+def test_a_second_ctrl_c_quits_training_at_once(monkeypatch, tmp_path):
     original = trainer.train_step
 
     def twice(*args, **kwargs):

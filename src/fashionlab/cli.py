@@ -156,8 +156,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
 
     config = ClassifierConfig(
         model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
-        epochs=args.epochs,
-        steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
         budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
@@ -434,8 +433,7 @@ def _run_train_gan(args: argparse.Namespace) -> None:
 
     config = GanConfig(
         model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
-        epochs=args.epochs,
-        batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
+        epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
         lr_d=args.lr_d or args.lr, betas=tuple(args.betas) if args.betas else None, ema=args.ema,
         train_subset=args.train_subset, samples=args.samples,
         checkpoint_every=args.checkpoint_every, fid_every=args.fid_every,
