@@ -473,7 +473,8 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="generated.png", help=".png grid or .npy of uint8 images")
     p.add_argument("--seed", type=int, default=0, help="same seed, same images")
     p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX",
-                   help="conditional runs: the class to make (default: all classes, balanced)")
+                   help="conditional runs: the class to make, by index or name (sneakers, "
+                   "ankle-boot, tshirt...) (default: all classes, balanced)")
     p.add_argument("--classify", default=None, metavar="CLASSIFIER_RUN",
                    help="classify the images: class histogram, mean confidence, captioned grid")
     p.add_argument("--best", action="store_true", help="the best-FID epoch's generator")

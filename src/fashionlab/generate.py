@@ -122,16 +122,30 @@ def is_conditional(run_dir: str | Path) -> bool:
 
 
 def parse_class(text: str | int) -> int:
-    """A class index from a name (case-insensitive; "t-shirt" works) or an index 0-9."""
+    """A class index from an index 0-9 or a name, as people write it: in any case, with
+    or without spaces, hyphens and a plural s, and either half of "T-shirt/top"
+    ("sneakers", "ankle-boot", "tshirt", "top" all work)."""
     value = str(text).strip()
     if value.isdigit() and int(value) < len(CLASS_NAMES):
         return int(value)
-    wanted = value.lower()
+    wanted = _singular(_letters(value))
     for i, name in enumerate(CLASS_NAMES):
-        if wanted in (name.lower(), name.lower().split("/")[0], name.lower().replace(" ", "-")):
+        if wanted in {_letters(name), *map(_letters, name.split("/"))}:
             return i
     valid = ", ".join(f"{i}={name}" for i, name in enumerate(CLASS_NAMES))
     raise FashionlabError(f"unknown class {value!r}; choose a name or index: {valid}")
+
+
+def _letters(text: str) -> str:
+    """``text`` in lower case without spaces, hyphens and slashes: "T-shirt" -> "tshirt"."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _singular(word: str) -> str:
+    """"sneakers" -> "sneaker", "dresses" -> "dress"; "dress" and "bag" stay."""
+    if word.endswith("sses"):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def balanced_classes(n: int, seed: int = 0) -> torch.Tensor:
