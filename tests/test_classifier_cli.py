@@ -44,6 +44,20 @@ def test_show_writes_a_grid(capsys, tmp_path, fashion_dir):
     assert_png(out)
 
 
+def test_show_one_class(capsys, tmp_path, fashion_dir, monkeypatch):
+    import fashionlab.viz.grids as grids
+
+    shown = {}
+    monkeypatch.setattr(grids, "save_sample_grid",
+                        lambda images, labels, *args, **kwargs: shown.update(labels=labels))
+    code, _, _ = run_cli(capsys, "show", "--data-dir", str(fashion_dir), "--class", "sneakers",
+                         "--n", "12", "--out", str(tmp_path / "grid.png"))
+    assert code == 0 and shown["labels"].tolist() == [7] * 12
+    code, _, err = run_cli(capsys, "show", "--data-dir", str(fashion_dir), "--class", "shoes",
+                           "--out", str(tmp_path / "grid.png"))
+    assert code == 2 and err.startswith("error: unknown class 'shoes'; choose a name or index")
+
+
 def test_show_refuses_more_images_than_one_grid_holds(capsys, tmp_path, fashion_dir):
     # 5,000 captioned images took matplotlib more than ten minutes
     out = tmp_path / "grid.png"

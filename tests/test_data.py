@@ -156,3 +156,28 @@ def test_download_of_a_corrupt_file_keeps_nothing(mirror, fashion_dir, monkeypat
         fm.locate()
     assert not (fm.cache_dir() / "t10k-labels-idx1-ubyte.gz").exists()
     assert not list(fm.cache_dir().glob("*.part"))
+
+
+@pytest.mark.parametrize(("text", "name"), [
+    ("7", "Sneaker"), ("sneaker", "Sneaker"), ("Sneakers", "Sneaker"),
+    ("ankle boots", "Ankle boot"), ("Ankle-Boot", "Ankle boot"), ("T-shirt/top", "T-shirt/top"),
+    ("tshirt", "T-shirt/top"),
+    ("t-shirts", "T-shirt/top"), ("top", "T-shirt/top"), ("shirts", "Shirt"), ("dresses", "Dress"),
+    ("dress", "Dress"), ("trousers", "Trouser"), ("bags", "Bag"),
+])
+def test_a_class_is_named_as_people_write_it(text, name):
+    assert fm.CLASS_NAMES[fm.parse_class(text)] == name
+
+
+def test_an_unknown_class_or_index_lists_the_valid_ones():
+    for text in ("shoe", "boot", "10", "-1", ""):
+        with pytest.raises(FashionlabError, match="choose a name or index: 0=T-shirt/top"):
+            fm.parse_class(text)
+
+
+def test_pick_draws_seeded_images_of_one_class_or_all(tiny_fashion):
+    images, labels = tiny_fashion.pick("test", 5, seed=1)
+    again, _ = tiny_fashion.pick("test", 5, seed=1)
+    assert images.shape == (5, 28, 28) and torch.equal(images, again)
+    images, labels = tiny_fashion.pick("train", 10, seed=0, label=3)
+    assert len(labels) == 10 and set(labels.tolist()) == {3}

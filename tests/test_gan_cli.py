@@ -235,19 +235,6 @@ def test_generate_from_a_run_that_is_not_a_gan(capsys, tmp_path, runs):
     assert_one_line_error(code, err, "is a classifier run, not a gan run")
 
 
-@pytest.mark.parametrize(("text", "name"), [
-    ("7", "Sneaker"), ("sneaker", "Sneaker"), ("Sneakers", "Sneaker"),
-    ("ankle boots", "Ankle boot"), ("Ankle-Boot", "Ankle boot"), ("T-shirt/top", "T-shirt/top"),
-    ("tshirt", "T-shirt/top"),
-    ("t-shirts", "T-shirt/top"), ("top", "T-shirt/top"), ("shirts", "Shirt"), ("dresses", "Dress"),
-    ("dress", "Dress"), ("trousers", "Trouser"), ("bags", "Bag"),
-])
-def test_a_class_is_named_as_people_write_it(text, name):
-    from fashionlab.generate import parse_class
-
-    assert CLASS_NAMES[parse_class(text)] == name
-
-
 def test_unknown_class_lists_the_valid_names(capsys, tmp_path, runs):
     code, _, err = cli(capsys, "generate", runs["cgan"], "--class", "shoe",
                        "--out", tmp_path / "x.png")

@@ -57,25 +57,22 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=positive_int, default=25, help="number of images (at most 100)")
     p.add_argument("--split", choices=["train", "test"], default="train")
     p.add_argument("--seed", type=int, default=0, help="which images (random, seeded)")
+    p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX",
+                   help="only images of this class (sneakers, 7...) (default: every class)")
     p.set_defaults(func=_run_show)
 
 
 def _run_show(args: argparse.Namespace) -> None:
-    from fashionlab.data import CLASS_NAMES, load_fashion_mnist
+    from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
     from fashionlab.train.runs import prepare_output_file
     from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
     if args.n > CAPTIONED_MAX:
         raise FashionlabError(f"--n is at most {CAPTIONED_MAX} images in one grid, got {args.n}")
+    label = parse_class(args.class_name) if args.class_name is not None else None
     out = prepare_output_file(args.out)
-    data = load_fashion_mnist(args.data_dir)
-    images = data.train_images if args.split == "train" else data.test_images
-    labels = data.train_labels if args.split == "train" else data.test_labels
-    import torch
-
-    pick = torch.randperm(len(images), generator=torch.Generator().manual_seed(args.seed))
-    pick = pick[: args.n]
-    save_sample_grid(images[pick], labels[pick], CLASS_NAMES, out, columns=min(args.n, 8))
+    images, labels = load_fashion_mnist(args.data_dir).pick(args.split, args.n, args.seed, label)
+    save_sample_grid(images, labels, CLASS_NAMES, out, columns=min(args.n, 8))
     print(f"wrote {out}")
 
 

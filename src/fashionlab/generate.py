@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fashionlab.data import CLASS_NAMES, from_tanh_range
+from fashionlab.data import CLASS_NAMES, from_tanh_range, parse_class
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
 from fashionlab.train.device import resolve_device
@@ -119,33 +119,6 @@ def check_noise_scale(value: float) -> float:
 def is_conditional(run_dir: str | Path) -> bool:
     """Whether a GAN run's generator takes a class."""
     return bool(read_config(run_dir, kind="gan").get("conditional", False))
-
-
-def parse_class(text: str | int) -> int:
-    """A class index from an index 0-9 or a name, as people write it: in any case, with
-    or without spaces, hyphens and a plural s, and either half of "T-shirt/top"
-    ("sneakers", "ankle-boot", "tshirt", "top" all work)."""
-    value = str(text).strip()
-    if value.isdigit() and int(value) < len(CLASS_NAMES):
-        return int(value)
-    wanted = _singular(_letters(value))
-    for i, name in enumerate(CLASS_NAMES):
-        if wanted in {_letters(name), *map(_letters, name.split("/"))}:
-            return i
-    valid = ", ".join(f"{i}={name}" for i, name in enumerate(CLASS_NAMES))
-    raise FashionlabError(f"unknown class {value!r}; choose a name or index: {valid}")
-
-
-def _letters(text: str) -> str:
-    """``text`` in lower case without spaces, hyphens and slashes: "T-shirt" -> "tshirt"."""
-    return "".join(c for c in text.lower() if c.isalnum())
-
-
-def _singular(word: str) -> str:
-    """"sneakers" -> "sneaker", "dresses" -> "dress"; "dress" and "bag" stay."""
-    if word.endswith("sses"):
-        return word[:-2]
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def balanced_classes(n: int, seed: int = 0) -> torch.Tensor:

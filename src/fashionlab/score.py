@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from fashionlab.data import CLASS_NAMES, load_fashion_mnist
+from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
 from fashionlab.errors import FashionlabError
 from fashionlab.generate import balanced_classes, check_noise_scale
 from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
@@ -148,7 +148,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     ``config.class_name`` names one class; then the real set is the test images of that
     class (1,000) and CAS is skipped (it needs every class).
     """
-    from fashionlab.generate import generate_images, parse_class
+    from fashionlab.generate import generate_images
     from fashionlab.metrics.features import load_feature_network
     from fashionlab.train.runs import read_config
 

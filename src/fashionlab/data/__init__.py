@@ -7,6 +7,7 @@ from fashionlab.data.fashion_mnist import (
     from_tanh_range,
     load_fashion_mnist,
     normalize,
+    parse_class,
     to_tanh_range,
 )
 
@@ -17,5 +18,6 @@ __all__ = [
     "from_tanh_range",
     "load_fashion_mnist",
     "normalize",
+    "parse_class",
     "to_tanh_range",
 ]

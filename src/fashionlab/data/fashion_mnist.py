@@ -42,6 +42,34 @@ CLASS_NAMES: tuple[str, ...] = (
     "Ankle boot",
 )
 
+
+def parse_class(text: str | int) -> int:
+    """A class index from an index 0-9 or a name, as people write it: in any case, with
+    or without spaces, hyphens and a plural s, and either half of "T-shirt/top"
+    ("sneakers", "ankle-boot", "tshirt", "top" all work)."""
+    value = str(text).strip()
+    if value.isdigit() and int(value) < len(CLASS_NAMES):
+        return int(value)
+    wanted = _singular(_letters(value))
+    for i, name in enumerate(CLASS_NAMES):
+        if wanted in {_letters(name), *map(_letters, name.split("/"))}:
+            return i
+    valid = ", ".join(f"{i}={name}" for i, name in enumerate(CLASS_NAMES))
+    raise FashionlabError(f"unknown class {value!r}; choose a name or index: {valid}")
+
+
+def _letters(text: str) -> str:
+    """``text`` in lower case without spaces, hyphens and slashes: "T-shirt" -> "tshirt"."""
+    return "".join(c for c in text.lower() if c.isalnum())
+
+
+def _singular(word: str) -> str:
+    """"sneakers" -> "sneaker", "dresses" -> "dress"; "dress" and "bag" stay."""
+    if word.endswith("sses"):
+        return word[:-2]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
 # Pixel statistics of the 60,000 training images on [0, 1] (shared/data/README.md).
 TRAIN_MEAN = 0.2860
 TRAIN_STD = 0.3530
@@ -80,6 +108,17 @@ class FashionMNIST:
     def split(self, n_val: int = 5000, seed: int = 0) -> Split:
         """Carve a seeded validation set of ``n_val`` images out of the training set."""
         return split_train_val(self.train_images, self.train_labels, n_val, seed)
+
+    def pick(self, split: str, n: int, seed: int = 0,
+             label: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images of the ``split`` ("train" or "test") and their labels, drawn at
+        random (seeded), all of class ``label`` when given."""
+        images, labels = ((self.train_images, self.train_labels) if split == "train"
+                          else (self.test_images, self.test_labels))
+        if label is not None:
+            images, labels = images[labels == label], labels[labels == label]
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+        return images[order], labels[order]
 
 
 @dataclass(frozen=True)
