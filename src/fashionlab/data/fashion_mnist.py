@@ -42,6 +42,30 @@ CLASS_NAMES: tuple[str, ...] = (
     "Ankle boot",
 )
 
+# Pixel statistics of the 60,000 training images on [0, 1] (shared/data/README.md).
+TRAIN_MEAN = 0.2860
+TRAIN_STD = 0.3530
+BACKGROUND = (0.0 - TRAIN_MEAN) / TRAIN_STD  # a black pixel after normalisation
+
+# file name -> sha256 of its decompressed content (the published values)
+FILES: dict[str, str] = {
+    "train-images-idx3-ubyte.gz":
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte.gz":
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}
+
+MIRRORS: tuple[str, ...] = (
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+)
+
+ENV_VAR = "FASHIONLAB_DATA"
+
+_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension, images: 3 dimensions
+
 
 def parse_class(text: str | int) -> int:
     """A class index from an index 0-9 or a name, as people write it: in any case, with
@@ -68,31 +92,6 @@ def _singular(word: str) -> str:
     if word.endswith("sses"):
         return word[:-2]
     return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
-
-
-# Pixel statistics of the 60,000 training images on [0, 1] (shared/data/README.md).
-TRAIN_MEAN = 0.2860
-TRAIN_STD = 0.3530
-BACKGROUND = (0.0 - TRAIN_MEAN) / TRAIN_STD  # a black pixel after normalisation
-
-# file name -> sha256 of its decompressed content (the published values)
-FILES: dict[str, str] = {
-    "train-images-idx3-ubyte.gz":
-        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte.gz":
-        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-}
-
-MIRRORS: tuple[str, ...] = (
-    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
-)
-
-ENV_VAR = "FASHIONLAB_DATA"
-
-_IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension, images: 3 dimensions
 
 
 @dataclass(frozen=True)
