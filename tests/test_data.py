@@ -75,14 +75,32 @@ def test_truncated_gz_is_a_clear_error(tmp_path, fashion_dir):
     broken = tmp_path / "t10k-labels-idx1-ubyte.gz"
     broken.write_bytes(data[: len(data) // 2])
     with pytest.raises(FashionlabError, match="not a complete gzip file"):
-        fm.read_gz(broken)
+        fm.read_idx_file(broken)
 
 
 def test_checksum_mismatch_is_detected(tmp_path):
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
     write_idx_gz(path, np.zeros(10000, dtype=np.uint8))
     with pytest.raises(FashionlabError, match="checksum mismatch"):
-        fm.read_gz(path, fm.FILES[path.name])
+        fm.read_idx_file(path, fm.FILES[path.name])
+
+
+def test_a_folder_of_the_files_unzipped_reads_the_same_data(tmp_path, fashion_dir, fashion):
+    # Kaggle's copy of Fashion-MNIST holds the IDX files unzipped
+    for name in fm.FILES:
+        (tmp_path / name.removesuffix(".gz")).write_bytes(gzip.decompress(
+            (fashion_dir / name).read_bytes()))
+    unzipped = fm.load_fashion_mnist(tmp_path)
+    assert torch.equal(unzipped.train_images, fashion.train_images)
+    assert torch.equal(unzipped.test_labels, fashion.test_labels)
+    broken = tmp_path / "t10k-labels-idx1-ubyte"
+    broken.write_bytes(broken.read_bytes()[:-1] + b"\x00")  # one label changed
+    with pytest.raises(FashionlabError, match="checksum mismatch for .*t10k-labels-idx1-ubyte"):
+        fm.load_fashion_mnist(tmp_path)
+    broken.unlink()
+    with pytest.raises(FashionlabError, match=r"does not hold t10k-labels-idx1-ubyte.gz; .*"
+                                              r"\(or the files unzipped\)"):
+        fm.load_fashion_mnist(tmp_path)
 
 
 def test_missing_data_folder_names_the_fix(tmp_path):

@@ -7,7 +7,9 @@ finally a download into that cache from the official mirrors. A named folder
 that does not hold the data is an error, never a silent fall-through.
 
 Checksums are sha256 of the *decompressed* bytes: they hold for the official
-.gz files and for any re-compressed copy of them.
+.gz files, for any re-compressed copy of them and for the files unzipped (a folder
+may hold ``train-images-idx3-ubyte`` instead of ``train-images-idx3-ubyte.gz``, as
+Kaggle's copy does).
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ MIRRORS: tuple[str, ...] = (
 ENV_VAR = "FASHIONLAB_DATA"
 
 _IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension, images: 3 dimensions
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
 
 
 def parse_class(text: str | int) -> int:
@@ -182,17 +185,21 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def read_gz(path: Path, expected_sha256: str | None = None) -> np.ndarray:
-    """Decompress, verify and parse one IDX .gz file."""
+def read_idx_file(path: Path, expected_sha256: str | None = None) -> np.ndarray:
+    """Decompress (when gzip'd, whatever the name), verify and parse one IDX file."""
     try:
-        with gzip.open(path, "rb") as f:
-            raw = f.read()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise FashionlabError(f"{path} does not exist") from None
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FashionlabError(
-            f"{path} is not a complete gzip file ({exc}); delete it and download it again"
-        ) from None
+    except OSError as exc:
+        raise FashionlabError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if raw[:2] == GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FashionlabError(
+                f"{path} is not a complete gzip file ({exc}); delete it and download it again"
+            ) from None
     if expected_sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != expected_sha256:
@@ -204,8 +211,9 @@ def read_gz(path: Path, expected_sha256: str | None = None) -> np.ndarray:
 
 
 def read_folder(folder: Path) -> FashionMNIST:
-    """Read and verify the four files in ``folder``."""
-    arrays = {name: read_gz(folder / name, sha) for name, sha in FILES.items()}
+    """Read and verify the four files in ``folder`` (each .gz, or unzipped)."""
+    arrays = {name: read_idx_file(_find(folder, name) or folder / name, sha)
+              for name, sha in FILES.items()}
 
     def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
         return torch.from_numpy(arrays[name].copy()).to(dtype)
@@ -228,16 +236,24 @@ def cache_dir() -> Path:
     return Path(base) / "fashionlab" / "fashion-mnist"
 
 
+def _find(folder: Path, name: str) -> Path | None:
+    """``folder/name`` (an official .gz file), else the file unzipped, else None."""
+    for path in (folder / name, folder / name.removesuffix(".gz")):
+        if path.is_file():
+            return path
+    return None
+
+
 def _has_all_files(folder: Path) -> bool:
-    return all((folder / name).is_file() for name in FILES)
+    return all(_find(folder, name) for name in FILES)
 
 
 def _missing_message(folder: Path, how: str) -> str:
-    missing = [name for name in FILES if not (folder / name).is_file()]
+    missing = [name for name in FILES if not _find(folder, name)]
     return (
         f"the Fashion-MNIST folder {folder} ({how}) does not hold "
         f"{', '.join(missing)}; point --data-dir or {ENV_VAR} at a folder with the four "
-        "official .gz files"
+        "official .gz files (or the files unzipped)"
     )
 
 
@@ -317,7 +333,7 @@ def _download_one(url: str, target: Path, sha256: str, timeout: float) -> None:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     bar.update(len(chunk))
-        read_gz(tmp, sha256)  # raises on a truncated or wrong file
+        read_idx_file(tmp, sha256)  # raises on a truncated or wrong file
         shutil.move(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
