@@ -20,6 +20,7 @@ AIR_QUALITY_DIR = SHARED_DATA / "air-quality"
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # No test may read or fill the user's real cache, or find data by accident.
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras")))
     monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.server
+import os
 import shutil
 import struct
 import threading
@@ -109,7 +110,7 @@ def test_missing_data_folder_names_the_fix(tmp_path):
     assert "FASHIONLAB_DATA" in str(err.value)
 
 
-def test_lookup_order_flag_then_env_then_cache(tmp_path, monkeypatch, fashion_dir):
+def test_lookup_order_flag_then_env_then_cache_then_keras_cache(tmp_path, monkeypatch, fashion_dir):
     monkeypatch.setenv("FASHIONLAB_DATA", str(fashion_dir))
     assert fm.locate() == fashion_dir
     assert fm.locate(fashion_dir) == fashion_dir
@@ -117,11 +118,17 @@ def test_lookup_order_flag_then_env_then_cache(tmp_path, monkeypatch, fashion_di
     with pytest.raises(FashionlabError, match="FASHIONLAB_DATA"):
         fm.locate()
     monkeypatch.delenv("FASHIONLAB_DATA")
+    keras = fm.keras_cache_dir()  # filled by a TensorFlow notebook's load_data()
+    assert keras.is_relative_to(os.environ["KERAS_HOME"])
+    keras.mkdir(parents=True)
+    for name in fm.FILES:
+        (keras / name).symlink_to(fashion_dir / name)
+    assert fm.locate(download=False) == keras
     cache = fm.cache_dir()
     cache.mkdir(parents=True)
     for name in fm.FILES:
         (cache / name).symlink_to(fashion_dir / name)
-    assert fm.locate(download=False) == cache
+    assert fm.locate(download=False) == cache  # fashionlab's own cache first
 
 
 def test_offline_without_data_fails_with_a_clear_message(monkeypatch):
@@ -132,7 +139,7 @@ def test_offline_without_data_fails_with_a_clear_message(monkeypatch):
 
 
 def test_no_download_flag_names_the_fix():
-    with pytest.raises(FashionlabError, match="FASHIONLAB_DATA=DIR"):
+    with pytest.raises(FashionlabError, match="nor in Keras's .*FASHIONLAB_DATA=DIR"):
         fm.locate(download=False)
 
 

@@ -2,9 +2,11 @@
 
 The data is looked for, in this order: a folder the caller names (``--data-dir``),
 the folder in the ``FASHIONLAB_DATA`` environment variable, the user cache
-(``$XDG_CACHE_HOME/fashionlab/fashion-mnist``, by default ``~/.cache/...``), and
-finally a download into that cache from the official mirrors. A named folder
-that does not hold the data is an error, never a silent fall-through.
+(``$XDG_CACHE_HOME/fashionlab/fashion-mnist``, by default ``~/.cache/...``), the
+Keras cache that the TensorFlow notebooks fill (``~/.keras/datasets/fashion-mnist``,
+or under ``$KERAS_HOME``; only read), and finally a download into the user cache
+from the official mirrors. A named folder that does not hold the data is an error,
+never a silent fall-through.
 
 Checksums are sha256 of the *decompressed* bytes: they hold for the official
 .gz files, for any re-compressed copy of them and for the files unzipped (a folder
@@ -62,6 +64,7 @@ FILES: dict[str, str] = {
 MIRRORS: tuple[str, ...] = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+    "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",  # Keras's load_data()
 )
 
 ENV_VAR = "FASHIONLAB_DATA"
@@ -236,6 +239,12 @@ def cache_dir() -> Path:
     return Path(base) / "fashionlab" / "fashion-mnist"
 
 
+def keras_cache_dir() -> Path:
+    """Where ``keras.datasets.fashion_mnist.load_data()`` keeps the four .gz files."""
+    base = os.environ.get("KERAS_HOME") or Path.home() / ".keras"
+    return Path(base) / "datasets" / "fashion-mnist"
+
+
 def _find(folder: Path, name: str) -> Path | None:
     """``folder/name`` (an official .gz file), else the file unzipped, else None."""
     for path in (folder / name, folder / name.removesuffix(".gz")):
@@ -270,16 +279,17 @@ def locate(data_dir: str | Path | None = None, download: bool = True) -> Path:
         if not _has_all_files(folder):
             raise FashionlabError(_missing_message(folder, f"from ${ENV_VAR}"))
         return folder
-    folder = cache_dir()
-    if _has_all_files(folder):
-        return folder
+    for folder in (cache_dir(), keras_cache_dir()):
+        if _has_all_files(folder):
+            return folder
     if not download:
         raise FashionlabError(
-            f"Fashion-MNIST was not found in the cache {folder}; pass --data-dir DIR or set "
-            f"{ENV_VAR}=DIR to a folder with the four official .gz files"
+            f"Fashion-MNIST was not found in the cache {cache_dir()} nor in Keras's "
+            f"{keras_cache_dir()}; pass --data-dir DIR or set {ENV_VAR}=DIR to a folder with "
+            "the four official .gz files"
         )
-    download_to(folder)
-    return folder
+    download_to(cache_dir())
+    return cache_dir()
 
 
 def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True) -> FashionMNIST:
