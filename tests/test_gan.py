@@ -12,7 +12,7 @@ from PIL import Image
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model, model_names
-from fashionlab.train import gan_state
+from fashionlab.train import checkpoints
 from fashionlab.train.gan import GanConfig, train_gan
 from fashionlab.train.gan_step import gan_step, make_amp, sample
 from fashionlab.train.runs import read_metrics
@@ -144,7 +144,7 @@ def test_run_folder_has_config_metrics_samples_gif_plot_and_checkpoint(tmp_path,
     with Image.open(run / "figures" / "progress.gif") as gif:
         assert gif.n_frames == 3
     assert (run / "figures" / "losses.png").stat().st_size > 1000
-    state = gan_state.load_checkpoint(run / "checkpoint.pt")
+    state = checkpoints.load_checkpoint(run / "checkpoint.pt")
     assert state["epoch"] == 2 and state["fixed_noise"].shape == (2, 100)
     for key in ("generator", "discriminator", "opt_g", "opt_d", "rng"):
         assert state[key]
@@ -177,9 +177,9 @@ def test_resume_continues_exactly_like_an_unbroken_run(tmp_path, data, model):
 def test_resume_drops_metrics_rows_logged_after_the_checkpoint(tmp_path, data):
     train_gan(tiny(tmp_path / "run", epochs=2, checkpoint_every=1, figures=False), data)
     ckpt = tmp_path / "run" / "checkpoint.pt"
-    state = gan_state.load_checkpoint(ckpt)
+    state = checkpoints.load_checkpoint(ckpt)
     state["epoch"] = 1  # as if killed after logging epoch 2 but before its checkpoint
-    gan_state.save_checkpoint(ckpt, {k: v for k, v in state.items() if k != "format"})
+    checkpoints.save_checkpoint(ckpt, {k: v for k, v in state.items() if k != "format"})
     train_gan(GanConfig(epochs=2, resume=str(tmp_path / "run"), device="cpu"), data)
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
 
@@ -189,7 +189,7 @@ def test_ema_generator_is_what_gets_saved(tmp_path, data):
 
     result = train_gan(tiny(tmp_path / "run", model="lite", ema=0.9, figures=False), data)
     saved = load_file(tmp_path / "run" / "generator.safetensors")
-    state = gan_state.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    state = checkpoints.load_checkpoint(tmp_path / "run" / "checkpoint.pt")
     assert all(torch.equal(saved[k], v) for k, v in state["ema"].items())
     trained = result.generator.state_dict()
     assert any(not torch.equal(saved[k], trained[k]) for k in saved)
@@ -207,16 +207,16 @@ def test_bf16_autocast_trains_with_finite_losses(tmp_path, data):
 
 def test_a_kill_while_saving_leaves_the_old_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "checkpoint.pt"
-    gan_state.save_checkpoint(path, {"epoch": 1})
+    checkpoints.save_checkpoint(path, {"epoch": 1})
 
     def killed(obj, f):
         f.write(b"half a checkpoint")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(gan_state.torch, "save", killed)
+    monkeypatch.setattr(checkpoints.torch, "save", killed)
     with pytest.raises(KeyboardInterrupt):
-        gan_state.save_checkpoint(path, {"epoch": 2})
-    assert gan_state.load_checkpoint(path)["epoch"] == 1
+        checkpoints.save_checkpoint(path, {"epoch": 2})
+    assert checkpoints.load_checkpoint(path)["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp file left
 
 
@@ -225,9 +225,9 @@ def test_checkpoint_loading_executes_no_code(tmp_path):
         def __reduce__(self):
             return (print, ("pwned",))
 
-    torch.save({"format": gan_state.FORMAT, "x": Evil()}, tmp_path / "checkpoint.pt")
+    torch.save({"format": checkpoints.FORMAT, "x": Evil()}, tmp_path / "checkpoint.pt")
     with pytest.raises(FashionlabError, match="damaged or not a fashionlab checkpoint"):
-        gan_state.load_checkpoint(tmp_path / "checkpoint.pt")
+        checkpoints.load_checkpoint(tmp_path / "checkpoint.pt")
 
 
 def test_rng_states_round_trip():
@@ -236,13 +236,13 @@ def test_rng_states_round_trip():
     import numpy as np
 
     order = torch.Generator().manual_seed(5)
-    state = gan_state.capture_rng(order)
+    state = checkpoints.capture_rng(order)
     def draw():
         return torch.rand(3), np.random.rand(3), random.random(), torch.randperm(9, generator=order)
 
     expected = draw()
     draw()
-    gan_state.restore_rng(state, order)
+    checkpoints.restore_rng(state, order)
     again = draw()
     assert torch.equal(expected[0], again[0]) and (expected[1] == again[1]).all()
     assert expected[2] == again[2] and torch.equal(expected[3], again[3])
@@ -323,9 +323,9 @@ def test_a_new_run_in_the_folder_of_an_earlier_one_replaces_it(tmp_path, data):
 def test_resume_drops_the_frames_of_epochs_after_the_checkpoint(tmp_path, data):
     run = tmp_path / "run"
     train_gan(tiny(run, epochs=3), data)
-    state = gan_state.load_checkpoint(run / "checkpoint.pt")
+    state = checkpoints.load_checkpoint(run / "checkpoint.pt")
     state["epoch"] = 1  # as if killed after drawing epochs 2 and 3 but before a checkpoint
-    gan_state.save_checkpoint(run / "checkpoint.pt",
+    checkpoints.save_checkpoint(run / "checkpoint.pt",
                               {k: v for k, v in state.items() if k != "format"})
     train_gan(GanConfig(epochs=2, resume=str(run), device="cpu"), data)
     frames = sorted(p.name for p in (run / "figures" / "samples").iterdir())

@@ -19,7 +19,7 @@ import fashionlab.train.classifier as trainer
 import fashionlab.train.gan as gan_trainer
 from conftest import synthetic_fashion
 from fashionlab.cli import main
-from fashionlab.train import gan_state
+from fashionlab.train import checkpoints
 from fashionlab.train.classifier import ClassifierConfig, train_classifier
 from fashionlab.train.gan import GanConfig, train_gan
 from fashionlab.train.runs import read_metrics
@@ -150,7 +150,7 @@ def test_a_stopped_gan_finishes_its_epoch_and_resumes_exactly(monkeypatch, tmp_p
     assert [row["epoch"] for row in stopped.history] == [1, 2]
     assert stopped.history[-1]["steps"] == 3  # the epoch was finished
     run = tmp_path / "b"
-    assert gan_state.load_checkpoint(run / "checkpoint.pt")["epoch"] == 2  # not a multiple of 10
+    assert checkpoints.load_checkpoint(run / "checkpoint.pt")["epoch"] == 2  # not a multiple of 10
     assert (run / "generator.safetensors").is_file()
     with Image.open(run / "figures" / "progress.gif") as gif:
         assert gif.n_frames == 3  # epochs 0, 1, 2

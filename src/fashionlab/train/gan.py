@@ -7,7 +7,7 @@ Adam 1e-4, batch 256, 100 epochs). Other models bring their own defaults
 Run folder::
 
     config.json, metrics.jsonl        what was run; one row per epoch (losses, seconds, FID)
-    checkpoint.pt                     everything to resume exactly (see train/gan_state.py)
+    checkpoint.pt                     everything to resume exactly (see train/checkpoints.py)
     generator.safetensors             the weights to sample with (the EMA copy when EMA is on)
     generator_best.safetensors        the best epoch by FID, when FID is tracked
     discriminator.safetensors
@@ -31,19 +31,19 @@ from fashionlab.data import FashionMNIST, load_fashion_mnist, to_tanh_range
 from fashionlab.data.batches import shuffled_batches
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.models import create_model, get_entry
+from fashionlab.train.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
     configure_backends,
     init_distributed,
     seed_everything,
-)
-from fashionlab.train.gan_state import (
-    CHECKPOINT,
-    capture_rng,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
 )
 from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
 from fashionlab.train.recipe import average_into, ema_rate
@@ -207,7 +207,7 @@ def train_gan(
         else:
             run.write_config(run_config(config, generator, discriminator))
             # the epochs after the checkpoint are trained again: drop their rows and frames
-            _truncate_metrics(run, start_epoch)
+            run.keep_metrics_until(start_epoch)
             drop_frames_after(run.path, start_epoch)
         if config.figures and start_epoch == 0:
             save_epoch_grid(sample(sampler, fixed_noise, fixed_labels), run, 0, conditional,
@@ -386,14 +386,6 @@ def _load_training_state(checkpoint, generator, discriminator, ema, opt_g, opt_d
         opt_d.load_state_dict(checkpoint["opt_d"])
     except (ValueError, KeyError) as exc:
         raise FashionlabError(f"the optimizer state does not fit the model: {exc}") from None
-
-
-def _truncate_metrics(run: Run, epoch: int) -> None:
-    # epochs logged after the checkpoint are trained again, so their rows go
-    rows = [r for r in read_metrics(run.path) if r.get("epoch", 0) <= epoch]
-    run.start_metrics()
-    for row in rows:
-        run.log_metrics(row)
 
 
 def _broadcast_buffers(modules) -> None:

@@ -134,6 +134,14 @@ class Run:
         """Start a fresh metrics log (a new run, not a resumed one)."""
         atomic_write_bytes(self.path / METRICS, b"")
 
+    def keep_metrics_until(self, epoch: int) -> list[dict[str, Any]]:
+        """Drop the metrics rows of the epochs after ``epoch`` (a run resumed from that
+        epoch trains them again); returns the rows kept."""
+        rows = [row for row in read_metrics(self.path) if row.get("epoch", 0) <= epoch]
+        atomic_write_bytes(self.path / METRICS, "".join(
+            json.dumps(row, default=_jsonable) + "\n" for row in rows).encode())
+        return rows
+
     def log_metrics(self, row: Mapping[str, Any]) -> None:
         """Append one JSON line to the metrics log."""
         with open(self.path / METRICS, "a") as f:

@@ -1,8 +1,9 @@
-"""GAN checkpoints: everything needed to continue a run exactly, written atomically.
+"""Training checkpoints: everything needed to continue a run exactly, written atomically.
 
-A checkpoint holds both networks (and the EMA generator), both optimizers, the
-epoch, the fixed noise and every random-number state the training reads (torch
-CPU and CUDA, NumPy, Python, the batch-order generator). It is written with
+A checkpoint holds the networks (and their weight averages), the optimizers, the
+epoch and every random-number state the training reads (torch CPU and CUDA, NumPy,
+Python, the batch-order generator); the GAN adds its fixed noise, the classifier its
+augmentation generator and clock. It is written with
 ``torch.save`` into a temporary file beside the target and renamed over it, so a
 kill at any moment leaves the previous checkpoint or the new one, never a torn
 file; it is read with ``torch.load(weights_only=True)``, which executes no code.
@@ -65,7 +66,8 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     path = Path(path)
     if not path.is_file():
         raise FashionlabError(
-            f"{path.parent} has no {path.name}: only a GAN run with a checkpoint can be resumed"
+            f"{path.parent} has no {path.name}: only a run with a checkpoint (a GAN run, or a "
+            "classifier run that finished an epoch) can be resumed"
         )
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
@@ -76,5 +78,5 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
             "start a new run or restore the file"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise FashionlabError(f"{path} is not a fashionlab GAN checkpoint (format {FORMAT})")
+        raise FashionlabError(f"{path} is not a fashionlab checkpoint (format {FORMAT})")
     return payload
