@@ -4,11 +4,13 @@ evaluate / predict / figures for every model; weights that do not match the conf
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
@@ -19,7 +21,7 @@ from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
 from fashionlab.train.augment import tta_log_probs
 from fashionlab.train.classifier import ClassifierConfig, train_classifier
-from fashionlab.train.runs import Run
+from fashionlab.train.runs import Run, read_metrics
 
 TINY = {  # small widths keep every model's test to a second or two
     "mlp": {"hidden": 32},
@@ -322,3 +324,86 @@ def test_a_new_run_replaces_the_earlier_one_only_once_it_starts(data, tmp_path, 
                                       device="cpu", out=str(run_dir), figures=False))
     assert not (run_dir / "figures" / "predictions.png").exists()  # not the earlier run's
     assert json.loads((run_dir / "config.json").read_text())["model"] == "mlp"
+
+
+RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", warmup_epochs=1, weight_decay=5e-4,
+              label_smoothing=0.1, crop_padding=2, flip=True, erasing=0.5, ema_decay=0.9,
+              tta_flip=True)
+
+
+@pytest.mark.parametrize(("model", "settings", "steps"), [
+    ("cnn", {"model_args": {**TINY["cnn"], "dropout": 0.2}, "batch_size": 32, **RECIPE}, 10),
+    ("mlp", {"model_args": TINY["mlp"], "batch_size": 8, "ema_decay": 0.9, "fast_mlp": "on"},
+     40),
+])
+def test_resume_continues_exactly_like_an_unbroken_run(data, tmp_path, monkeypatch, model,
+                                                       settings, steps):
+    def config(out):
+        return ClassifierConfig(model=model, epochs=3, n_val=64, device="cpu",
+                                out=str(tmp_path / out), figures=False, **settings)
+
+    unbroken = train_classifier(config("a"))
+    # Ctrl-C as the first step of epoch 3 starts: the run stops inside that epoch
+    module, name = (trainer, "train_step") if model == "cnn" else (trainer.FastMLPTrainer,
+                                                                   "step_rows")
+    original, calls = getattr(module, name), [0]
+
+    def press_ctrl_c(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2 * steps + 1:
+            signal.raise_signal(signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, press_ctrl_c)
+    stopped = train_classifier(config("b"), stop_on_ctrl_c=True)
+    monkeypatch.setattr(module, name, original)
+    assert stopped.stopped_by_user and len(stopped.history) == 3
+    assert stopped.history[-1]["images"] < unbroken.history[-1]["images"]
+
+    resumed = trainer.resume_classifier(tmp_path / "b")
+    assert [row["epoch"] for row in resumed.history] == [1, 2, 3]
+    assert resumed.test_accuracy == unbroken.test_accuracy
+    timing = ("seconds", "train_seconds", "train_cpu_seconds")
+    assert ([{k: v for k, v in row.items() if k not in timing} for row in read_metrics(
+        tmp_path / "b")] == [{k: v for k, v in row.items() if k not in timing}
+                             for row in read_metrics(tmp_path / "a")])
+    a = load_file(tmp_path / "a" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_can_raise_the_epochs_and_refuses_what_it_cannot_do(data, tmp_path):
+    run_dir = tmp_path / "run"
+    train_classifier(ClassifierConfig(model="cnn", model_args=TINY["cnn"], epochs=1, n_val=64,
+                                      device="cpu", out=str(run_dir), figures=False))
+    with pytest.raises(FashionlabError, match="already has 1 epochs; ask for more with --epochs"):
+        trainer.resume_classifier(run_dir)
+    result = trainer.resume_classifier(run_dir, epochs=2)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+    assert json.loads((run_dir / "config.json").read_text())["trainer"]["epochs"] == 2
+    (run_dir / "checkpoint.pt").unlink()
+    with pytest.raises(FashionlabError, match="has no checkpoint.pt"):
+        trainer.resume_classifier(run_dir, epochs=3)
+    with pytest.raises(FashionlabError, match="is a gan run, not a classifier run"):
+        (tmp_path / "gan").mkdir()
+        (tmp_path / "gan" / "config.json").write_text('{"kind": "gan"}')
+        trainer.resume_classifier(tmp_path / "gan")
+
+
+def test_the_command_resumes_a_run_and_refuses_other_settings(data, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "classifier", "--model", "cnn", "--model-arg", "widths=[8,16,16]",
+                 "--epochs", "1", "--n-val", "64", "--no-figures", "--device", "cpu",
+                 "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    assert main(["train", "classifier", "--resume", str(run_dir), "--lr", "0.1",
+                 "--model", "resnet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --model, --lr cannot be given with --resume: a resumed run "
+                          "keeps its settings (only --epochs, --device and --data-dir may "
+                          "change)")
+    assert main(["train", "classifier", "--resume", str(run_dir), "--epochs", "2",
+                 "--device", "cpu"]) == 0
+    assert "cnn: validation accuracy" in capsys.readouterr().out
+    assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2]
+    assert not (run_dir / "figures").exists()  # the run's own --no-figures is kept

@@ -92,7 +92,8 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
     d = ClassifierConfig()
     p = tasks.add_parser("classifier", help="train a Fashion-MNIST classifier")
     p.add_argument("--model", default=d.model, help="a registered classifier (`fashionlab models`)")
-    p.add_argument("--epochs", type=positive_int, default=d.epochs)
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help=f"default: {d.epochs} (with --resume: the run's)")
     p.add_argument("--steps-per-epoch", type=positive_int, default=d.steps_per_epoch,
                    help="cap on the batches of an epoch (quick checks; default: all)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
@@ -139,6 +140,9 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
                    help="seeds the validation split instead of --seed (runs you will average "
                         "with `evaluate RUN RUN...` should share it)")
     p.add_argument("--out", default=d.out, help="run folder to write")
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue this run from its last finished epoch, with its own settings "
+                        "(only --epochs, --device and --data-dir may be given with it)")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
     p.add_argument("--dry-run", action="store_true",
                    help="one epoch of two steps, scored on 200 validation and 200 test "
@@ -149,12 +153,12 @@ def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
 
 
 def _run_train_classifier(args: argparse.Namespace) -> None:
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
+    from fashionlab.train.classifier import ClassifierConfig, resume_classifier, train_classifier
 
     config = ClassifierConfig(
         model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, time_budget=args.time_budget,
-        budget_clock=args.budget_clock,
+        epochs=args.epochs or ClassifierConfig.epochs, steps_per_epoch=args.steps_per_epoch,
+        time_budget=args.time_budget, budget_clock=args.budget_clock,
         batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
         optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
         warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
@@ -165,19 +169,45 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         seed=args.seed, split_seed=args.split_seed, device=args.device, data_dir=args.data_dir,
         out=args.out, figures=not args.no_figures,
     )
-    if args.dry_run:  # every stage runs, on a few images: minutes for a wide ResNet otherwise
-        config.epochs, config.steps_per_epoch, config.test_subset = 1, 2, 200
-        config.n_val = min(config.n_val, 200)
-    result = train_classifier(config, stop_on_ctrl_c=True)
+    if args.resume:
+        _refuse_settings_with_resume(config, args.dry_run)
+        result = resume_classifier(args.resume, args.epochs, args.device, args.data_dir,
+                                   stop_on_ctrl_c=True)
+        config = result.config
+    else:
+        if args.dry_run:  # every stage runs, on a few images: minutes for a wide ResNet
+            config.epochs, config.steps_per_epoch, config.test_subset = 1, 2, 200
+            config.n_val = min(config.n_val, 200)
+        result = train_classifier(config, stop_on_ctrl_c=True)
     val = (f"validation accuracy {result.val_accuracy:.4f}, " if config.n_val
            else "no validation split (--n-val 0), ")
-    stopped = (f"stopped by Ctrl-C in epoch {len(result.history)} of {config.epochs}, "
-               if result.stopped_by_user else "")
+    stopped = ""
+    if result.stopped_by_user:
+        stopped = f"stopped by Ctrl-C in epoch {len(result.history)} of {config.epochs}, "
+        if len(result.history) > 1:  # an earlier epoch finished: its checkpoint is there
+            stopped += f"`fashionlab train classifier --resume {result.run_dir}` continues it, "
     print(
         f"{config.model}: {stopped}{val}"
         f"test accuracy {result.test_accuracy:.4f} ({result.n_test:,} test images), "
         f"{result.seconds_per_epoch:.2f} s per epoch; run folder {result.run_dir}"
     )
+
+
+def _refuse_settings_with_resume(config, dry_run: bool) -> None:
+    """A resumed run keeps its own settings: any other one given is an error, not ignored."""
+    from dataclasses import fields
+
+    default = type(config)()
+    allowed = {"epochs", "device", "data_dir"}
+    given = [f.name for f in fields(config)
+             if f.name not in allowed and getattr(config, f.name) != getattr(default, f.name)]
+    flags = {"figures": "--no-figures", "model_args": "--model-arg"}
+    names = [flags.get(name, "--" + name.replace("_", "-")) for name in given]
+    names += ["--dry-run"] if dry_run else []
+    if names:
+        raise FashionlabError(f"{', '.join(names)} cannot be given with --resume: a resumed "
+                              "run keeps its settings (only --epochs, --device and --data-dir "
+                              "may change)")
 
 
 # --------------------------------------------------------------------------- evaluate / predict

@@ -76,7 +76,6 @@ behind the starting fill is in :mod:`fashionlab.impute.gaussian`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 
 import numpy as np
@@ -95,6 +94,7 @@ from fashionlab.impute.gaussian import (
     yeo_johnson_inverse,
 )
 from fashionlab.models.imputers import GainDiscriminator, GainGenerator
+from fashionlab.train.device import torch_threads
 from fashionlab.train.recipe import EMA
 
 NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's code
@@ -170,18 +170,6 @@ def generate(
     """
     out = generator(x_in, given)
     return (x_in + 2 * out - 1).clamp(0, 1) if residual else out
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None):
-    """Run with ``n`` PyTorch CPU threads (None = leave as is), restoring the setting after."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _is_integer(value) -> bool:

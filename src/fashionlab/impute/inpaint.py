@@ -44,14 +44,14 @@ from fashionlab.data.user_images import (
     picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.impute.gain import gain_train_step, torch_threads
+from fashionlab.impute.gain import gain_train_step
 from fashionlab.models.imputers import (
     ConvGainDiscriminator,
     ConvGainGenerator,
     GainDiscriminator,
     GainGenerator,
 )
-from fashionlab.train.device import bf16_autocast
+from fashionlab.train.device import bf16_autocast, torch_threads
 from fashionlab.train.runs import (
     Run,
     atomic_write_json,

@@ -9,13 +9,17 @@ erasing) runs per batch on tensors (``fashionlab.train.augment``).
 The plain reference recipe on the ``mlp`` trains through ``FastMLPTrainer`` (a
 hand-written backward pass with the same gradients, tested against autograd);
 every other model or recipe goes through autograd.
+
+After every whole epoch the run folder's ``checkpoint.pt`` holds what is needed to
+continue exactly (``resume_classifier``, ``train classifier --resume RUN``): after a
+Ctrl-C, a kill, or to train for more epochs.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +34,13 @@ from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.models import create_model, get_entry
 from fashionlab.train.augment import Augment, tta_log_probs
+from fashionlab.train.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from fashionlab.train.device import (
     Distributed,
     all_reduce_sum,
@@ -37,10 +48,11 @@ from fashionlab.train.device import (
     configure_backends,
     init_distributed,
     seed_everything,
+    torch_threads,
 )
 from fashionlab.train.fast_mlp import FastMLPTrainer
 from fashionlab.train.recipe import EMA, SCHEDULES, lr_factor
-from fashionlab.train.runs import Run
+from fashionlab.train.runs import Run, load_state, read_config
 from fashionlab.train.stop import StopRequest, ctrl_c_stop
 
 MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
@@ -175,6 +187,7 @@ class ClassifierResult:
     history: list[dict[str, float]]
     n_test: int  # test images scored (10,000 unless test_subset)
     stopped_by_user: bool = False  # Ctrl-C ended training before its epochs or budget
+    config: ClassifierConfig | None = None  # the settings it ran with (a resumed run's own)
 
 
 def uses_convolutions(model: nn.Module) -> bool:
@@ -257,16 +270,40 @@ def train_classifier(config: ClassifierConfig, stop_on_ctrl_c: bool = False) -> 
     batch and the run is finished with what was trained (``fashionlab.train.stop``).
     """
     config.validate()
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads(config.threads or None):
         return _train(config, stop_on_ctrl_c)
-    finally:
-        torch.set_num_threads(threads)
 
 
-def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
-    if config.threads:
-        torch.set_num_threads(config.threads)
+def resume_classifier(
+    run_dir: str | Path, epochs: int | None = None, device: str | None = None,
+    data_dir: str | None = None, stop_on_ctrl_c: bool = False,
+) -> ClassifierResult:
+    """Continue the classifier run in ``run_dir`` from the checkpoint of its last finished
+    epoch, with its own settings, exactly as if it had not stopped (the weights, optimizer,
+    weight average, schedule, clock and random states are restored).
+
+    ``epochs`` raises the total (the learning-rate schedule then stretches to the new
+    total); ``device`` and ``data_dir`` may differ from the run's.
+    """
+    stored = read_config(run_dir, kind="classifier")
+    names = {f.name for f in fields(ClassifierConfig)}
+    config = ClassifierConfig(**{k: v for k, v in stored["trainer"].items() if k in names})
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
+                     device=device or config.device, data_dir=data_dir or config.data_dir)
+    if config.epochs <= checkpoint["epoch"]:
+        raise FashionlabError(f"{run_dir} already has {checkpoint['epoch']} epochs; ask for "
+                              f"more with --epochs (got {config.epochs})")
+    if config.time_budget and checkpoint["train_seconds"] >= config.time_budget:
+        raise FashionlabError(f"{run_dir} has spent its time budget of {config.time_budget:g} s;"
+                              " nothing is left to continue")
+    config.validate()
+    with torch_threads(config.threads or None):
+        return _train(config, stop_on_ctrl_c, checkpoint)
+
+
+def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
+           checkpoint: dict[str, Any] | None = None) -> ClassifierResult:
     ctx, device = init_distributed(config.device)
     if ctx.enabled and config.time_budget:
         raise FashionlabError("time_budget does not apply under torchrun (ranks would stop "
@@ -307,9 +344,6 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
     x_train, y_train = on_device(split.train_images), split.train_labels.to(device)
     x_val, y_val = on_device(split.val_images), split.val_labels.to(device)
 
-    if run is not None:
-        run.start(run_config(config, model))
-
     batch_order = torch.Generator().manual_seed(config.seed)
     aug_generator = torch.Generator(device).manual_seed(config.seed * 1000 + ctx.rank + 1)
     augment = Augment(config.crop_padding, config.flip, config.erasing, fill=BACKGROUND)
@@ -320,19 +354,29 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
                      total_steps=steps_per_epoch * config.epochs,
                      warmup_steps=round(config.warmup_epochs * steps_per_epoch))
     history: list[dict[str, float]] = []
-    epoch_seconds: list[float] = []
-    cpu_seconds = 0.0
+    cpu_seconds, start_epoch = 0.0, 0
+    if checkpoint is not None:
+        _restore(checkpoint, model, optimizer, ema, fast, loop, batch_order, aug_generator)
+        start_epoch, cpu_seconds = checkpoint["epoch"], checkpoint["cpu_seconds"]
+    if run is not None and checkpoint is None:
+        run.start(run_config(config, model))
+    elif run is not None:  # the epochs after the checkpoint are trained again
+        run.write_config(run_config(config, model))
+        history = run.keep_metrics_until(start_epoch)
+    epoch_seconds = [row["seconds"] for row in history]
     with ctrl_c_stop(stop_on_ctrl_c and not ctx.enabled, STOP_MESSAGE) as stop:
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(start_epoch + 1, config.epochs + 1):
             start, cpu_start = time.perf_counter(), time.process_time()
             if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
                 order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
                 row = fast_mlp_epoch(fast, x_train, y_train, order, config.batch_size,
                                      f"epoch {epoch}", stop=stop)
+                finished = row["images"] == len(order)
             else:
                 xs, ys = epoch_data(x_train, y_train, batch_order, ctx)
                 row = loop.run_epoch(xs[:per_epoch], ys[:per_epoch], ctx,
                                      f"epoch {epoch}/{config.epochs}", stop)
+                finished = not loop.cut_short
             epoch_seconds.append(time.perf_counter() - start)
             row["train_seconds"] = round(sum(epoch_seconds), 2)
             cpu_seconds += time.process_time() - cpu_start
@@ -352,6 +396,10 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
                     f"epoch {epoch:3d}  loss {row['loss']:.4f}  acc {row['accuracy']:.4f}  "
                     f"{val_text}({epoch_seconds[-1]:.2f} s)"
                 )
+                if finished:  # a checkpoint holds whole epochs: a resume starts at the next
+                    save_checkpoint(run.path / CHECKPOINT, _training_state(
+                        epoch, model, optimizer, ema, fast, loop, cpu_seconds, batch_order,
+                        aug_generator))
             if loop.out_of_time or stop.requested:
                 break
 
@@ -380,7 +428,38 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool) -> ClassifierResult:
         history=history,
         n_test=len(data.test_labels),
         stopped_by_user=stop.requested,
+        config=config,
     )
+
+
+def _training_state(epoch, model, optimizer, ema, fast, loop, cpu_seconds, batch_order,
+                    aug_generator) -> dict[str, Any]:
+    """What ``resume_classifier`` needs to continue after ``epoch`` exactly."""
+    return {
+        "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        "ema": ema.model.state_dict() if ema is not None else {},
+        "ema_updates": ema.updates if ema is not None else 0,
+        "fast": fast.state_dict() if fast is not None else {},
+        "step": loop.step, "train_seconds": loop.train_seconds, "cpu_seconds": cpu_seconds,
+        "rng": capture_rng(batch_order), "augment": aug_generator.get_state(),
+    }
+
+
+def _restore(checkpoint, model, optimizer, ema, fast, loop, batch_order, aug_generator) -> None:
+    """Put the state of ``_training_state`` back into a freshly built run."""
+    load_state(model, checkpoint["model"], "the checkpoint's model")
+    try:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    except (ValueError, KeyError) as exc:
+        raise FashionlabError(f"the optimizer state does not fit the model: {exc}") from None
+    if ema is not None:
+        load_state(ema.model, checkpoint["ema"], "the checkpoint's weight average")
+        ema.updates = checkpoint["ema_updates"]
+    if fast is not None:
+        fast.load_state_dict(checkpoint["fast"])
+    loop.step, loop.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
+    restore_rng(checkpoint["rng"], batch_order)
+    aug_generator.set_state(checkpoint["augment"])
 
 
 def epoch_data(
@@ -410,6 +489,7 @@ class EpochLoop:
         self.step = 0
         self.train_seconds = 0.0  # time spent in run_epoch on the budget's clock
         self.out_of_time = False
+        self.cut_short = False  # the last epoch ended early (time budget or Ctrl-C)
 
     def schedule_step(self) -> int:
         """The step the schedule is at: the real one, or the clock's share of the budget."""
@@ -426,6 +506,7 @@ class EpochLoop:
         is requested (Ctrl-C)."""
         config = self.config
         self.model.train()
+        self.cut_short = False
         totals = torch.zeros(3, device=xs.device)  # loss sum, correct, count
         starts = range(0, len(xs), config.batch_size)
         bar = tqdm(starts, desc=desc, leave=False, disable=not ctx.is_main, mininterval=0.5)
@@ -434,9 +515,10 @@ class EpochLoop:
         for i, start in enumerate(bar):
             self.train_seconds = spent + clock() - begin
             if config.time_budget and self.train_seconds >= config.time_budget:
-                self.out_of_time = True
+                self.out_of_time = self.cut_short = True
                 break
             if stop is not None and stop.requested:
+                self.cut_short = True
                 break
             x, y = xs[start : start + config.batch_size], ys[start : start + config.batch_size]
             if len(x) < 2 and len(xs) > 1:

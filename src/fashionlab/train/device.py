@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import random
 from dataclasses import dataclass
@@ -124,3 +125,15 @@ def broadcast_object(obj, ctx: Distributed):
 def barrier(ctx: Distributed) -> None:
     if ctx.enabled:
         dist.barrier()
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """Run with ``n`` PyTorch CPU threads (None = leave as is), restoring the setting after."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

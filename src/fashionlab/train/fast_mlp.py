@@ -167,6 +167,26 @@ class FastMLPTrainer:
         if self.ema is not None:
             self._copy_into(self.ema.model, self._views(self.average, self._sizes))
 
+    def state_dict(self) -> dict[str, torch.Tensor | int]:
+        """Weights, Adam's moments and step, and the weight average: what a checkpoint needs
+        to continue exactly."""
+        state = {"flat": self.flat, "exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq,
+                 "step_count": self.step_count, "steps": self.steps}
+        if self.average is not None:
+            state["average"] = self.average
+        return {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+
+    @torch.no_grad()
+    def load_state_dict(self, state: dict[str, torch.Tensor | int]) -> None:
+        """Undo ``state_dict`` (in place: the views into the weights stay valid) and
+        ``sync`` the model."""
+        for name in ("flat", "exp_avg", "exp_avg_sq", "step_count"):
+            getattr(self, name).copy_(state[name])
+        if self.average is not None:
+            self.average.copy_(state["average"])
+        self.steps = int(state["steps"])
+        self.sync()
+
     @staticmethod
     def _copy_into(model: MLP, params: list[torch.Tensor]) -> None:
         w1, b1, w2, b2 = params
