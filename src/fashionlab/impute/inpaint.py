@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ from fashionlab.train.device import bf16_autocast, torch_threads
 from fashionlab.train.runs import (
     Run,
     atomic_write_json,
+    config_from,
     load_state,
     prepare_output_file,
     read_config,
@@ -285,8 +286,7 @@ def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]
     run's config; a run of another kind, or weights that do not fit the config, are
     clear errors."""
     stored = read_config(run_dir, "inpaint")
-    names = {f.name for f in fields(InpaintConfig)}
-    config = InpaintConfig(**{k: v for k, v in stored.items() if k in names})
+    config = config_from(InpaintConfig, stored)
     generator, _ = build_models(config)
     load_state(generator, read_weights(run_dir), str(run_dir))
     return generator.eval(), config

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ from fashionlab.train.device import (
 )
 from fashionlab.train.fast_mlp import FastMLPTrainer
 from fashionlab.train.recipe import EMA, SCHEDULES, lr_factor
-from fashionlab.train.runs import Run, load_state, read_config
+from fashionlab.train.runs import Run, config_from, load_state, read_config
 from fashionlab.train.stop import StopRequest, ctrl_c_stop
 
 MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
@@ -286,8 +286,7 @@ def resume_classifier(
     total); ``device`` and ``data_dir`` may differ from the run's.
     """
     stored = read_config(run_dir, kind="classifier")
-    names = {f.name for f in fields(ClassifierConfig)}
-    config = ClassifierConfig(**{k: v for k, v in stored["trainer"].items() if k in names})
+    config = config_from(ClassifierConfig, stored["trainer"])
     checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
     config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
                      device=device or config.device, data_dir=data_dir or config.data_dir)

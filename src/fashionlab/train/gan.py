@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ from fashionlab.train.device import (
 )
 from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
 from fashionlab.train.recipe import average_into, ema_rate
-from fashionlab.train.runs import Run, load_state, read_config, read_metrics
+from fashionlab.train.runs import Run, config_from, load_state, read_config, read_metrics
 from fashionlab.train.stop import ctrl_c_stop
 from fashionlab.viz.gan import drop_frames_after, save_epoch_grid, save_progress_gif
 
@@ -346,8 +346,7 @@ def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
             f"{run_dir} was trained with model {stored['model']!r}, not {config.model!r}; "
             "drop --model to continue it, or start a new run with --out"
         )
-    names = {f.name for f in fields(GanConfig)}
-    base = GanConfig(**{k: v for k, v in stored["trainer"].items() if k in names})
+    base = config_from(GanConfig, stored["trainer"])
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
     epochs = config.epochs if config.epochs is not None else base.epochs
     if epochs is not None and epochs <= checkpoint["epoch"]:

@@ -20,13 +20,16 @@ import json
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
 
 from fashionlab.errors import FashionlabError
+
+T = TypeVar("T")
 
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
@@ -183,6 +186,13 @@ def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
         found = str(config.get("kind", "unknown"))
         raise FashionlabError(f"{run_dir} is {_a(found)} {found} run, not {_a(kind)} {kind} run")
     return config
+
+
+def config_from(cls: type[T], stored: Mapping[str, Any]) -> T:
+    """The config dataclass ``cls`` from settings stored in a run's config.json; a setting
+    that ``cls`` no longer has (a run of an older version) is left out."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{key: value for key, value in stored.items() if key in names})
 
 
 def _is_run_config(path: Path) -> bool:
