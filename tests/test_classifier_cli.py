@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,6 +94,10 @@ def test_evaluate_reports_accuracy_and_per_class_metrics(capsys, mlp_run, fashio
     assert matrix.sum() == 10000 and np.trace(matrix) == round(report["accuracy"] * 10000)
     code, text, _ = run_cli(capsys, "evaluate", str(mlp_run), "--data-dir", str(fashion_dir))
     assert "Ankle boot" in text and "precision" in text
+    # without --data-dir: the folder the run was trained from (the caches are empty and
+    # nothing can be downloaded here)
+    code, again, _ = run_cli(capsys, "evaluate", str(mlp_run), "--json")
+    assert code == 0 and json.loads(again)["accuracy"] == report["accuracy"]
 
 
 def test_predict_on_user_images(capsys, mlp_run, fashion, tmp_path):
@@ -284,3 +289,16 @@ def test_a_cap_below_one_is_refused(capsys, tmp_path, name):
     with pytest.raises(SystemExit):
         main(["train", "classifier", "--steps-per-epoch", "0", "--out", str(tmp_path / "r")])
     assert "--steps-per-epoch" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_is_not_a_traceback(capsys, monkeypatch):
+    # `fashionlab models | head -1`: the pipe closes while the command still prints
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stdout = open(write_end, "w", buffering=1)  # line-buffered: the first line fails
+    monkeypatch.setattr(sys, "stdout", stdout)
+    code = main(["models"])
+    monkeypatch.undo()
+    stdout.close()
+    assert code == 141
+    assert capsys.readouterr().err == ""

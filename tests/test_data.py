@@ -131,6 +131,17 @@ def test_lookup_order_flag_then_env_then_cache_then_keras_cache(tmp_path, monkey
     assert fm.locate(download=False) == cache  # fashionlab's own cache first
 
 
+def test_the_folder_a_run_recorded_comes_after_the_caches(tmp_path, fashion_dir):
+    assert fm.locate(download=False, recorded=fashion_dir) == fashion_dir
+    with pytest.raises(FashionlabError, match="was not found in the cache"):
+        fm.locate(download=False, recorded=tmp_path / "moved away")
+    keras = fm.keras_cache_dir()
+    keras.mkdir(parents=True)
+    for name in fm.FILES:
+        (keras / name).symlink_to(fashion_dir / name)
+    assert fm.locate(download=False, recorded=fashion_dir) == keras
+
+
 def test_offline_without_data_fails_with_a_clear_message(monkeypatch):
     # Nothing listens on port 9 of the loopback interface: every mirror fails at once.
     monkeypatch.setattr(fm, "MIRRORS", ("http://127.0.0.1:9/",))

@@ -137,7 +137,7 @@ def evaluate_run(
     if not run_dirs:
         raise FashionlabError("evaluate needs at least one classifier run folder")
     classifiers = [load_classifier(r, device) for r in run_dirs]
-    data = load_fashion_mnist(data_dir)
+    data = load_fashion_mnist(data_dir, recorded=classifiers[0].config["trainer"].get("data_dir"))
     report = classification_report(ensemble_proba(classifiers, data.test_images),
                                    data.test_labels)
     models = [c.config["model"] for c in classifiers]

@@ -167,7 +167,8 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
                                   "class; drop --class or use a conditional run")
         chosen = parse_class(config.class_name)
     features = load_feature_network(config.classifier, config.device)
-    data = load_fashion_mnist(config.data_dir)
+    data = load_fashion_mnist(config.data_dir,
+                              recorded=run_config.get("trainer", {}).get("data_dir"))
     real, real_labels = data.test_images, data.test_labels
     if chosen is not None:
         real, real_labels = real[real_labels == chosen], real_labels[real_labels == chosen]

@@ -4,9 +4,10 @@ The data is looked for, in this order: a folder the caller names (``--data-dir``
 the folder in the ``FASHIONLAB_DATA`` environment variable, the user cache
 (``$XDG_CACHE_HOME/fashionlab/fashion-mnist``, by default ``~/.cache/...``), the
 Keras cache that the TensorFlow notebooks fill (``~/.keras/datasets/fashion-mnist``,
-or under ``$KERAS_HOME``; only read), and finally a download into the user cache
-from the official mirrors. A named folder that does not hold the data is an error,
-never a silent fall-through.
+or under ``$KERAS_HOME``; only read), the folder a run was trained from (``recorded``:
+``evaluate`` and ``score`` pass the one in the run's config, used when it still holds
+the files), and finally a download into the user cache from the official mirrors.
+A named folder that does not hold the data is an error, never a silent fall-through.
 
 Checksums are sha256 of the *decompressed* bytes: they hold for the official
 .gz files, for any re-compressed copy of them and for the files unzipped (a folder
@@ -266,7 +267,8 @@ def _missing_message(folder: Path, how: str) -> str:
     )
 
 
-def locate(data_dir: str | Path | None = None, download: bool = True) -> Path:
+def locate(data_dir: str | Path | None = None, download: bool = True,
+           recorded: str | Path | None = None) -> Path:
     """Return the folder that holds the four files, downloading them if needed."""
     if data_dir is not None:
         folder = Path(data_dir).expanduser()
@@ -279,7 +281,7 @@ def locate(data_dir: str | Path | None = None, download: bool = True) -> Path:
         if not _has_all_files(folder):
             raise FashionlabError(_missing_message(folder, f"from ${ENV_VAR}"))
         return folder
-    for folder in (cache_dir(), keras_cache_dir()):
+    for folder in (cache_dir(), keras_cache_dir(), *([Path(recorded)] if recorded else [])):
         if _has_all_files(folder):
             return folder
     if not download:
@@ -292,9 +294,10 @@ def locate(data_dir: str | Path | None = None, download: bool = True) -> Path:
     return cache_dir()
 
 
-def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True) -> FashionMNIST:
+def load_fashion_mnist(data_dir: str | Path | None = None, download: bool = True,
+                       recorded: str | Path | None = None) -> FashionMNIST:
     """Find (or download) and read Fashion-MNIST; see the module docstring for the order."""
-    return read_folder(locate(data_dir, download))
+    return read_folder(locate(data_dir, download, recorded))
 
 
 # --------------------------------------------------------------------------- downloading
