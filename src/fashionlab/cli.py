@@ -170,7 +170,7 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         out=args.out, figures=not args.no_figures,
     )
     if args.resume:
-        _refuse_settings_with_resume(config, args.dry_run)
+        _refuse_settings_with_resume(config, args.dry_run, {"epochs", "device", "data_dir"})
         result = resume_classifier(args.resume, args.epochs, args.device, args.data_dir,
                                    stop_on_ctrl_c=True)
         config = result.config
@@ -193,15 +193,16 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     )
 
 
-def _refuse_settings_with_resume(config, dry_run: bool) -> None:
-    """A resumed run keeps its own settings: any other one given is an error, not ignored."""
+def _refuse_settings_with_resume(config, dry_run: bool, allowed: set[str]) -> None:
+    """A resumed run keeps its own settings: any other one given (a value that differs
+    from the config's default) is an error, not silently ignored."""
     from dataclasses import fields
 
     default = type(config)()
-    allowed = {"epochs", "device", "data_dir"}
-    given = [f.name for f in fields(config)
-             if f.name not in allowed and getattr(config, f.name) != getattr(default, f.name)]
-    flags = {"figures": "--no-figures", "model_args": "--model-arg"}
+    given = [f.name for f in fields(config) if f.name not in allowed | {"resume"}
+             and getattr(config, f.name) != getattr(default, f.name)]
+    flags = {"figures": "--no-figures", "model_args": "--model-arg", "lr_g": "--lr/--lr-g",
+             "lr_d": "--lr/--lr-d"}
     names = [flags.get(name, "--" + name.replace("_", "-")) for name in given]
     names += ["--dry-run"] if dry_run else []
     if names:
@@ -469,6 +470,9 @@ def _run_train_gan(args: argparse.Namespace) -> None:
         precision=args.precision, data_dir=args.data_dir, out=args.out, resume=args.resume,
         figures=not args.no_figures,
     )
+    if args.resume:  # --model is checked against the run's by train_gan
+        _refuse_settings_with_resume(config, args.dry_run,
+                                     {"epochs", "device", "data_dir", "model"})
     if args.dry_run:
         config.epochs, config.steps_per_epoch = 1, 2
     result = train_gan(config, stop_on_ctrl_c=True)
