@@ -282,8 +282,8 @@ def resume_classifier(
     epoch, with its own settings, exactly as if it had not stopped (the weights, optimizer,
     weight average, schedule, clock and random states are restored).
 
-    ``epochs`` raises the total (the learning-rate schedule then stretches to the new
-    total); ``device`` and ``data_dir`` may differ from the run's.
+    ``epochs`` sets a new total, beyond the checkpoint's epoch (the learning-rate schedule
+    then stretches or shrinks to it); ``device`` and ``data_dir`` may differ from the run's.
     """
     stored = read_config(run_dir, kind="classifier")
     config = config_from(ClassifierConfig, stored["trainer"])
