@@ -87,6 +87,9 @@ def test_evaluate_reports_accuracy_and_per_class_metrics(capsys, mlp_run, fashio
                            "--json")
     assert code == 0
     report = json.loads(out)
+    scores = json.loads((mlp_run / "scores.json").read_text())  # written by the training
+    assert scores["test_accuracy"] == report["accuracy"] and scores["test_images"] == 10000
+    assert scores["epochs"] == 2 and scores["validation_images"] == 5000
     assert report["samples"] == 10000
     assert 0.83 < report["accuracy"] < 0.92
     assert set(report["per_class"]) == set(CLASS_NAMES)

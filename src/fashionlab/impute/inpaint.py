@@ -54,7 +54,6 @@ from fashionlab.models.imputers import (
 from fashionlab.train.device import bf16_autocast, torch_threads
 from fashionlab.train.runs import (
     Run,
-    atomic_write_json,
     config_from,
     load_state,
     prepare_output_file,
@@ -244,7 +243,7 @@ def inpaint(
                                  f"inpainting, {cfg.mask} mask")
     results["figure"] = str(figure)
     run.save_weights(generator.state_dict())
-    atomic_write_json(run.path / "scores.json", results)
+    run.write_scores(results)
     results["run_dir"] = str(run.path)
     return results
 

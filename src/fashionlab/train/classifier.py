@@ -414,12 +414,7 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
         val = evaluate_tensors(final_model, x_val.contiguous(), y_val, config.eval_batch_size,
                                config.tta_flip, tta_shift=config.tta_shift)
         history[-1]["val_accuracy_fp32"] = val["accuracy"]
-    if run is not None:
-        if config.figures:
-            from fashionlab.classify import write_classifier_figures
-
-            write_classifier_figures(run.path, test["probs"], data, history)
-    return ClassifierResult(
+    result = ClassifierResult(
         run_dir=Path(config.out),
         val_accuracy=history[-1].get("val_accuracy_fp32", history[-1]["val_accuracy"]),
         test_accuracy=test["accuracy"],
@@ -429,6 +424,21 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
         stopped_by_user=stop.requested,
         config=config,
     )
+    if run is not None:
+        run.write_scores({
+            "test_accuracy": result.test_accuracy, "test_images": result.n_test,
+            "validation_accuracy": result.val_accuracy if len(x_val) else None,
+            "validation_images": len(x_val), "epochs": len(history),
+            "train_seconds": history[-1]["train_seconds"],
+            "stopped_by_user": result.stopped_by_user,
+            "note": "final weights (the weight average when there is one), float32, with the "
+                    "run's test-time averaging (tta_flip, tta_shift in config.json)",
+        })
+        if config.figures:
+            from fashionlab.classify import write_classifier_figures
+
+            write_classifier_figures(run.path, test["probs"], data, history)
+    return result
 
 
 def _training_state(epoch, model, optimizer, ema, fast, loop, cpu_seconds, batch_order,

@@ -5,6 +5,7 @@ Layout::
     RUN/config.json        what was run (kind, model name and arguments, trainer settings)
     RUN/metrics.jsonl      one JSON object per epoch
     RUN/model.safetensors  weights (loading never executes code from a file)
+    RUN/scores.json        the final scores (classifier and inpainting runs)
     RUN/figures/*.png      figures
 
 Every file is written atomically (temporary file + rename), so a run killed at any
@@ -34,8 +35,9 @@ T = TypeVar("T")
 CONFIG = "config.json"
 METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
+SCORES = "scores.json"
 FIGURES = "figures"
-RUN_FILES = (CONFIG, METRICS, "*.safetensors", "checkpoint.pt", "scores.json",
+RUN_FILES = (CONFIG, METRICS, "*.safetensors", "checkpoint.pt", SCORES,
              f"{FIGURES}/*.png", f"{FIGURES}/*.gif", f"{FIGURES}/samples/epoch_*.png")
 
 
@@ -149,6 +151,10 @@ class Run:
         """Append one JSON line to the metrics log."""
         with open(self.path / METRICS, "a") as f:
             f.write(json.dumps(dict(row), default=_jsonable) + "\n")
+
+    def write_scores(self, scores: Mapping[str, Any]) -> None:
+        """The run's final scores (scores.json), so that its result can be read later."""
+        atomic_write_json(self.path / SCORES, dict(scores))
 
     def save_weights(self, tensors: Mapping[str, torch.Tensor], name: str = WEIGHTS) -> None:
         """Save a state dict as safetensors, atomically."""
