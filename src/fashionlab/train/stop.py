@@ -2,9 +2,9 @@
 
 While the training epochs run, the ``train`` commands turn the first Ctrl-C (SIGINT)
 into a flag that the loop reads at its next safe point (the classifier's next batch,
-the GAN's end of epoch). The run then ends as if its epochs were done: weights, final
-scores and figures are written. A second Ctrl-C raises ``KeyboardInterrupt`` at once,
-as Ctrl-C does before and after the epochs.
+the GAN's end of epoch, the inpainting model's next step). The run then ends as if its
+epochs were done: weights, final scores and figures are written. A second Ctrl-C
+raises ``KeyboardInterrupt`` at once, as Ctrl-C does before and after the epochs.
 
 Library calls leave Ctrl-C alone unless asked (``stop_on_ctrl_c=True``): a notebook's
 "interrupt" still interrupts.
