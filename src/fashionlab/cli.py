@@ -306,6 +306,27 @@ def _run_models(args: argparse.Namespace) -> None:
             print(f"  {format_key_values({key: value})}")
 
 
+# --------------------------------------------------------------------------- runs
+
+
+def _add_runs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list the run folders under a folder: what each is, how "
+                       "far it trained, its result, whether --resume can continue it")
+    p.add_argument("folders", nargs="*", default=["runs"], metavar="FOLDER",
+                   help="folders to search (each may itself be a run) (default: runs)")
+    p.set_defaults(func=_run_runs)
+
+
+def _run_runs(args: argparse.Namespace) -> None:
+    from fashionlab.run_table import find_runs, format_run_table, summarize_run
+
+    runs = find_runs(args.folders)
+    if not runs:
+        raise FashionlabError(f"no run folder in {', '.join(args.folders)} (a run folder holds "
+                              "the config.json of a `fashionlab train` or `inpaint` run)")
+    print(format_run_table([summarize_run(run) for run in runs]))
+
+
 # --------------------------------------------------------------------------- demo
 
 
@@ -692,6 +713,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_evaluate,
     _add_predict,
     _add_models,
+    _add_runs,
     _add_generate,
     _add_demo,
     _add_score,

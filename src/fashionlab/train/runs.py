@@ -174,7 +174,17 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for number, line in enumerate(lines, 1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # a run killed while appending its last row
+                break
+            raise FashionlabError(f"{path} line {number} is not JSON: the metrics log is "
+                                  "damaged") from None
+    return rows
 
 
 def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
