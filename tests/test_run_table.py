@@ -41,6 +41,12 @@ def test_every_kind_of_run_gets_a_line(classifier_data, tmp_path, capsys):
     assert nested.split()[:4] == [str(root / "nested" / "inpaint"), "inpaint", "mlp", "5/5"]
     assert f"test RMSE {scores['test']['gain']['rmse']:.4f}" in nested and nested.endswith("-")
 
+    scores_file = root / "cnn" / "scores.json"  # as a run stopped by Ctrl-C writes it
+    scores_file.write_text(json.dumps({**json.loads(scores_file.read_text()),
+                                       "stopped_by_user": True}))
+    assert main(["runs", str(root / "cnn")]) == 0
+    assert "2/2 epochs (Ctrl-C)" in capsys.readouterr().out
+
 
 def test_a_folder_without_runs_is_a_clear_error(tmp_path, capsys):
     assert main(["runs", str(tmp_path)]) == 2

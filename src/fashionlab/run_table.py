@@ -40,6 +40,8 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         progress = f"{scores.get('steps', '?')}/{trainer.get('steps', '?')} steps"
     else:
         progress = f"{len(rows)}/{trainer.get('epochs', '?')} epochs"
+    if scores.get("stopped_by_user"):
+        progress += " (Ctrl-C)"
     return {"run": str(run_dir), "kind": kind, "model": config.get("model", "?"),
             "progress": progress, "result": _result(kind, scores, rows),
             "resumable": (run_dir / CHECKPOINT).is_file() and kind != "inpaint"}
