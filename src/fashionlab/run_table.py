@@ -24,7 +24,7 @@ def find_runs(folders: list[str | Path]) -> list[Path]:
     for folder in map(Path, folders):
         if not folder.is_dir():
             raise FashionlabError(f"{folder} is not a folder")
-        for config in [folder / CONFIG, *folder.rglob(CONFIG)]:
+        for config in folder.rglob(CONFIG):  # the folder's own config.json too
             if config.is_file() and "kind" in _json(config):
                 found.add(config.parent)
     return sorted(found)
@@ -44,7 +44,7 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         progress += " (Ctrl-C)"
     return {"run": str(run_dir), "kind": kind, "model": config.get("model", "?"),
             "progress": progress, "result": _result(kind, scores, rows),
-            "resumable": (run_dir / CHECKPOINT).is_file() and kind != "inpaint"}
+            "resumable": (run_dir / CHECKPOINT).is_file()}
 
 
 def _result(kind: str, scores: dict[str, Any], rows: list[dict[str, Any]]) -> str:
