@@ -50,15 +50,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from fashionlab.data import load_fashion_mnist, normalize
+from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.models import create_model
 from fashionlab.train.augment import Augment
-from fashionlab.train.classifier import (
-    BACKGROUND,
-    ClassifierConfig,
-    EpochLoop,
-    build_optimizer,
-    train_classifier,
-)
+from fashionlab.train.classifier import ClassifierConfig, train_classifier
+from fashionlab.train.classifier_loop import EpochLoop, build_optimizer
 from fashionlab.train.device import DEVICES, Distributed, configure_backends, resolve_device
 
 

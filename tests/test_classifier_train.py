@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 
 import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
+import fashionlab.train.classifier_loop as loop
 from fashionlab.cli import main
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.user_images import load_user_image
@@ -344,7 +345,7 @@ def test_resume_continues_exactly_like_an_unbroken_run(data, tmp_path, monkeypat
 
     unbroken = train_classifier(config("a"))
     # Ctrl-C as the first step of epoch 3 starts: the run stops inside that epoch
-    module, name = (trainer, "train_step") if model == "cnn" else (trainer.FastMLPTrainer,
+    module, name = (loop, "train_step") if model == "cnn" else (trainer.FastMLPTrainer,
                                                                    "step_rows")
     original, calls = getattr(module, name), [0]
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 import fashionlab.classify as classify
 import fashionlab.train.classifier as trainer
+import fashionlab.train.classifier_loop as loop
 import fashionlab.train.gan as gan_trainer
 from conftest import synthetic_fashion
 from fashionlab.cli import main
@@ -84,7 +85,7 @@ def test_a_stopped_classifier_keeps_scores_and_saves_what_it_trained(
     model, step, monkeypatch, tmp_path
 ):
     # 320 training images in batches of 32: 10 steps an epoch; Ctrl-C as step 14 starts
-    module = trainer if step == "train_step" else trainer.FastMLPTrainer
+    module = loop if step == "train_step" else trainer.FastMLPTrainer
     calls = ctrl_c_at_call(monkeypatch, module, step, call=14)
     args = {"widths": [8, 16, 16]} if model == "cnn" else {"hidden": 32}
     run_dir = tmp_path / "run"
@@ -107,7 +108,7 @@ def test_a_stopped_classifier_keeps_scores_and_saves_what_it_trained(
 
 @pytest.mark.usefixtures("classifier_data")
 def test_without_being_asked_the_library_lets_ctrl_c_interrupt(monkeypatch, tmp_path):
-    ctrl_c_at_call(monkeypatch, trainer, "train_step", call=3)
+    ctrl_c_at_call(monkeypatch, loop, "train_step", call=3)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(ClassifierConfig(model="cnn", model_args={"widths": [8, 16, 16]},
                                           epochs=5, n_val=64, device="cpu",
@@ -116,14 +117,14 @@ def test_without_being_asked_the_library_lets_ctrl_c_interrupt(monkeypatch, tmp_
 
 @pytest.mark.usefixtures("classifier_data")
 def test_a_second_ctrl_c_quits_training_at_once(monkeypatch, tmp_path):
-    original = trainer.train_step
+    original = loop.train_step
 
     def twice(*args, **kwargs):
         ctrl_c()
         ctrl_c()
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(trainer, "train_step", twice)
+    monkeypatch.setattr(loop, "train_step", twice)
     with pytest.raises(KeyboardInterrupt):
         train_classifier(ClassifierConfig(model="cnn", model_args={"widths": [8, 16, 16]},
                                           epochs=5, n_val=64, device="cpu",

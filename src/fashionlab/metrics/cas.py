@@ -32,8 +32,8 @@ from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import as_uint8_images
 from fashionlab.models import create_model
 from fashionlab.train.augment import Augment
-from fashionlab.train.classifier import (
-    ClassifierConfig,
+from fashionlab.train.classifier import ClassifierConfig
+from fashionlab.train.classifier_loop import (
     EpochLoop,
     build_optimizer,
     epoch_data,
