@@ -404,7 +404,7 @@ def test_the_command_resumes_a_run_and_refuses_other_settings(data, tmp_path, ca
                           "keeps its settings (only --epochs, --device and --data-dir may "
                           "change)")
     assert main(["train", "classifier", "--resume", str(run_dir), "--epochs", "2",
-                 "--device", "cpu"]) == 0
+                 "--device", "cpu", "--model", "cnn"]) == 0  # the run's own model: no change
     assert "cnn: validation accuracy" in capsys.readouterr().out
     assert [row["epoch"] for row in read_metrics(run_dir)] == [1, 2]
     assert not (run_dir / "figures").exists()  # the run's own --no-figures is kept

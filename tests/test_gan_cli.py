@@ -69,7 +69,9 @@ def test_train_gan_then_resume_through_the_cli(capsys, tmp_path):
     code, stdout, _ = cli(capsys, "train", "gan", *SMALL, "--epochs", 1, "--batch-size", 32,
                           "--out", out, "--device", "cpu")
     assert code == 0 and "1 epochs" in stdout and str(out) in stdout
-    code, stdout, _ = cli(capsys, "train", "gan", "--resume", out, "--epochs", 2)
+    # the run's own settings may be repeated (the same batch size, the same model arguments)
+    code, stdout, _ = cli(capsys, "train", "gan", "--resume", out, "--epochs", 2,
+                          "--batch-size", 32, *SMALL)
     assert code == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]

@@ -170,7 +170,8 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         out=args.out, figures=not args.no_figures,
     )
     if args.resume:
-        _refuse_settings_with_resume(config, args.dry_run, {"epochs", "device", "data_dir"})
+        _refuse_settings_with_resume(config, args.dry_run, {"epochs", "device", "data_dir"},
+                                     args.resume, "classifier")
         result = resume_classifier(args.resume, args.epochs, args.device, args.data_dir,
                                    stop_on_ctrl_c=True)
         config = result.config
@@ -193,14 +194,18 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
     )
 
 
-def _refuse_settings_with_resume(config, dry_run: bool, allowed: set[str]) -> None:
-    """A resumed run keeps its own settings: any other one given (a value that differs
-    from the config's default) is an error, not silently ignored."""
+def _refuse_settings_with_resume(config, dry_run: bool, allowed: set[str], run: str,
+                                 kind: str) -> None:
+    """A resumed run keeps its own settings: one given that differs from both the
+    option's default and the run's own value is an error, not silently ignored."""
     from dataclasses import fields
 
-    default = type(config)()
+    from fashionlab.train.runs import read_config
+
+    default, stored = type(config)(), read_config(run, kind).get("trainer", {})
     given = [f.name for f in fields(config) if f.name not in allowed | {"resume"}
-             and getattr(config, f.name) != getattr(default, f.name)]
+             and getattr(config, f.name) != getattr(default, f.name)
+             and _as_stored(getattr(config, f.name)) != stored.get(f.name)]
     flags = {"figures": "--no-figures", "model_args": "--model-arg", "lr_g": "--lr/--lr-g",
              "lr_d": "--lr/--lr-d"}
     names = [flags.get(name, "--" + name.replace("_", "-")) for name in given]
@@ -209,6 +214,11 @@ def _refuse_settings_with_resume(config, dry_run: bool, allowed: set[str]) -> No
         raise FashionlabError(f"{', '.join(names)} cannot be given with --resume: a resumed "
                               "run keeps its settings (only --epochs, --device and --data-dir "
                               "may change)")
+
+
+def _as_stored(value):
+    """``value`` as config.json holds it (tuples become lists)."""
+    return json.loads(json.dumps(value))
 
 
 # --------------------------------------------------------------------------- evaluate / predict
@@ -491,9 +501,9 @@ def _run_train_gan(args: argparse.Namespace) -> None:
         precision=args.precision, data_dir=args.data_dir, out=args.out, resume=args.resume,
         figures=not args.no_figures,
     )
-    if args.resume:  # --model is checked against the run's by train_gan
+    if args.resume:  # --model is checked against the run's by train_gan, with its own message
         _refuse_settings_with_resume(config, args.dry_run,
-                                     {"epochs", "device", "data_dir", "model"})
+                                     {"epochs", "device", "data_dir", "model"}, args.resume, "gan")
     if args.dry_run:
         config.epochs, config.steps_per_epoch = 1, 2
     result = train_gan(config, stop_on_ctrl_c=True)
