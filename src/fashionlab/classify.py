@@ -127,16 +127,23 @@ def ensemble_proba(classifiers: Sequence[LoadedClassifier], images: torch.Tensor
     return torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
 
 
+def _load_classifiers(
+    run_dir: str | Path | Sequence[str | Path], device: str, command: str,
+) -> tuple[list[str | Path], list[LoadedClassifier]]:
+    """One classifier run folder or several (an ensemble), as a list, and each loaded."""
+    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
+    if not run_dirs:
+        raise FashionlabError(f"{command} needs at least one classifier run folder")
+    return run_dirs, [load_classifier(r, device) for r in run_dirs]
+
+
 def evaluate_run(
     run_dir: str | Path | Sequence[str | Path], data_dir: str | Path | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test-set report of a classifier run, or of the ensemble of several runs (their mean
     probabilities; see ``classification_report``)."""
-    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
-    if not run_dirs:
-        raise FashionlabError("evaluate needs at least one classifier run folder")
-    classifiers = [load_classifier(r, device) for r in run_dirs]
+    run_dirs, classifiers = _load_classifiers(run_dir, device, "evaluate")
     data = load_fashion_mnist(data_dir, recorded=classifiers[0].config["trainer"].get("data_dir"))
     report = classification_report(ensemble_proba(classifiers, data.test_images),
                                    data.test_labels)
@@ -159,8 +166,7 @@ def predict_files(
     picture (not an image, blank, too large...) gets ``"error"`` (the reason) instead of
     ``"top"``, and the other files are still classified."""
     paths = image_files(paths)
-    run_dirs = [run_dir] if isinstance(run_dir, (str, Path)) else list(run_dir)
-    classifiers = [load_classifier(r, device) for r in run_dirs]
+    _, classifiers = _load_classifiers(run_dir, device, "predict")
     results, images = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
