@@ -15,7 +15,7 @@ from typing import Any
 
 from fashionlab.errors import FashionlabError
 from fashionlab.train.checkpoints import CHECKPOINT
-from fashionlab.train.runs import CONFIG, SCORES, read_metrics
+from fashionlab.train.runs import CONFIG, SCORES, is_run_config, read_metrics
 
 
 def find_runs(folders: list[str | Path]) -> list[Path]:
@@ -25,7 +25,7 @@ def find_runs(folders: list[str | Path]) -> list[Path]:
         if not folder.is_dir():
             raise FashionlabError(f"{folder} is not a folder")
         for config in folder.rglob(CONFIG):  # the folder's own config.json too
-            if config.is_file() and "kind" in _json(config):
+            if is_run_config(config):
                 found.add(config.parent)
     return sorted(found)
 

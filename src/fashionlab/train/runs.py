@@ -126,7 +126,7 @@ class Run:
         the folder holds a run's config.json), write ``config`` and an empty metrics log.
         Called once the new run has its data and model, so that a run that fails to
         start leaves the earlier one whole."""
-        if _is_run_config(self.path / CONFIG):
+        if is_run_config(self.path / CONFIG):
             for pattern in RUN_FILES:
                 for path in self.path.glob(pattern):
                     path.unlink()
@@ -212,7 +212,7 @@ def config_from(cls: type[T], stored: Mapping[str, Any]) -> T:
     return cls(**{key: value for key, value in stored.items() if key in names})
 
 
-def _is_run_config(path: Path) -> bool:
+def is_run_config(path: Path) -> bool:
     """``path`` is a run's config.json (a JSON object with a "kind")."""
     try:
         config = json.loads(path.read_text())
