@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras")))
     monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C (SIGINT) with Python's own meaning, ``KeyboardInterrupt``, for one test.
+
+    A shell starts a background job (``cmd &``, ``nohup``) with SIGINT ignored, and Python
+    then keeps it ignored: a test that presses Ctrl-C with ``signal.raise_signal`` would see
+    nothing happen. Tests of what Ctrl-C does install the default handler for themselves and
+    put the old one back after, so they pass however the suite was started."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="module")
