@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.device import resolve_device
+from fashionlab.runtime.device import resolve_device
 
 
 def test_cpu_names_and_torch_devices_resolve_to_the_cpu():

@@ -7,12 +7,12 @@ import json
 import pytest
 
 from conftest import synthetic_fashion
+from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.inpaint import InpaintConfig, inpaint
-from fashionlab.train.classifier import ClassifierConfig, train_classifier
-from fashionlab.train.gan import GanConfig, train_gan
-from fashionlab.train.runs import read_metrics
+from fashionlab.gan.train import GanConfig, train_gan
+from fashionlab.inpaint.train import InpaintConfig, inpaint
+from fashionlab.runtime.runs import read_metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -14,14 +14,15 @@ import warnings
 from collections.abc import Callable, Sequence
 
 from fashionlab.errors import FashionlabError
-from fashionlab.options import format_key_values, parse_key_values
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+from fashionlab.options import (
+    add_options,
+    format_key_values,
+    fraction,
+    given_options,
+    parse_key_values,
+    positive_int,
+    refuse_with_resume,
+)
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +34,7 @@ def _data_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _device_name(text: str) -> str:
-    from fashionlab.train.device import parse_device_name
+    from fashionlab.runtime.device import parse_device_name
 
     try:
         parse_device_name(text)
@@ -64,7 +65,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 def _run_show(args: argparse.Namespace) -> None:
     from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
-    from fashionlab.train.runs import prepare_output_file
+    from fashionlab.runtime.runs import prepare_output_file
     from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
     if args.n > CAPTIONED_MAX:
@@ -87,98 +88,58 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_train_classifier(tasks: argparse._SubParsersAction) -> None:
-    from fashionlab.train.classifier import ClassifierConfig
+    from fashionlab.classifier.config import ClassifierConfig
+    from fashionlab.classifier.recipes import RECIPES
 
-    d = ClassifierConfig()
     p = tasks.add_parser("classifier", help="train a Fashion-MNIST classifier")
-    p.add_argument("--model", default=d.model, help="a registered classifier (`fashionlab models`)")
-    p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"default: {d.epochs} (with --resume: the run's)")
-    p.add_argument("--steps-per-epoch", type=positive_int, default=d.steps_per_epoch,
-                   help="cap on the batches of an epoch (quick checks; default: all)")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    p.add_argument("--time-budget", type=float, default=d.time_budget, metavar="SECONDS",
-                   help="stop after this much training time; the schedule follows the clock "
-                   "(--epochs is then the most)")
-    p.add_argument("--budget-clock", default=d.budget_clock, choices=["wall", "cpu"],
-                   help="count the time budget in wall-clock or in this process's CPU seconds")
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="model keyword argument, VALUE as JSON, e.g. widths=[32,64,128]")
-    p.add_argument("--optimizer", default=d.optimizer, choices=["adam", "sgd"])
-    p.add_argument("--momentum", type=float, default=d.momentum, help="SGD Nesterov momentum")
-    p.add_argument("--schedule", default=d.schedule, choices=["constant", "cosine", "onecycle"])
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--crop-padding", type=int, default=d.crop_padding,
-                   help="random crops after padding by this many pixels (0 = off)")
-    p.add_argument("--flip", action="store_true", help="random left-right flips")
-    p.add_argument("--erasing", type=float, default=d.erasing,
-                   help="random-erasing probability per image (0 = off)")
-    p.add_argument("--ema-decay", type=float, default=d.ema_decay,
-                   help="evaluate and save an EMA of the weights (e.g. 0.999; 0 = off)")
-    p.add_argument("--tta-flip", action="store_true",
-                   help="predict with the mean of each image and its mirror image")
-    p.add_argument("--tta-shift", type=int, default=d.tta_shift, metavar="PIXELS",
-                   help="and of them moved by up to PIXELS in each direction ((2 PIXELS + 1)^2 "
-                        "positions; in the final validation and test passes, evaluate and "
-                        "predict)")
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16"],
-                   help="auto = bf16 autocast for convolutional models")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model (measured slower: the cnn on a CPU, "
-                        "WRN-16-8 on an H200; see the README)")
-    p.add_argument("--fast-mlp", default=d.fast_mlp, choices=["auto", "on", "off"],
-                   help="the hand-written step for the plain reference MLP")
-    p.add_argument("--threads", type=int, default=d.threads,
-                   help="CPU threads (0 = PyTorch's default; 1 is faster on a busy machine)")
-    p.add_argument("--n-val", type=int, default=d.n_val, help="validation images")
-    p.add_argument("--seed", type=int, default=d.seed,
-                   help="seeds the split, the initialisation, the batch order and augmentation")
-    p.add_argument("--split-seed", type=int, default=d.split_seed,
-                   help="seeds the validation split instead of --seed (runs you will average "
-                        "with `evaluate RUN RUN...` should share it)")
-    p.add_argument("--out", default=d.out, help="run folder to write")
-    p.add_argument("--resume", default=None, metavar="RUN",
-                   help="continue this run from its last finished epoch, with its own settings "
-                        "(only --epochs, --device and --data-dir may be given with it)")
-    p.add_argument("--no-figures", action="store_true", help="skip the figures")
-    p.add_argument("--dry-run", action="store_true",
-                   help="one epoch of two steps, scored on 200 validation and 200 test "
-                        "images: every stage runs, in seconds")
-    _data_dir_option(p)
-    _device_option(p)
+    p.add_argument("--recipe", choices=list(RECIPES), default=None,
+                   help="start from a named recipe (options given beside it win): "
+                   + "; ".join(f"{name}: {recipe.about}" for name, recipe in RECIPES.items()))
+    add_options(p, ClassifierConfig)
+    _run_lifecycle_options(p, "epoch")
     p.set_defaults(func=_run_train_classifier)
 
 
-def _run_train_classifier(args: argparse.Namespace) -> None:
-    from fashionlab.train.classifier import ClassifierConfig, resume_classifier, train_classifier
+def _run_lifecycle_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """--resume and --dry-run, the same for every trainer."""
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help=f"continue this run from its last finished {unit}, with its own "
+                   "settings (only --epochs, --device and --data-dir may be given with it)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="every stage on a few images, in seconds (checks a setup end to end)")
 
-    config = ClassifierConfig(
-        model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
-        epochs=args.epochs or ClassifierConfig.epochs, steps_per_epoch=args.steps_per_epoch,
-        time_budget=args.time_budget, budget_clock=args.budget_clock,
-        batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
-        optimizer=args.optimizer, momentum=args.momentum, schedule=args.schedule,
-        warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
-        crop_padding=args.crop_padding, flip=args.flip, erasing=args.erasing,
-        ema_decay=args.ema_decay, tta_flip=args.tta_flip,
-        tta_shift=args.tta_shift, precision=args.precision,
-        compile=args.compile, fast_mlp=args.fast_mlp, threads=args.threads, n_val=args.n_val,
-        seed=args.seed, split_seed=args.split_seed, device=args.device, data_dir=args.data_dir,
-        out=args.out, figures=not args.no_figures,
-    )
+
+def _resume_check(cls, given: dict, args: argparse.Namespace, kind: str,
+                  allowed: tuple[str, ...]) -> None:
+    """A resumed run keeps its settings; --dry-run or --recipe cannot come with it."""
+    from fashionlab.runtime.runs import read_config
+
+    for flag, used in (("--dry-run", args.dry_run), ("--recipe", getattr(args, "recipe", None))):
+        if used:
+            raise FashionlabError(f"{flag} cannot be given with --resume: a resumed run keeps "
+                                  "its settings (only --epochs, --device and --data-dir may "
+                                  "change)")
+    refuse_with_resume(cls, given, read_config(args.resume, kind).get("trainer", {}), allowed)
+
+
+def _run_train_classifier(args: argparse.Namespace) -> None:
+    from fashionlab.classifier.config import ClassifierConfig
+    from fashionlab.classifier.recipes import RECIPES
+    from fashionlab.classifier.train import resume_classifier, train_classifier
+
+    given = given_options(ClassifierConfig, args)
     if args.resume:
-        _refuse_settings_with_resume(config, args.dry_run, {"epochs", "device", "data_dir"},
-                                     args.resume, "classifier")
-        result = resume_classifier(args.resume, args.epochs, args.device, args.data_dir,
+        _resume_check(ClassifierConfig, given, args, "classifier",
+                      ("epochs", "device", "data_dir"))
+        result = resume_classifier(args.resume, given.get("epochs"),
+                                   given.get("device", "auto"), given.get("data_dir"),
                                    stop_on_ctrl_c=True)
         config = result.config
     else:
-        if args.dry_run:  # every stage runs, on a few images: minutes for a wide ResNet
-            config.epochs, config.steps_per_epoch, config.test_subset = 1, 2, 200
-            config.n_val = min(config.n_val, 200)
+        base = RECIPES[args.recipe].settings if args.recipe else {}
+        config = ClassifierConfig(**{**base, **given})
+        if args.dry_run:
+            config = config.dry_run()
         result = train_classifier(config, stop_on_ctrl_c=True)
     val = (f"validation accuracy {result.val_accuracy:.4f}, " if config.n_val
            else "no validation split (--n-val 0), ")
@@ -192,33 +153,6 @@ def _run_train_classifier(args: argparse.Namespace) -> None:
         f"test accuracy {result.test_accuracy:.4f} ({result.n_test:,} test images), "
         f"{result.seconds_per_epoch:.2f} s per epoch; run folder {result.run_dir}"
     )
-
-
-def _refuse_settings_with_resume(config, dry_run: bool, allowed: set[str], run: str,
-                                 kind: str) -> None:
-    """A resumed run keeps its own settings: one given that differs from both the
-    option's default and the run's own value is an error, not silently ignored."""
-    from dataclasses import fields
-
-    from fashionlab.train.runs import read_config
-
-    default, stored = type(config)(), read_config(run, kind).get("trainer", {})
-    given = [f.name for f in fields(config) if f.name not in allowed | {"resume"}
-             and getattr(config, f.name) != getattr(default, f.name)
-             and _as_stored(getattr(config, f.name)) != stored.get(f.name)]
-    flags = {"figures": "--no-figures", "model_args": "--model-arg", "lr_g": "--lr/--lr-g",
-             "lr_d": "--lr/--lr-d"}
-    names = [flags.get(name, "--" + name.replace("_", "-")) for name in given]
-    names += ["--dry-run"] if dry_run else []
-    if names:
-        raise FashionlabError(f"{', '.join(names)} cannot be given with --resume: a resumed "
-                              "run keeps its settings (only --epochs, --device and --data-dir "
-                              "may change)")
-
-
-def _as_stored(value):
-    """``value`` as config.json holds it (tuples become lists)."""
-    return json.loads(json.dumps(value))
 
 
 # --------------------------------------------------------------------------- evaluate / predict
@@ -235,7 +169,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> None:
-    from fashionlab.classify import evaluate_run
+    from fashionlab.classifier.predict import evaluate_run
 
     report = evaluate_run(args.run, args.data_dir, args.device)
     if args.json:
@@ -265,7 +199,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 def _run_predict(args: argparse.Namespace) -> int:
     """Prints each readable image's classes; each unusable file is an error line on stderr
     (and an ``error`` entry in --json), and makes the exit status 2."""
-    from fashionlab.classify import predict_files
+    from fashionlab.classifier.predict import predict_files
 
     results = predict_files([args.run, *args.with_runs], args.images, args.top, args.device)
     if args.json:
@@ -328,7 +262,7 @@ def _add_runs(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_runs(args: argparse.Namespace) -> None:
-    from fashionlab.run_table import find_runs, format_run_table, summarize_run
+    from fashionlab.runtime.run_table import find_runs, format_run_table, summarize_run
 
     runs = find_runs(args.folders)
     if not runs:
@@ -372,7 +306,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def _add_score(sub: argparse._SubParsersAction) -> None:
-    from fashionlab.score import ScoreConfig
+    from fashionlab.gan.score import ScoreConfig
 
     p = sub.add_parser(
         "score", help="FID, KID, precision/recall (and agreement, CAS) of a GAN run",
@@ -417,7 +351,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_score(args: argparse.Namespace) -> None:
-    from fashionlab.score import ScoreConfig, format_score, score_run, write_report
+    from fashionlab.gan.score import ScoreConfig, format_score, score_run, write_report
 
     config = ScoreConfig(
         run=args.run, classifier=args.classifier, n=args.n, kid_subset_size=args.kid_subset_size,
@@ -429,7 +363,7 @@ def _run_score(args: argparse.Namespace) -> None:
         device=args.device, data_dir=args.data_dir,
     )
     if args.out:
-        from fashionlab.train.runs import prepare_output_file
+        from fashionlab.runtime.runs import prepare_output_file
 
         prepare_output_file(args.out)  # fail before the work, not after
     report = score_run(config)
@@ -442,9 +376,8 @@ def _run_score(args: argparse.Namespace) -> None:
 
 
 def _add_train_gan(tasks: argparse._SubParsersAction) -> None:
-    from fashionlab.train.gan import GanConfig
+    from fashionlab.gan.train import GanConfig
 
-    d = GanConfig()
     p = tasks.add_parser(
         "gan", help="train a GAN (per-epoch samples, GIF, checkpoints, --resume)",
         description="Train a GAN into a run folder. `--model dcgan` is the TensorFlow tutorial's "
@@ -452,60 +385,24 @@ def _add_train_gan(tasks: argparse._SubParsersAction) -> None:
         "`cgan` train with hinge loss, spectral norm and an EMA generator. Options left out "
         "take the model's defaults.",
     )
-    p.add_argument("--model", default=None, help="a registered GAN (`fashionlab models`); "
-                   "default: lite, or the model of the --resume run")
-    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="model option, VALUE as JSON, e.g. leaky=true (repeatable)")
-    p.add_argument("--epochs", type=int, default=None, help="default: the model's (dcgan: 100)")
-    p.add_argument("--batch-size", type=int, default=None, help="per process")
-    p.add_argument("--loss", choices=["bce", "hinge"], default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate of both networks")
-    p.add_argument("--lr-g", type=float, default=None, help="generator learning rate")
-    p.add_argument("--lr-d", type=float, default=None, help="discriminator learning rate")
-    p.add_argument("--betas", type=float, nargs=2, default=None, metavar=("B1", "B2"))
-    p.add_argument("--ema", type=float, default=None, help="EMA decay of the generator; 0 = off")
-    p.add_argument("--train-subset", type=int, default=None, metavar="N",
-                   help="train on a seeded random subset of N training images")
-    p.add_argument("--samples", type=int, default=d.samples,
-                   help="fixed-noise images per epoch grid (per class for conditional models)")
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="EPOCHS")
-    p.add_argument("--fid-every", type=int, default=d.fid_every, metavar="EPOCHS",
-                   help="FID on a subset every EPOCHS epochs, best epoch kept (0 = off)")
-    p.add_argument("--fid-classifier", default=None, metavar="CLASSIFIER_RUN",
-                   help="classifier run whose penultimate features FID uses")
-    p.add_argument("--fid-samples", type=int, default=d.fid_samples)
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap (quick checks)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=d.precision,
-                   help="auto: bf16 autocast on CUDA, fp32 on CPU")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out, help="run folder to write")
-    p.add_argument("--resume", default=None, metavar="RUN", help="continue this run folder")
-    p.add_argument("--no-figures", action="store_true", help="skip sample grids, GIF, loss plot")
-    p.add_argument("--dry-run", action="store_true", help="one epoch of two steps")
-    _data_dir_option(p)
-    _device_option(p)
+    add_options(p, GanConfig)
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of both networks (--lr-g and --lr-d win over it)")
+    _run_lifecycle_options(p, "epoch")
     p.set_defaults(func=_run_train_gan)
 
 
 def _run_train_gan(args: argparse.Namespace) -> None:
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.gan.train import GanConfig, train_gan
 
-    config = GanConfig(
-        model=args.model, model_args=parse_key_values(args.model_arg, "--model-arg"),
-        epochs=args.epochs, batch_size=args.batch_size, loss=args.loss, lr_g=args.lr_g or args.lr,
-        lr_d=args.lr_d or args.lr, betas=tuple(args.betas) if args.betas else None, ema=args.ema,
-        train_subset=args.train_subset, samples=args.samples,
-        checkpoint_every=args.checkpoint_every, fid_every=args.fid_every,
-        fid_classifier=args.fid_classifier, fid_samples=args.fid_samples,
-        steps_per_epoch=args.steps_per_epoch, seed=args.seed, device=args.device,
-        precision=args.precision, data_dir=args.data_dir, out=args.out, resume=args.resume,
-        figures=not args.no_figures,
-    )
+    given = given_options(GanConfig, args)
+    if args.lr is not None:  # --lr sets both rates, unless one is given on its own
+        given = {"lr_g": args.lr, "lr_d": args.lr, **given}
     if args.resume:  # --model is checked against the run's by train_gan, with its own message
-        _refuse_settings_with_resume(config, args.dry_run,
-                                     {"epochs", "device", "data_dir", "model"}, args.resume, "gan")
+        _resume_check(GanConfig, given, args, "gan", ("epochs", "device", "data_dir", "model"))
+    config = GanConfig(**given, resume=args.resume)
     if args.dry_run:
-        config.epochs, config.steps_per_epoch = 1, 2
+        config = config.dry_run()
     result = train_gan(config, stop_on_ctrl_c=True)
     if int(os.environ.get("RANK", "0")) != 0:
         return  # under torchrun only rank 0 reports
@@ -523,7 +420,7 @@ def _run_train_gan(args: argparse.Namespace) -> None:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    from fashionlab.generate import GenerateConfig
+    from fashionlab.gan.generate import GenerateConfig
 
     p = sub.add_parser(
         "generate", help="generate images from a GAN run (PNG grid or .npy), optionally classify",
@@ -550,7 +447,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_generate(args: argparse.Namespace) -> None:
-    from fashionlab.generate import GenerateConfig, format_report, generate
+    from fashionlab.gan.generate import GenerateConfig, format_report, generate
 
     config = GenerateConfig(
         run=args.run, n=args.n, out=args.out, seed=args.seed, class_name=args.class_name,
@@ -562,13 +459,6 @@ def _run_generate(args: argparse.Namespace) -> None:
 
 
 # --------------------------------------------------------------------------- impute
-
-
-def fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, got {value}")
-    return value
 
 
 def _add_impute(sub: argparse._SubParsersAction) -> None:
@@ -622,7 +512,7 @@ def _run_impute(args: argparse.Namespace) -> None:
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
-    from fashionlab.impute.inpaint import MASKS, MODELS, InpaintConfig
+    from fashionlab.inpaint.train import MASKS, MODELS, InpaintConfig
 
     d = InpaintConfig()
     p = sub.add_parser(
@@ -652,7 +542,7 @@ def _add_inpaint(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_inpaint(args: argparse.Namespace) -> None:
-    from fashionlab.impute.inpaint import InpaintConfig, format_results, inpaint
+    from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint
 
     config = InpaintConfig(
         model=args.model, mask=args.mask, box_size=args.box_size,
@@ -701,7 +591,7 @@ def box_option(text: str) -> tuple[int, ...]:
 
 def _run_fill(args: argparse.Namespace) -> int:
     """Like ``predict``: each unusable picture is an error line, and makes the status 2."""
-    from fashionlab.impute.inpaint import fill_pictures
+    from fashionlab.inpaint.train import fill_pictures
 
     done = fill_pictures(args.run, args.images, args.box, args.out, args.mask)
     if done["figure"]:

@@ -33,7 +33,7 @@ import numpy as np
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
 from fashionlab.options import format_key_values
-from fashionlab.train.runs import atomic_write_bytes, prepare_output_file
+from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file
 
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"

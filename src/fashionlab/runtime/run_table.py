@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.checkpoints import CHECKPOINT
-from fashionlab.train.runs import CONFIG, SCORES, is_run_config, read_metrics
+from fashionlab.runtime.checkpoints import CHECKPOINT
+from fashionlab.runtime.runs import CONFIG, SCORES, is_run_config, read_metrics
 
 
 def find_runs(folders: list[str | Path]) -> list[Path]:

@@ -6,7 +6,7 @@ Layout::
     RUN/metrics.jsonl      one JSON object per epoch
     RUN/model.safetensors  weights (loading never executes code from a file)
     RUN/scores.json        the final scores (classifier and inpainting runs)
-    RUN/checkpoint.pt      what --resume needs (classifier and GAN runs; train/checkpoints.py)
+    RUN/checkpoint.pt      what --resume needs (classifier and GAN runs; runtime/checkpoints.py)
     RUN/figures/*.png      figures
 
 Every file is written atomically (temporary file + rename), so a run killed at any

@@ -51,8 +51,8 @@ from fashionlab.models.imputers import (
     GainDiscriminator,
     GainGenerator,
 )
-from fashionlab.train.device import bf16_autocast, torch_threads
-from fashionlab.train.runs import (
+from fashionlab.runtime.device import bf16_autocast, torch_threads
+from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
@@ -60,7 +60,7 @@ from fashionlab.train.runs import (
     read_config,
     read_weights,
 )
-from fashionlab.train.stop import StopRequest, ctrl_c_stop
+from fashionlab.runtime.stop import StopRequest, ctrl_c_stop
 
 MODELS = ("conv", "mlp")
 MASKS = ("box", "pixels")

@@ -8,7 +8,7 @@ also give the class histogram and, for conditional runs, the agreement with the 
 that were asked for. Every report records the feature network, the sample counts and
 the KID subset size, and says that these are not Inception-FID numbers.
 
-``noise_scale`` (see ``fashionlab.generate``) changes how the generator is sampled, for
+``noise_scale`` (see ``fashionlab.gan.generate``) changes how the generator is sampled, for
 every metric at once: the scored images and CAS's own draws use the same sampler.
 """
 
@@ -23,7 +23,7 @@ import torch
 
 from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import balanced_classes, check_noise_scale
+from fashionlab.gan.generate import balanced_classes, check_noise_scale
 from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
 from fashionlab.metrics.cas import CASConfig, Sampler, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
@@ -102,7 +102,7 @@ def score_images(
     generated (images, labels) for CAS to train on instead of ``generated``;
     ``cas_sampler`` = later epochs' draws when ``cas.fresh_each_epoch``.
     """
-    from fashionlab.classify import predict_proba
+    from fashionlab.classifier.predict import predict_proba
 
     generated = as_uint8_images(generated, "generated images")
     real = as_uint8_images(real, "real images")
@@ -148,9 +148,9 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     ``config.class_name`` names one class; then the real set is the test images of that
     class (1,000) and CAS is skipped (it needs every class).
     """
-    from fashionlab.generate import generate_images
+    from fashionlab.gan.generate import generate_images
     from fashionlab.metrics.features import load_feature_network
-    from fashionlab.train.runs import read_config
+    from fashionlab.runtime.runs import read_config
 
     config.validate()
     run_config = read_config(config.run)
@@ -218,7 +218,7 @@ def generator_sampler(run: str | Path, seed: int, device: str = "auto",
     sampler's own epoch-1 draw (seed ``seed + 1``), so the seeds of later epochs (from
     ``seed + 2``) never repeat them.
     """
-    from fashionlab.generate import load_generator, sample_images
+    from fashionlab.gan.generate import load_generator, sample_images
 
     noise_scale = check_noise_scale(noise_scale)
     loaded = load_generator(run, device, best)
@@ -281,7 +281,7 @@ def format_score(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report as JSON, atomically."""
-    from fashionlab.train.runs import atomic_write_json, prepare_output_file
+    from fashionlab.runtime.runs import atomic_write_json, prepare_output_file
 
     path = prepare_output_file(path)
     atomic_write_json(path, report)

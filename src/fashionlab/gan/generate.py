@@ -27,9 +27,9 @@ from torch import nn
 
 from fashionlab.data import CLASS_NAMES, from_tanh_range, parse_class
 from fashionlab.errors import FashionlabError
-from fashionlab.models import create_model
-from fashionlab.train.device import resolve_device
-from fashionlab.train.runs import (
+from fashionlab.runtime.device import resolve_device
+from fashionlab.runtime.registry import create_model
+from fashionlab.runtime.runs import (
     atomic_write_bytes,
     load_state,
     prepare_output_file,
@@ -116,11 +116,6 @@ def check_noise_scale(value: float) -> float:
     return scale
 
 
-def is_conditional(run_dir: str | Path) -> bool:
-    """Whether a GAN run's generator takes a class."""
-    return bool(read_config(run_dir, kind="gan").get("conditional", False))
-
-
 def balanced_classes(n: int, seed: int = 0) -> torch.Tensor:
     """``n`` labels cycling through all classes (as equal as possible), in a seeded order."""
     labels = torch.arange(n) % len(CLASS_NAMES)
@@ -176,7 +171,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     loaded = load_generator(config.run, config.device, config.best)
     classifier = None
     if config.classify:
-        from fashionlab.classify import load_classifier
+        from fashionlab.classifier.predict import load_classifier
 
         classifier = load_classifier(config.classify, config.device)
 
@@ -223,7 +218,7 @@ def _write_output(out: Path, images: torch.Tensor, probs: torch.Tensor | None,
         atomic_write_bytes(out, buffer.getvalue())
         return
     if probs is None:
-        from fashionlab.viz.gan import grid_image, save_png
+        from fashionlab.gan.figures import grid_image, save_png
 
         scale = 3 if len(images) <= 256 else 1
         save_png(grid_image(images, min(columns, len(images)), scale=scale), out)
