@@ -12,40 +12,37 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
+from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError
 from fashionlab.options import (
     add_options,
+    config_from_args,
     format_key_values,
-    fraction,
     given_options,
-    parse_key_values,
     positive_int,
     refuse_with_resume,
 )
+from fashionlab.runtime.device import device_option
+
+
+@dataclass
+class _Where:
+    """The data folder and device of commands that have no config of their own."""
+
+    data_dir: str | None = data_dir_option()
+    device: str = device_option()
 
 
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-dir", default=None,
-        help="folder with the four Fashion-MNIST .gz files (default: $FASHIONLAB_DATA, "
-        "then ~/.cache/fashionlab, then download)",
-    )
-
-
-def _device_name(text: str) -> str:
-    from fashionlab.runtime.device import parse_device_name
-
-    try:
-        parse_device_name(text)
-    except FashionlabError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    add_options(parser, _Where, skip=("device",))
+    parser.set_defaults(data_dir=_Where.data_dir)
 
 
 def _device_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="auto", type=_device_name,
-                        help="auto (a GPU when there is one), cpu, cuda or cuda:N")
+    add_options(parser, _Where, skip=("data_dir",))
+    parser.set_defaults(device=_Where.device)
 
 
 # --------------------------------------------------------------------------- show
@@ -275,31 +272,22 @@ def _run_runs(args: argparse.Namespace) -> None:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.report.context import DemoConfig
+
     p = sub.add_parser("demo", help="run the whole project story and write an HTML report")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_const", dest="profile", const="quick",
                       help="every section in about 3 minutes on 2 CPU cores (CI)")
     size.add_argument("--full", action="store_const", dest="profile", const="full",
                       help="the long versions (20-epoch classifier, 100-epoch GAN, best CNN)")
-    p.set_defaults(profile="default")
-    p.add_argument("--out", default="runs/demo", help="demo folder (report.html, results.json)")
-    p.add_argument("--only", nargs="+", default=[], metavar="SECTION",
-                   help="run only these sections")
-    p.add_argument("--air-quality-dir", default=None,
-                   help="folder with the Beijing air-quality CSVs (default: "
-                   "$FASHIONLAB_AIR_QUALITY)")
-    p.add_argument("--seed", type=int, default=0)
-    _data_dir_option(p)
-    _device_option(p)
+    add_options(p, DemoConfig)
     p.set_defaults(func=_run_demo)
 
 
 def _run_demo(args: argparse.Namespace) -> None:
     from fashionlab.report.demo import DemoConfig, run_demo
 
-    run_demo(DemoConfig(profile=args.profile, out=args.out, data_dir=args.data_dir,
-                        air_quality_dir=args.air_quality_dir, device=args.device,
-                        seed=args.seed, only=args.only))
+    run_demo(config_from_args(DemoConfig, args, profile=args.profile or "default"))
 
 
 # --------------------------------------------------------------------------- score
@@ -313,55 +301,16 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
         description="Score a GAN run against the 10,000 real test images, in the features of "
         "a classifier trained by fashionlab (NOT Inception-FID numbers).",
     )
-    p.add_argument("run", help="GAN run folder (fashionlab train gan)")
-    p.add_argument("--classifier", required=True,
-                   help="classifier run folder: its penultimate features are the feature space")
-    p.add_argument("--n", type=positive_int, default=10_000, help="generated images")
-    p.add_argument("--kid-subset-size", type=positive_int, default=1000,
-                   help="images per KID subset")
-    p.add_argument("--kid-subsets", type=positive_int, default=100, help="KID subsets")
-    p.add_argument("--k", type=positive_int, default=3, help="neighbours for precision/recall")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-cas", action="store_true",
-                   help="skip the Classification Accuracy Score (conditional runs)")
-    p.add_argument("--cas-model", default=ScoreConfig.cas_model, help="the CAS classifier")
-    p.add_argument("--cas-epochs", type=positive_int, default=ScoreConfig.cas_epochs)
-    p.add_argument("--cas-samples", type=int, default=ScoreConfig.cas_samples,
-                   help="generated images CAS trains on (a fresh draw; 0 = the n scored)")
-    p.add_argument("--cas-real-baseline", action="store_true",
-                   help="also train the CAS classifier on as many real images")
-    p.add_argument("--cas-fresh", action="store_true",
-                   help="CAS trains each epoch on a new draw of generated images (seeded)")
-    p.add_argument("--cas-crop-padding", type=int, default=ScoreConfig.cas_crop_padding,
-                   help="CAS augmentation: random crops after padding (0 = off)")
-    p.add_argument("--cas-flip", action="store_true", help="CAS augmentation: random flips")
-    p.add_argument("--class", dest="class_name", default=None,
-                   help="conditional runs: score one class (name or index) against the test "
-                   "images of that class (default: all classes, n/10 each)")
-    p.add_argument("--best", action="store_true",
-                   help="score the best-FID epoch's generator instead of the last one")
-    p.add_argument("--noise-scale", type=float, default=ScoreConfig.noise_scale, metavar="S",
-                   help="sample the generator's noise as N(0, S^2 I) for every metric and CAS "
-                   "(1.0 = as in training; above 1: more variety, less fidelity)")
+    add_options(p, ScoreConfig)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=None, help="also write the JSON report to this file")
-    _data_dir_option(p)
-    _device_option(p)
     p.set_defaults(func=_run_score)
 
 
 def _run_score(args: argparse.Namespace) -> None:
     from fashionlab.gan.score import ScoreConfig, format_score, score_run, write_report
 
-    config = ScoreConfig(
-        run=args.run, classifier=args.classifier, n=args.n, kid_subset_size=args.kid_subset_size,
-        kid_subsets=args.kid_subsets, k=args.k, seed=args.seed, cas=not args.no_cas,
-        cas_model=args.cas_model, cas_epochs=args.cas_epochs, cas_samples=args.cas_samples,
-        cas_real_baseline=args.cas_real_baseline, cas_fresh=args.cas_fresh,
-        cas_crop_padding=args.cas_crop_padding, cas_flip=args.cas_flip,
-        class_name=args.class_name, best=args.best, noise_scale=args.noise_scale,
-        device=args.device, data_dir=args.data_dir,
-    )
+    config = config_from_args(ScoreConfig, args)
     if args.out:
         from fashionlab.runtime.runs import prepare_output_file
 
@@ -427,34 +376,15 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         description="Generate images from a GAN run. A conditional run makes --class, or, "
         "without --class, every class in turn (balanced).",
     )
-    p.add_argument("run", help="GAN run folder (fashionlab train gan)")
-    p.add_argument("--n", type=int, default=64, help="number of images")
-    p.add_argument("--out", default="generated.png", help=".png grid or .npy of uint8 images")
-    p.add_argument("--seed", type=int, default=0, help="same seed, same images")
-    p.add_argument("--class", dest="class_name", default=None, metavar="NAME|INDEX",
-                   help="conditional runs: the class to make, by index or name (sneakers, "
-                   "ankle-boot, tshirt...) (default: all classes, balanced)")
-    p.add_argument("--classify", default=None, metavar="CLASSIFIER_RUN",
-                   help="classify the images: class histogram, mean confidence, captioned grid")
-    p.add_argument("--best", action="store_true", help="the best-FID epoch's generator")
-    p.add_argument("--noise-scale", type=float, default=GenerateConfig.noise_scale, metavar="S",
-                   help="sample the generator's noise as N(0, S^2 I) (1.0 = as in training; "
-                   "above 1: more variety, less fidelity)")
-    p.add_argument("--columns", type=positive_int, default=GenerateConfig.columns)
+    add_options(p, GenerateConfig)
     p.add_argument("--json", action="store_true", help="print JSON")
-    _device_option(p)
     p.set_defaults(func=_run_generate)
 
 
 def _run_generate(args: argparse.Namespace) -> None:
     from fashionlab.gan.generate import GenerateConfig, format_report, generate
 
-    config = GenerateConfig(
-        run=args.run, n=args.n, out=args.out, seed=args.seed, class_name=args.class_name,
-        classify=args.classify, best=args.best, device=args.device, columns=args.columns,
-        noise_scale=args.noise_scale,
-    )
-    report = generate(config)
+    report = generate(config_from_args(GenerateConfig, args))
     print(json.dumps(report, indent=2) if args.json else format_report(report))
 
 
@@ -462,8 +392,7 @@ def _run_generate(args: argparse.Namespace) -> None:
 
 
 def _add_impute(sub: argparse._SubParsersAction) -> None:
-    from fashionlab.impute import imputer_names
-    from fashionlab.impute.table import AUTO, AUTO_FRACTION, AUTO_METHODS
+    from fashionlab.impute.table import ImputeConfig
 
     p = sub.add_parser(
         "impute", help="fill the empty numeric cells of a CSV file (by default the best "
@@ -472,38 +401,14 @@ def _add_impute(sub: argparse._SubParsersAction) -> None:
         "row order are kept; only empty cells of numeric columns get a value. The input file is "
         "never modified.",
     )
-    p.add_argument("input", help="CSV file to read")
-    p.add_argument("--out", default=None, help="CSV file to write (must not exist, see --force)")
-    p.add_argument("--method", default=AUTO,
-                   help=f"auto, or one of: {', '.join(imputer_names())} (for rows in time "
-                   "order, an hourly series, interpolate, locf and window-gain use the "
-                   f"neighbouring rows). auto scores {', '.join(AUTO_METHODS)} on "
-                   f"{AUTO_FRACTION:g} of the observed cells, hidden, and fills with the best")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
-    p.add_argument("--flags", action="store_true",
-                   help="add a <column>_imputed column (1 = filled) for each column with gaps")
-    p.add_argument("--evaluate", type=fraction, default=None, metavar="FRACTION",
-                   help="hide this fraction of the observed numeric cells and print each "
-                   "method's error on them")
-    p.add_argument("--compare", default=None, metavar="NAMES",
-                   help="comma-separated methods that --evaluate scores (default: the "
-                   f"candidates of auto: {','.join(AUTO_METHODS)})")
-    p.add_argument("--seed", type=int, default=0, help="seeds the imputer and the hidden cells")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="a keyword argument of the --method imputer, VALUE as JSON (repeatable; "
-                   "--evaluate scores that method with it too), e.g. --method knn --param "
-                   "n_neighbors=10; an unknown KEY lists the method's parameters")
+    add_options(p, ImputeConfig)
     p.set_defaults(func=_run_impute)
 
 
 def _run_impute(args: argparse.Namespace) -> None:
     from fashionlab.impute.table import ImputeConfig, format_result, impute_csv
 
-    config = ImputeConfig(
-        input=args.input, out=args.out, method=args.method, force=args.force, flags=args.flags,
-        evaluate=args.evaluate, seed=args.seed, params=parse_key_values(args.param, "--param"),
-        evaluate_methods=tuple(args.compare.split(",")) if args.compare else None,
-    )
+    config = config_from_args(ImputeConfig, args)
     result = impute_csv(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     print(format_result(result, config))
 
@@ -512,46 +417,22 @@ def _run_impute(args: argparse.Namespace) -> None:
 
 
 def _add_inpaint(sub: argparse._SubParsersAction) -> None:
-    from fashionlab.inpaint.train import MASKS, MODELS, InpaintConfig
+    from fashionlab.inpaint.train import InpaintConfig
 
-    d = InpaintConfig()
     p = sub.add_parser(
         "inpaint", help="fill removed boxes or pixels of Fashion-MNIST images with a GAIN model",
         description="Train a GAIN inpainting model on training images, score it on the hidden "
         "pixels of validation and test images against mean fill and nearest neighbour, and save "
         "a figure original / masked / filled.",
     )
-    p.add_argument("--model", choices=MODELS, default=d.model)
-    p.add_argument("--mask", choices=MASKS, default=d.mask)
-    p.add_argument("--box-size", type=positive_int, default=d.box_size)
-    p.add_argument("--pixel-fraction", type=fraction, default=d.pixel_fraction)
-    p.add_argument("--steps", type=positive_int, default=d.steps)
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--width", type=positive_int, default=d.width)
-    p.add_argument("--n-eval", type=positive_int, default=d.n_eval,
-                   help="validation and test images scored (each)")
-    p.add_argument("--n-pool", type=positive_int, default=d.n_pool,
-                   help="training images searched by the nearest-neighbour baseline")
-    p.add_argument("--threads", type=int, default=d.threads, help="0 = PyTorch's default")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out, help="run folder to write")
-    p.add_argument("--dry-run", action="store_true", help="a few steps on few images")
-    _data_dir_option(p)
+    add_options(p, InpaintConfig)
     p.set_defaults(func=_run_inpaint)
 
 
 def _run_inpaint(args: argparse.Namespace) -> None:
     from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint
 
-    config = InpaintConfig(
-        model=args.model, mask=args.mask, box_size=args.box_size,
-        pixel_fraction=args.pixel_fraction, steps=args.steps, batch_size=args.batch_size,
-        lr=args.lr, width=args.width, n_eval=args.n_eval, n_pool=args.n_pool,
-        threads=args.threads, seed=args.seed, out=args.out, dry_run=args.dry_run,
-        data_dir=args.data_dir,
-    )
-    print(format_results(inpaint(config, stop_on_ctrl_c=True)))
+    print(format_results(inpaint(config_from_args(InpaintConfig, args), stop_on_ctrl_c=True)))
 
 
 # --------------------------------------------------------------------------- fill

@@ -127,8 +127,11 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: Sequence[str] 
         if d.positional:
             parser.add_argument(f.name, metavar=d.metavar, **kwargs)
             continue
-        kwargs.update(dest=f.name, default=argparse.SUPPRESS)
-        if kind is bool:
+        required = f.default is MISSING and f.default_factory is MISSING
+        kwargs.update(dest=f.name, default=argparse.SUPPRESS, required=required)
+        if d.parse is not None:
+            kwargs.update(type=d.parse, choices=d.choices, metavar=d.metavar)
+        elif kind is bool:
             kwargs["action"] = "store_false" if default else "store_true"
         elif kind is dict:
             kwargs.update(action="append", metavar=d.metavar or "KEY=VALUE")
@@ -151,7 +154,7 @@ def given_options(cls: type, args: argparse.Namespace) -> dict[str, Any]:
         value, (kind, _) = getattr(args, f.name), _base(hints[f.name])
         if kind is dict:
             value = parse_key_values(value, flag_of(f, d))
-        elif kind is tuple:
+        elif kind is tuple and isinstance(value, list):
             value = tuple(value)
         values[f.name] = value
     return values

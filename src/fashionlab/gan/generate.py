@@ -27,7 +27,8 @@ from torch import nn
 
 from fashionlab.data import CLASS_NAMES, from_tanh_range, parse_class
 from fashionlab.errors import FashionlabError
-from fashionlab.runtime.device import resolve_device
+from fashionlab.options import option, positive_int
+from fashionlab.runtime.device import device_option, resolve_device
 from fashionlab.runtime.registry import create_model
 from fashionlab.runtime.runs import (
     atomic_write_bytes,
@@ -46,16 +47,22 @@ MAX_IMAGES = 1_000_000  # images per call: 784 MB as .npy
 class GenerateConfig:
     """What ``fashionlab generate`` does."""
 
-    run: str  # a GAN run folder (from `fashionlab train gan`)
-    n: int = 64  # number of images
-    out: str = "generated.png"  # .png: a grid; .npy: uint8 array (n, 28, 28) for metrics
-    seed: int = 0  # seeds the noise (and the class order); same seed, same images
-    class_name: str | None = None  # conditional runs: a class name or index; None = balanced
-    classify: str | None = None  # a classifier run that labels the generated images
-    best: bool = False  # use the best-FID epoch's generator instead of the last one
-    device: str = "auto"  # auto | cpu | cuda
-    columns: int = 8  # grid width
-    noise_scale: float = 1.0  # input noise z ~ N(0, noise_scale^2 I); 1.0 = as in training
+    run: str = option(help="GAN run folder (fashionlab train gan)", positional=True)
+    n: int = option(64, "number of images")
+    out: str = option("generated.png", ".png grid or .npy of uint8 images (n, 28, 28)")
+    seed: int = option(0, "seeds the noise (and the class order); same seed, same images")
+    class_name: str | None = option(
+        None, "conditional runs: the class to make, by index or name (sneakers, ankle-boot, "
+        "tshirt...) (default: all classes, balanced)", flag="--class", metavar="NAME|INDEX")
+    classify: str | None = option(
+        None, "classify the images: class histogram, mean confidence, captioned grid",
+        metavar="CLASSIFIER_RUN")
+    best: bool = option(False, "the best-FID epoch's generator instead of the last one")
+    device: str = device_option()
+    columns: int = option(8, "grid width", parse=positive_int)
+    noise_scale: float = option(
+        1.0, "sample the generator's noise as N(0, S^2 I) (1.0 = as in training; above 1: "
+        "more variety, less fidelity)", metavar="S")
 
     def validate(self) -> None:
         check_noise_scale(self.noise_scale)

@@ -11,7 +11,10 @@ import torch
 
 from fashionlab.classifier.recipes import FIVE_MINUTE_CNN
 from fashionlab.data import FashionMNIST, load_fashion_mnist
+from fashionlab.data.fashion_mnist import data_dir_option
+from fashionlab.options import option
 from fashionlab.report.html import Section
+from fashionlab.runtime.device import device_option
 
 
 @dataclass(frozen=True)
@@ -58,12 +61,13 @@ class DemoConfig:
     """Settings of ``fashionlab demo``."""
 
     profile: str = "default"  # quick (CI, ~3 min) | default (~15 min on 2 cores) | full
-    out: str = "runs/demo"  # the demo folder: report.html, results.json, figures, run folders
-    data_dir: str | None = None  # Fashion-MNIST folder (None: $FASHIONLAB_DATA, cache, download)
-    air_quality_dir: str | None = None  # Beijing CSVs (None: $FASHIONLAB_AIR_QUALITY)
-    device: str = "auto"  # auto | cpu | cuda
-    seed: int = 0
-    only: list[str] = field(default_factory=list)  # run only these section keys (empty = all)
+    out: str = option("runs/demo", "demo folder (report.html, results.json)")
+    data_dir: str | None = data_dir_option()
+    air_quality_dir: str | None = option(
+        None, "folder with the Beijing air-quality CSVs (default: $FASHIONLAB_AIR_QUALITY)")
+    device: str = device_option()
+    seed: int = option(0, "seeds every section")
+    only: list[str] = option(factory=list, help="run only these sections", metavar="SECTION")
 
 
 @dataclass
