@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
@@ -93,3 +94,65 @@ def test_temporary_files_of_a_killed_run_are_removed(tmp_path):
     Run(folder)
     assert not any(path.exists() for path in left)
     assert (folder / "keep.tmp").exists()
+
+
+class _Killed(BaseException):
+    """Stands for a kill -9 at a chosen point: nothing after it runs."""
+
+
+def test_resume_finishes_a_classifier_killed_after_its_last_epoch(
+        tmp_path, monkeypatch, classifier_data, capsys):
+    from fashionlab.classifier.train import ClassifierConfig, resume_classifier, train_classifier
+    from fashionlab.runtime.runs import Run, run_finished
+
+    config = ClassifierConfig(epochs=2, n_val=64, device="cpu", out=str(tmp_path / "run"))
+    whole = train_classifier(ClassifierConfig(**{**vars(config), "out": str(tmp_path / "w")}))
+
+    def killed(self, scores):
+        raise _Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Run, "write_scores", killed)
+        with pytest.raises(_Killed):
+            train_classifier(config)
+    folder = tmp_path / "run"
+    assert not (folder / "scores.json").exists() and not run_finished(folder)
+    capsys.readouterr()
+    assert main(["runs", str(folder)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("yes")
+    result = resume_classifier(folder)  # trains nothing more: finishes
+    assert len(result.history) == 2 and result.test_accuracy == whole.test_accuracy
+    assert (folder / "scores.json").is_file() and (folder / "figures").is_dir()
+    assert run_finished(folder)
+    with pytest.raises(FashionlabError, match="already has 2 epochs"):
+        resume_classifier(folder)
+
+
+def test_resume_finishes_a_gan_killed_while_writing_its_weights(tmp_path, monkeypatch):
+    from conftest import synthetic_fashion
+    from fashionlab.gan.train import GanConfig, train_gan
+    from fashionlab.runtime.runs import Run, read_weights, run_finished
+
+    data = synthetic_fashion(n_train=64, n_test=16)
+    config = GanConfig(epochs=1, batch_size=32, samples=2, device="cpu", figures=False,
+                       model_args={"g_width": 16, "d_width": 8}, out=str(tmp_path / "gan"))
+    saving = Run.save_weights
+
+    def killed(self, tensors, name="model.safetensors"):
+        if name == "generator.safetensors":
+            raise _Killed
+        saving(self, tensors, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Run, "save_weights", killed)
+        with pytest.raises(_Killed):
+            train_gan(config, data)
+    assert not (tmp_path / "gan" / "generator.safetensors").exists()
+    train_gan(GanConfig(**{**vars(config), "out": str(tmp_path / "w")}), data)
+    result = train_gan(GanConfig(resume=str(tmp_path / "gan"), device="cpu"), data)
+    assert result.history == []  # nothing trained again
+    finished = read_weights(tmp_path / "gan", "generator.safetensors")
+    expected = read_weights(tmp_path / "w", "generator.safetensors")
+    assert finished.keys() == expected.keys()
+    assert all(torch.equal(finished[k], expected[k]) for k in expected)
+    assert run_finished(tmp_path / "gan")

@@ -56,7 +56,7 @@ from fashionlab.runtime.device import (
     torch_threads,
 )
 from fashionlab.runtime.registry import create_model
-from fashionlab.runtime.runs import Run, config_from, load_state, read_config
+from fashionlab.runtime.runs import Run, config_from, load_state, read_config, run_finished
 from fashionlab.runtime.schedules import EMA
 from fashionlab.runtime.stop import ctrl_c_stop
 
@@ -104,19 +104,28 @@ def resume_classifier(
     checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
     config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
                      device=device or config.device, data_dir=data_dir or config.data_dir)
-    if config.epochs <= checkpoint["epoch"]:
+    # A run killed after its last checkpoint, before its weights, scores or figures were
+    # all written, is finished without training: nothing else would complete it.
+    unfinished = not run_finished(run_dir)
+    spent = bool(config.time_budget) and checkpoint["train_seconds"] >= config.time_budget
+    if config.epochs < checkpoint["epoch"] or (
+            config.epochs == checkpoint["epoch"] and not unfinished):
         raise FashionlabError(f"{run_dir} already has {checkpoint['epoch']} epochs; ask for "
                               f"more with --epochs (got {config.epochs})")
-    if config.time_budget and checkpoint["train_seconds"] >= config.time_budget:
+    if spent and not unfinished:
         raise FashionlabError(f"{run_dir} has spent its time budget of {config.time_budget:g} s;"
                               " nothing is left to continue")
     config.validate()
     with torch_threads(config.threads or None):
-        return _train(config, stop_on_ctrl_c, checkpoint)
+        return _train(config, stop_on_ctrl_c, checkpoint,
+                      finish_only=spent or config.epochs == checkpoint["epoch"])
 
 
 def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
-           checkpoint: dict[str, Any] | None = None) -> ClassifierResult:
+           checkpoint: dict[str, Any] | None = None, finish_only: bool = False
+           ) -> ClassifierResult:
+    """Train (or continue from ``checkpoint``), then score, save and draw the run;
+    ``finish_only``: no more epochs, only what comes after them."""
     ctx, device = init_distributed(config.device)
     if ctx.enabled and config.time_budget:
         raise FashionlabError("time_budget does not apply under torchrun (ranks would stop "
@@ -174,11 +183,13 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
     if run is not None and checkpoint is None:
         run.start(run_config(config, model))
     elif run is not None:  # the epochs after the checkpoint are trained again
+        run.reopen("classifier")
         run.write_config(run_config(config, model))
         history = run.keep_metrics_until(start_epoch)
     epoch_seconds = [row["seconds"] for row in history]
     with ctrl_c_stop(stop_on_ctrl_c and not ctx.enabled, STOP_MESSAGE) as stop:
-        for epoch in range(start_epoch + 1, config.epochs + 1):
+        last_epoch = start_epoch if finish_only else config.epochs
+        for epoch in range(start_epoch + 1, last_epoch + 1):
             start, cpu_start = time.perf_counter(), time.process_time()
             if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
                 order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
@@ -252,6 +263,7 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
             from fashionlab.classifier.predict import write_classifier_figures
 
             write_classifier_figures(run.path, test["probs"], data, history)
+        run.finish("classifier")
     return result
 
 

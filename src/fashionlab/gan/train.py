@@ -50,7 +50,14 @@ from fashionlab.runtime.device import (
     seed_everything,
 )
 from fashionlab.runtime.registry import create_model, get_entry
-from fashionlab.runtime.runs import Run, config_from, load_state, read_config, read_metrics
+from fashionlab.runtime.runs import (
+    Run,
+    config_from,
+    load_state,
+    read_config,
+    read_metrics,
+    run_finished,
+)
 from fashionlab.runtime.schedules import average_into, ema_rate
 from fashionlab.runtime.stop import ctrl_c_stop
 
@@ -229,6 +236,7 @@ def train_gan(
         if checkpoint is None:
             run.start(run_config(config, generator, discriminator))
         else:
+            run.reopen("gan")
             run.write_config(run_config(config, generator, discriminator))
             # the epochs after the checkpoint are trained again: drop their rows and frames
             run.keep_metrics_until(start_epoch)
@@ -275,6 +283,7 @@ def train_gan(
         run.save_weights(discriminator.state_dict(), "discriminator.safetensors")
         if config.figures:
             _final_figures(run)
+        run.finish("gan")
     seconds = [row["seconds"] for row in history]
     return GanResult(Path(config.out), history, sum(seconds) / max(len(seconds), 1),
                      generator, discriminator, best["fid"], stop.requested)
@@ -373,7 +382,10 @@ def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
     base = config_from(GanConfig, stored["trainer"])
     checkpoint = load_checkpoint(run_dir / CHECKPOINT)
     epochs = config.epochs if config.epochs is not None else base.epochs
-    if epochs is not None and epochs <= checkpoint["epoch"]:
+    # A run killed after its last checkpoint, before its weights and figures were all
+    # written, is finished without training (the loop below then runs no epoch).
+    if epochs is not None and (epochs < checkpoint["epoch"] or (
+            epochs == checkpoint["epoch"] and run_finished(run_dir))):
         raise FashionlabError(f"{run_dir} already has {checkpoint['epoch']} epochs; "
                               f"ask for more with --epochs (got {epochs})")
     return replace(base, epochs=epochs, out=str(run_dir), resume=None,

@@ -254,6 +254,7 @@ def inpaint(
     results["figure"] = str(figure)
     run.save_weights(generator.state_dict())
     run.write_scores(results)
+    run.finish("inpaint")
     results["run_dir"] = str(run.path)
     return results
 

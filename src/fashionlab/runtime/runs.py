@@ -179,9 +179,21 @@ class Run:
                 f"{self.path} holds a {CONFIG} that no fashionlab run wrote (it has no "
                 f"{MARKER} marker), so nothing there is replaced: choose another --out, or "
                 "empty the folder")
-        atomic_write_json(self.path / MARKER, {"kind": config.get("kind")})
+        self._mark(config.get("kind"), finished=False)
         self.write_config(config)
         self.start_metrics()
+
+    def reopen(self, kind: str) -> None:
+        """Continue the run here (``--resume``): it is unfinished until ``finish``."""
+        self._mark(kind, finished=False)
+
+    def finish(self, kind: str) -> None:
+        """The run wrote everything it writes (weights, scores, figures): a kill before
+        this leaves a run that ``--resume`` completes."""
+        self._mark(kind, finished=True)
+
+    def _mark(self, kind: str | None, finished: bool) -> None:
+        atomic_write_json(self.path / MARKER, {"kind": kind, "finished": finished})
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         atomic_write_json(self.path / CONFIG, dict(config))
@@ -260,6 +272,18 @@ def config_from(cls: type[T], stored: Mapping[str, Any]) -> T:
     that ``cls`` no longer has (a run of an older version) is left out."""
     names = {f.name for f in fields(cls)}
     return cls(**{key: value for key, value in stored.items() if key in names})
+
+
+def run_finished(run_dir: str | Path) -> bool:
+    """The run in ``run_dir`` wrote all its files (``Run.finish``). A run of a version
+    before the marker counts as finished when it has its final scores or weights."""
+    run_dir = Path(run_dir)
+    try:
+        marker = json.loads((run_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return any((run_dir / name).is_file()
+                   for name in (SCORES, "generator.safetensors"))
+    return isinstance(marker, dict) and marker.get("finished") is True
 
 
 def is_run_config(path: Path) -> bool:
