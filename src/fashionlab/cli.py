@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError
 from fashionlab.options import (
+    RESUME_KEEPS,
     add_options,
     config_from_args,
     format_key_values,
@@ -107,16 +108,15 @@ def _run_lifecycle_options(p: argparse.ArgumentParser, unit: str) -> None:
 
 
 def _resume_check(cls, given: dict, args: argparse.Namespace, kind: str,
-                  allowed: tuple[str, ...]) -> None:
+                  allowed: tuple[str, ...], shown: dict[str, str] | None = None) -> None:
     """A resumed run keeps its settings; --dry-run or --recipe cannot come with it."""
     from fashionlab.runtime.runs import read_config
 
     for flag, used in (("--dry-run", args.dry_run), ("--recipe", getattr(args, "recipe", None))):
         if used:
-            raise FashionlabError(f"{flag} cannot be given with --resume: a resumed run keeps "
-                                  "its settings (only --epochs, --device and --data-dir may "
-                                  "change)")
-    refuse_with_resume(cls, given, read_config(args.resume, kind).get("trainer", {}), allowed)
+            raise FashionlabError(f"{flag} cannot be given with --resume: {RESUME_KEEPS}")
+    refuse_with_resume(cls, given, read_config(args.resume, kind).get("trainer", {}), allowed,
+                       shown)
 
 
 def _run_train_classifier(args: argparse.Namespace) -> None:
@@ -348,7 +348,8 @@ def _run_train_gan(args: argparse.Namespace) -> None:
     if args.lr is not None:  # --lr sets both rates, unless one is given on its own
         given = {"lr_g": args.lr, "lr_d": args.lr, **given}
     if args.resume:  # --model is checked against the run's by train_gan, with its own message
-        _resume_check(GanConfig, given, args, "gan", ("epochs", "device", "data_dir", "model"))
+        _resume_check(GanConfig, given, args, "gan", ("epochs", "device", "data_dir", "model"),
+                      {"lr_g": "--lr/--lr-g", "lr_d": "--lr/--lr-d"})
     config = GanConfig(**given, resume=args.resume)
     if args.dry_run:
         config = config.dry_run()

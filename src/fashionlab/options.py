@@ -176,16 +176,20 @@ def check_choices(config: Any) -> None:
 
 
 def refuse_with_resume(cls: type, given: dict[str, Any], stored: Mapping[str, Any],
-                       allowed: Sequence[str]) -> None:
+                       allowed: Sequence[str], shown: Mapping[str, str] | None = None) -> None:
     """A resumed run keeps its settings: any option given (other than ``allowed``) whose
-    value differs from the run's own is an error naming its flag, not silently ignored."""
-    flags = {f.name: flag_of(f, d) for f, d in declared(cls)}
-    differ = [flags[name] for name, value in given.items()
-              if name not in allowed and json.loads(_json(value)) != stored.get(name)]
+    value differs from the run's own is an error naming its flag (or ``shown[name]``),
+    not silently ignored."""
+    differ = [(shown or {}).get(f.name, flag_of(f, d)) for f, d in declared(cls)
+              if f.name in given and f.name not in allowed
+              and json.loads(_json(given[f.name])) != stored.get(f.name)]
     if differ:
-        allowed_flags = ", ".join(flags.get(name, name) for name in allowed)
-        raise FashionlabError(f"{', '.join(differ)} cannot be given with --resume: a resumed "
-                              f"run keeps its settings (only {allowed_flags} may change)")
+        raise FashionlabError(f"{', '.join(differ)} cannot be given with --resume: "
+                              f"{RESUME_KEEPS}")
+
+
+RESUME_KEEPS = ("a resumed run keeps its settings (only --epochs, --device and --data-dir may "
+                "change)")
 
 
 def positive_int(text: str) -> int:
