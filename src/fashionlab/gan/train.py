@@ -33,7 +33,7 @@ from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.gan.figures import drop_frames_after, save_epoch_grid, save_progress_gif
 from fashionlab.gan.step import LOSSES, gan_step, make_amp, sample
-from fashionlab.options import option
+from fashionlab.options import check_choices, option
 from fashionlab.runtime.checkpoints import (
     CHECKPOINT,
     capture_rng,
@@ -138,10 +138,7 @@ class GanConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise FashionlabError(f"{name} must be at least 1 when given, got {value}")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise FashionlabError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if self.precision not in PRECISIONS:
-            raise FashionlabError(f"precision must be one of {', '.join(PRECISIONS)}")
+        check_choices(self)
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise FashionlabError(f"{name} must be positive, got {getattr(self, name)}")

@@ -51,7 +51,7 @@ from fashionlab.models.imputers import (
     GainDiscriminator,
     GainGenerator,
 )
-from fashionlab.options import fraction, option, positive_int
+from fashionlab.options import check_choices, fraction, option, positive_int
 from fashionlab.runtime.device import bf16_autocast, torch_threads
 from fashionlab.runtime.runs import (
     Run,
@@ -106,11 +106,7 @@ class InpaintConfig:
     def validate(self) -> None:
         """Check every option before any work starts."""
         reject_non_finite(self)
-        if self.model not in MODELS:
-            raise FashionlabError(f"unknown inpainting model {self.model!r}; choose one of: "
-                                  f"{', '.join(MODELS)}")
-        if self.mask not in MASKS:
-            raise FashionlabError(f"unknown mask {self.mask!r}; choose one of: {', '.join(MASKS)}")
+        check_choices(self)
         if not 1 <= self.box_size <= 27:
             raise FashionlabError(f"--box-size must be between 1 and 27, got {self.box_size}")
         if not 0 < self.pixel_fraction < 1:
