@@ -69,7 +69,7 @@ Nine additions, each chosen on validation masks of small tables (see
   fillings are averaged. RMSE rewards the conditional mean, and the average of
   a few generators is closer to it than any one of them.
 
-The networks are in :mod:`fashionlab.models.imputers`; this module holds the
+The networks are in :mod:`fashionlab.impute.gain_networks`; this module holds the
 training step (shared with image inpainting) and :class:`GainImputer`; the mixture
 behind the starting fill is in :mod:`fashionlab.impute.gaussian`.
 """
@@ -93,7 +93,7 @@ from fashionlab.impute.gaussian import (
     yeo_johnson,
     yeo_johnson_inverse,
 )
-from fashionlab.models.imputers import GainDiscriminator, GainGenerator
+from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
 from fashionlab.train.device import torch_threads
 from fashionlab.train.recipe import EMA
 

@@ -1,6 +1,6 @@
 """Image inpainting with GAIN: fill a removed box, or scattered pixels, of Fashion-MNIST images.
 
-A GAIN generator/discriminator pair (``fashionlab.models.imputers``), either the
+A GAIN generator/discriminator pair (``fashionlab.impute.gain_networks``), either the
 MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional pair
 (``model="conv"``), is trained on training images with masks drawn like the
 ones it will face (every batch gets fresh masks), with the training step shared
@@ -45,7 +45,7 @@ from fashionlab.data.user_images import (
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain import gain_train_step
-from fashionlab.models.imputers import (
+from fashionlab.impute.gain_networks import (
     ConvGainDiscriminator,
     ConvGainGenerator,
     GainDiscriminator,

@@ -21,7 +21,7 @@ value rejected) and are registered as ``locf``, ``interpolate``, ``nearest-stati
   station's same variable at the same hour, through a straight line fitted on training
   rows; what no donor covers falls back to interpolation in time.
 * ``WindowGainImputer``: a GAIN-style GAN (generator, discriminator, hint) on windows of
-  consecutive hours across all stations; see ``fashionlab.models.ts_imputers``.
+  consecutive hours across all stations; see ``fashionlab.impute.window_networks``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from torch.nn import functional as F
 
 from fashionlab.impute.base import register_imputer
 from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
-from fashionlab.models.ts_imputers import WindowDiscriminator, WindowGenerator
+from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
 
 
 @register_imputer("window-gain")
