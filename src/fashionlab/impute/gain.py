@@ -80,10 +80,21 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from fashionlab.impute.base import BaseImputer, register_imputer
 from fashionlab.impute.forests import blend_forest_fill, fit_column_forests
+from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
+from fashionlab.impute.gain_training import (
+    NOISE,
+    GainLoss,
+    GainNetworks,
+    GainSchedule,
+    gain_objective,
+    generate,
+    noise_fill,
+    train_gain,
+    weighted_mean,
+)
 from fashionlab.impute.gaussian import (
     choose_components,
     fit_mixture,
@@ -93,83 +104,13 @@ from fashionlab.impute.gaussian import (
     yeo_johnson,
     yeo_johnson_inverse,
 )
-from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
 from fashionlab.train.device import torch_threads
 from fashionlab.train.recipe import EMA
 
-NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's code
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)
 POOL_ROWS = 100_000  # (row, drop mask, starting fill) triples precomputed per GAN
 FOREST_ROWS = 2_000  # most rows (a seeded sample per fold) the start_blend forests fit on
 BLEND_POOL_ROWS = 30_000  # POOL_ROWS with start_blend: the forests' fills cost more
-
-
-def gain_train_step(
-    generator: torch.nn.Module,
-    discriminator: torch.nn.Module,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    x: torch.Tensor,
-    observed: torch.Tensor,
-    given: torch.Tensor,
-    hint_rate: float,
-    alpha: float,
-    start: torch.Tensor | None = None,
-) -> dict[str, float]:
-    """One discriminator and one generator update on a batch; any tensor shape works.
-
-    Args:
-        x: values scaled to [0, 1], anything (e.g. 0) where not observed.
-        observed: 1.0 where ``x`` holds a true value.
-        given: 1.0 where the value is shown to the generator (a subset of ``observed``).
-        hint_rate: probability that the hint reveals a cell's mask value to D.
-        alpha: weight of the reconstruction loss on observed cells against the adversarial loss.
-        start: a starting fill (equal to ``x`` where given); the generator then
-            outputs a correction of it (see :func:`generate`). None: GAIN's noise.
-    """
-    if start is None:
-        x_in = given * x + (1 - given) * NOISE * torch.rand_like(x)
-    else:
-        x_in = start
-    residual = start is not None
-    revealed = (torch.rand_like(x) < hint_rate).float()
-    hint = given * revealed + 0.5 * (1 - revealed)
-    judged = 1 - revealed  # D is scored only where the hint does not give the answer away
-
-    with torch.no_grad():
-        fake = generate(generator, x_in, given, residual)
-    d_logits = discriminator(given * x + (1 - given) * fake, hint)
-    d_loss = _weighted_mean(
-        F.binary_cross_entropy_with_logits(d_logits, given, reduction="none"), judged
-    )
-    opt_d.zero_grad(set_to_none=True)
-    d_loss.backward()
-    opt_d.step()
-
-    fake = generate(generator, x_in, given, residual)
-    d_logits = discriminator(given * x + (1 - given) * fake, hint)
-    fooled = F.binary_cross_entropy_with_logits(
-        d_logits, torch.ones_like(d_logits), reduction="none"
-    )
-    adv_loss = _weighted_mean(fooled, (1 - given) * judged)
-    rec_loss = _weighted_mean((fake - x) ** 2, observed)
-    g_loss = adv_loss + alpha * rec_loss
-    opt_g.zero_grad(set_to_none=True)
-    g_loss.backward()
-    opt_g.step()
-    return {"d_loss": d_loss.item(), "adv_loss": adv_loss.item(), "rec_loss": rec_loss.item()}
-
-
-def generate(
-    generator: torch.nn.Module, x_in: torch.Tensor, given: torch.Tensor, residual: bool
-) -> torch.Tensor:
-    """The generator's values for every cell; ``residual``: ``x_in`` plus a correction.
-
-    The generator ends in a sigmoid, so ``2 G - 1`` is a correction in (-1, 1)
-    (about 0 at initialisation); the corrected value is clipped to [0, 1].
-    """
-    out = generator(x_in, given)
-    return (x_in + 2 * out - 1).clamp(0, 1) if residual else out
 
 
 def _is_integer(value) -> bool:
@@ -186,10 +127,6 @@ def _is_number(value) -> bool:
     """``value`` is a real number (not a bool, not NaN)."""
     return (isinstance(value, int | float | np.integer | np.floating)
             and not isinstance(value, bool) and not np.isnan(value))
-
-
-def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    return (values * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 class _StandardisedInput(torch.nn.Module):
@@ -620,19 +557,21 @@ class GainImputer(BaseImputer):
             best = self._held_out_mse(averaged.model, x, x_check, observed, held)
             best_state, stop = copy.deepcopy(averaged.model.state_dict()), 0
             history.append({"step": 0, "held_out_mse": best})
-        for step in range(1, self.n_iterations + 1):
+
+        def next_batch(_: int) -> dict[str, torch.Tensor]:
             if pool is None:
                 rows = torch.randint(0, n, (self.batch_size,))
                 rate = drop[0] + (drop[1] - drop[0]) * torch.rand(()).item()
                 given = observed[rows] * (torch.rand(self.batch_size, d) >= rate).float()
-                start = None
+                inputs = noise_fill(x[rows], given)
             else:  # precomputed (row, mask, starting fill) triples: solves are costly
                 pick = torch.randint(0, len(pool[0]), (self.batch_size,))
-                rows, given, start = pool[0][pick], pool[1][pick], pool[2][pick]
-            losses = gain_train_step(
-                generator, discriminator, opt_g, opt_d, x[rows], observed[rows], given,
-                self.hint_rate, self.alpha, start,
-            )
+                rows, given, inputs = pool[0][pick], pool[1][pick], pool[2][pick]
+            return {"inputs": inputs, "real": x[rows], "given": given, "target": x[rows],
+                    "observed": observed[rows]}
+
+        def after_step(step: int, losses: dict[str, float]) -> bool:
+            nonlocal best, best_state, stop, since
             averaged.update(step - 1)
             if step % 100 == 0 or step == self.n_iterations:
                 history.append({"step": step, **losses})
@@ -644,8 +583,12 @@ class GainImputer(BaseImputer):
                     best_state = copy.deepcopy(averaged.model.state_dict())
                 else:
                     since += 1
-                    if since >= self.n_iter_no_change:
-                        break
+                    return since >= self.n_iter_no_change
+            return False
+
+        nets = GainNetworks(generator, discriminator, opt_g, opt_d)
+        loss = GainLoss(self.hint_rate, gain_objective(self.alpha), residual=pool is not None)
+        train_gain(nets, loss, next_batch, GainSchedule(self.n_iterations), after_step)
         if best_state is not None:
             averaged.model.load_state_dict(best_state)
         return averaged.model, history, stop
@@ -657,7 +600,7 @@ class GainImputer(BaseImputer):
         """Mean squared error of ``generator``'s filling on the ``held`` cells."""
         with torch.no_grad():
             filled = generate(generator, x_check, observed, self.start == "gaussian")
-        return _weighted_mean((filled - x) ** 2, held).item()
+        return weighted_mean((filled - x) ** 2, held).item()
 
     def _pool(
         self, x: torch.Tensor, observed: torch.Tensor, drop: tuple[float, float]
