@@ -1,8 +1,8 @@
 """GAIN networks (Yoon et al. 2018): a generator that fills cells, a discriminator that spots them.
 
 Only the ``nn.Module`` s live here (torch only, explicit arguments); the training
-step and the scikit-learn style user API are in ``fashionlab.impute.gain`` and
-``fashionlab.impute.inpaint``.
+step and loop are in ``fashionlab.impute.gain_training``, their users
+``fashionlab.impute.gain`` (tables) and ``fashionlab.impute.inpaint`` (pictures).
 
 Conventions: values are scaled to [0, 1]; ``mask`` is 1 where a value is given
 to the generator and 0 where it must be filled. The generator returns values in
