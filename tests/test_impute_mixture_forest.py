@@ -17,19 +17,11 @@ from fashionlab.impute import (
     hide_completely_at_random,
 )
 from fashionlab.impute.masking import minmax_errors
+from test_impute_gain import curved  # columns that bend: a normal misses the bends
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 FAST = {"forest_trees": 10}
-
-
-def curved(n: int = 160, seed: int = 0) -> np.ndarray:
-    """Two uniform columns and three that bend with them: a normal misses the bends."""
-    rng = np.random.default_rng(seed)
-    a, b = rng.uniform(-2, 2, size=(2, n))
-    noise = 0.05 * rng.normal(size=(3, n))
-    return np.column_stack([a, b, np.abs(a) + noise[0], np.sin(2 * a) + noise[1],
-                            a * b + noise[2]])
 
 
 def test_it_is_registered_and_fills_better_than_the_column_mean_and_the_mixture_alone():
