@@ -71,8 +71,8 @@ from fashionlab.impute.mixture_forest import (
     POWER_TRANSFORMS,
     MixtureForestImputer,
 )
-from fashionlab.train.device import torch_threads
-from fashionlab.train.recipe import EMA
+from fashionlab.runtime.device import torch_threads
+from fashionlab.runtime.schedules import EMA
 
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)
 POOL_ROWS = 100_000  # (row, drop mask, starting fill) triples precomputed per GAN
@@ -381,7 +381,7 @@ class GainImputer(MinMaxImputer):
         if self.input_transform_ is not None:
             generator = _StandardisedInput(generator, self.input_transform_)
         discriminator = GainDiscriminator(d, hidden, self.depth)
-        averaged = EMA(generator, self.ema_decay)  # its decay warms up, see train.recipe.EMA
+        averaged = EMA(generator, self.ema_decay)  # its decay warms up, see runtime.schedules.EMA
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
         pool = self._pool(x, observed, drop) if residual else None

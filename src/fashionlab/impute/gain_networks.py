@@ -2,7 +2,7 @@
 
 Only the ``nn.Module`` s live here (torch only, explicit arguments); the training
 step and loop are in ``fashionlab.impute.gain_training``, their users
-``fashionlab.impute.gain`` (tables) and ``fashionlab.impute.inpaint`` (pictures).
+``fashionlab.impute.gain`` (tables) and ``fashionlab.inpaint.train`` (pictures).
 
 Conventions: values are scaled to [0, 1]; ``mask`` is 1 where a value is given
 to the generator and 0 where it must be filled. The generator returns values in

@@ -56,7 +56,7 @@ from fashionlab.impute.gaussian import (
     yeo_johnson,
     yeo_johnson_inverse,
 )
-from fashionlab.train.device import torch_threads
+from fashionlab.runtime.device import torch_threads
 
 FOREST_ROWS = 2_000  # most rows (a seeded sample per fold) each fold's forests fit on
 

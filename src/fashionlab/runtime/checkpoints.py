@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.runs import atomic_write_bytes
+from fashionlab.runtime.runs import atomic_write_bytes
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1  # bump when the layout below changes
