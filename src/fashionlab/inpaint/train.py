@@ -1,11 +1,12 @@
 """Image inpainting with GAIN: fill a removed box, or scattered pixels, of Fashion-MNIST images.
 
-A GAIN generator/discriminator pair (``fashionlab.impute.gain_networks``), either the
-MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional pair
-(``model="conv"``), is trained on training images with masks drawn like the
-ones it will face (every batch gets fresh masks), with the training loop shared
-with :class:`~fashionlab.impute.gain.GainImputer` (:mod:`fashionlab.impute.gain_training`).
-It is scored on held-out images, on the hidden pixels only, against two baselines:
+A GAIN generator/discriminator pair, either the MLP of the paper on the 784 pixels
+(``model="mlp"``, ``fashionlab.impute.gain_networks``) or a convolutional pair
+(``model="conv"``, ``fashionlab.inpaint.networks``), is trained on training images with
+masks drawn like the ones it will face (every batch gets fresh masks), with the training
+loop shared with :class:`~fashionlab.impute.gain.GainImputer`
+(:mod:`fashionlab.impute.gain_training`). It is scored on held-out images, on the hidden
+pixels only, against two baselines:
 
 * mean fill: each hidden pixel gets that pixel's mean over the training images;
 * nearest neighbour: the training image closest on the visible pixels (Euclidean,
@@ -44,12 +45,7 @@ from fashionlab.data.user_images import (
     picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.impute.gain_networks import (
-    ConvGainDiscriminator,
-    ConvGainGenerator,
-    GainDiscriminator,
-    GainGenerator,
-)
+from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
 from fashionlab.impute.gain_training import (
     GainLoss,
     GainNetworks,
@@ -58,6 +54,7 @@ from fashionlab.impute.gain_training import (
     noise_fill,
     train_gain,
 )
+from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
 from fashionlab.runtime.device import bf16_autocast, torch_threads
 from fashionlab.runtime.runs import (
