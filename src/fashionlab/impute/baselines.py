@@ -16,7 +16,7 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (enable
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
 
-from fashionlab.impute.base import IMPUTERS, BaseImputer, register_imputer
+from fashionlab.impute.base import IMPUTERS, BaseImputer, draw_seed, register_imputer
 
 __all__ = [
     "IMPUTERS",
@@ -26,11 +26,6 @@ __all__ = [
     "MiceImputer",
     "MissForestImputer",
 ]
-
-
-def _seed(rng: np.random.Generator) -> int:
-    """An int seed for a scikit-learn estimator, drawn from our Generator."""
-    return int(rng.integers(0, 2**31 - 1))
 
 
 class _WrappedImputer(BaseImputer):
@@ -196,7 +191,7 @@ class MiceImputer(_Iterative):
     def _make(self, rng):
         return IterativeImputer(
             estimator=BayesianRidge(), max_iter=self.max_iter, tol=self.tol,
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )
 
 
@@ -249,9 +244,9 @@ class MissForestImputer(_Iterative):
     def _make(self, rng):
         forest = ExtraTreesRegressor(
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-            n_jobs=self.n_jobs, random_state=_seed(rng),
+            n_jobs=self.n_jobs, random_state=draw_seed(rng),
         )
         return IterativeImputer(
             estimator=forest, max_iter=self.max_iter, initial_strategy="mean",
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )

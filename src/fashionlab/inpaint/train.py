@@ -1,11 +1,12 @@
 """Image inpainting with GAIN: fill a removed box, or scattered pixels, of Fashion-MNIST images.
 
-A GAIN generator/discriminator pair (``fashionlab.models.imputers``), either the
-MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional pair
-(``model="conv"``), is trained on training images with masks drawn like the
-ones it will face (every batch gets fresh masks), with the training step shared
-with :class:`~fashionlab.impute.gain.GainImputer`. It is scored on held-out
-images, on the hidden pixels only, against two baselines:
+A GAIN generator/discriminator pair, either the MLP of the paper on the 784 pixels
+(``model="mlp"``, ``fashionlab.impute.gain_networks``) or a convolutional pair
+(``model="conv"``, ``fashionlab.inpaint.networks``), is trained on training images with
+masks drawn like the ones it will face (every batch gets fresh masks), with the training
+loop shared with :class:`~fashionlab.impute.gain.GainImputer`
+(:mod:`fashionlab.impute.gain_training`). It is scored on held-out images, on the hidden
+pixels only, against two baselines:
 
 * mean fill: each hidden pixel gets that pixel's mean over the training images;
 * nearest neighbour: the training image closest on the visible pixels (Euclidean,
@@ -44,13 +45,16 @@ from fashionlab.data.user_images import (
     picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.impute.gain import gain_train_step
-from fashionlab.models.imputers import (
-    ConvGainDiscriminator,
-    ConvGainGenerator,
-    GainDiscriminator,
-    GainGenerator,
+from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
+from fashionlab.impute.gain_training import (
+    GainLoss,
+    GainNetworks,
+    GainSchedule,
+    gain_objective,
+    noise_fill,
+    train_gain,
 )
+from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
 from fashionlab.runtime.device import bf16_autocast, torch_threads
 from fashionlab.runtime.runs import (
@@ -270,21 +274,25 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
     start = time.perf_counter()
     generator.train()
     log_every = max(1, cfg.steps // 20)
-    step = 0
-    while step < cfg.steps and not stop.requested:
-        step += 1
+
+    def next_batch(_: int) -> dict[str, torch.Tensor]:
         rows = torch.randint(0, len(train), (cfg.batch_size,), generator=masks_rng)
         x = train[rows]
         given = draw_masks(cfg.batch_size, cfg, masks_rng)
-        with _precision(cfg):
-            losses = gain_train_step(generator, discriminator, opt_g, opt_d, x,
-                                     torch.ones_like(x), given, cfg.hint_rate, cfg.alpha)
-        for schedule in decay:
-            schedule.step()
+        return {"inputs": noise_fill(x, given), "real": x, "given": given, "target": x,
+                "observed": torch.ones_like(x)}
+
+    def log(step: int, losses: dict[str, float]) -> None:
         if step % log_every == 0 or step == cfg.steps or stop.requested:
             run.log_metrics({"step": step, **losses,
                              "seconds": round(time.perf_counter() - start, 2)})
-    return time.perf_counter() - start, step
+
+    steps = train_gain(
+        GainNetworks(generator, discriminator, opt_g, opt_d),
+        GainLoss(cfg.hint_rate, gain_objective(cfg.alpha)), next_batch,
+        GainSchedule(cfg.steps, schedulers=decay, stop_requested=lambda: stop.requested),
+        log, precision=lambda: _precision(cfg))
+    return time.perf_counter() - start, steps
 
 
 def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
