@@ -384,7 +384,7 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
                    help="classifier run folder: its penultimate features are the feature space")
     p.add_argument("--n", type=positive_int, default=10_000, help="generated images")
     p.add_argument("--kid-subset-size", type=positive_int, default=1000,
-                   help="images per KID subset")
+                   help="images per KID subset (lowered to --n when larger, and said so)")
     p.add_argument("--kid-subsets", type=positive_int, default=100, help="KID subsets")
     p.add_argument("--k", type=positive_int, default=3, help="neighbours for precision/recall")
     p.add_argument("--seed", type=int, default=0)
@@ -409,11 +409,25 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--noise-scale", type=float, default=ScoreConfig.noise_scale, metavar="S",
                    help="sample the generator's noise as N(0, S^2 I) for every metric and CAS "
                    "(1.0 = as in training; above 1: more variety, less fidelity)")
+    _memorisation_options(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--out", default=None, help="also write the JSON report to this file")
     _data_dir_option(p)
     _device_option(p)
     p.set_defaults(func=_run_score)
+
+
+def _memorisation_options(p: argparse.ArgumentParser) -> None:
+    from fashionlab.score import ScoreConfig
+
+    p.add_argument("--no-memorisation", action="store_true",
+                   help="skip the nearest training images, near copies, MiFID and the figure")
+    p.add_argument("--near-copy-quantile", type=float, default=ScoreConfig.near_copy_quantile,
+                   metavar="Q", help="a near copy is closer to a training image than this "
+                   "quantile of the training images' distances to their nearest other one")
+    p.add_argument("--figure", default=None, metavar="PNG",
+                   help="the closest generated/training pairs (default: "
+                   "RUN/figures/closest_pairs.png)")
 
 
 def _run_score(args: argparse.Namespace) -> None:
@@ -426,7 +440,8 @@ def _run_score(args: argparse.Namespace) -> None:
         cas_real_baseline=args.cas_real_baseline, cas_fresh=args.cas_fresh,
         cas_crop_padding=args.cas_crop_padding, cas_flip=args.cas_flip,
         class_name=args.class_name, best=args.best, noise_scale=args.noise_scale,
-        device=args.device, data_dir=args.data_dir,
+        memorisation=not args.no_memorisation, near_copy_quantile=args.near_copy_quantile,
+        figure=args.figure, device=args.device, data_dir=args.data_dir,
     )
     if args.out:
         from fashionlab.train.runs import prepare_output_file
