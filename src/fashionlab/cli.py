@@ -243,6 +243,10 @@ def _run_evaluate(args: argparse.Namespace) -> None:
         return
     print(f"{report['model']} on the {report['samples']:,} test images: "
           f"accuracy {report['accuracy']:.4f}")
+    clean = report["clean_test"]
+    print(f"clean test: accuracy {clean['accuracy']:.4f} on the {clean['samples']:,} test images "
+          f"without a copy in the training set ({clean['excluded']['exact']} exact and "
+          f"{clean['excluded']['near']} near copies left out; `fashionlab audit-data`)")
     print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, row in report["per_class"].items():
         print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>6.4f} "
@@ -286,6 +290,48 @@ def _report_unusable(records: Sequence[dict]) -> int:
     for record in failed:
         print(f"error: {record['error']}", file=sys.stderr)
     return 2 if failed else 0
+
+
+# --------------------------------------------------------------------------- audit-data
+
+
+def _add_audit_data(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.data.audit import AuditConfig
+
+    d = AuditConfig()
+    p = sub.add_parser(
+        "audit-data", help="duplicates, train/test overlap and suspected label errors in the "
+        "Fashion-MNIST files",
+        description="Count exact and near duplicates within the training set, training images "
+        "that are also in the test set, and images that a cross-validated model confidently "
+        "puts in another class; print the counts and draw a figure. The data folder is only "
+        "read.",
+    )
+    _data_dir_option(p)
+    p.add_argument("--out", default=d.out, metavar="FIGURE.png", help="the figure to write")
+    p.add_argument("--near-rms", type=float, default=d.near_rms,
+                   help="near duplicates: root-mean-square pixel difference (on [0, 1]) at most")
+    p.add_argument("--folds", type=int, default=d.folds, help="folds of the label model")
+    p.add_argument("--confidence", type=float, default=d.confidence,
+                   help="a suspected label error: the model gives another class at least this")
+    p.add_argument("--no-labels", action="store_true", help="skip the label check")
+    p.add_argument("--max-train", type=positive_int, default=None, metavar="N",
+                   help="only the first N training images (quick checks)")
+    p.add_argument("--max-test", type=positive_int, default=None, metavar="N",
+                   help="only the first N test images (quick checks)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_run_audit_data)
+
+
+def _run_audit_data(args: argparse.Namespace) -> None:
+    from fashionlab.data.audit import AuditConfig, audit_data, format_audit
+
+    report = audit_data(AuditConfig(
+        data_dir=args.data_dir, out=args.out, near_rms=args.near_rms, folds=args.folds,
+        confidence=args.confidence, labels=not args.no_labels, max_train=args.max_train,
+        max_test=args.max_test, seed=args.seed))
+    print(json.dumps(report, indent=2) if args.json else format_audit(report))
 
 
 # --------------------------------------------------------------------------- models
@@ -736,6 +782,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_show,
     _add_train,
     _add_evaluate,
+    _add_audit_data,
     _add_predict,
     _add_models,
     _add_runs,
