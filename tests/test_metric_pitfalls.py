@@ -193,3 +193,24 @@ def test_score_images_reports_memorisation_and_mifid_beside_fid():
     assert "MiFID" in text and "FID divided by it" in text
     assert "near copies of training images (pixels): 150 (100.00%" in text
     assert "near copies of training images (features): 150 (100.00%" in text
+
+
+def test_the_real_against_real_benchmark_scores_test_images_as_a_perfect_generator():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "metric_floor.py"
+    spec = importlib.util.spec_from_file_location("metric_floor", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    data = synthetic_fashion(n_train=600, n_test=200, seed=9)
+    report = bench.real_against_real(mlp_features(), data, n=200, kid_subset_size=100,
+                                     kid_subsets=10)
+    assert report["samples"]["generated"] == report["samples"]["real"] == 200
+    assert report["samples"]["generated_source"] == "the first 200 test images"
+    low, high = report["kid"]["interval"]
+    assert low < 0 < high
+    assert report["memorisation"]["training_images"] == 600
+    assert report["memorisation"]["pixels"]["near_copy_fraction"] < 0.1
+    assert report["memorisation"]["self_queries"] == 600
