@@ -16,7 +16,7 @@ from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import ClassifierFeatures
 from fashionlab.metrics.fid import frechet_distance, kernel_distance
 from fashionlab.metrics.memorisation import (
-    MIFID_EPSILON,
+    KAGGLE_EPSILON,
     memorisation_report,
     mifid,
     near_copy_threshold,
@@ -98,6 +98,7 @@ def test_a_kid_subset_larger_than_the_sample_is_lowered_and_said_so():
     assert "requested_subset_size" not in kernel_distance(a, b, subset_size=100, subsets=5)
 
 
+@pytest.mark.filterwarnings("ignore:FID from 60 samples")
 def test_score_images_lowers_the_kid_subset_and_the_report_says_so():
     data = synthetic_fashion(n_train=60, n_test=200)
     with pytest.warns(UserWarning, match="subsets of 60"):
@@ -171,16 +172,46 @@ def test_mifid_is_fid_divided_by_the_memorisation_distance_below_epsilon():
         unit = lambda v: v / np.linalg.norm(v, axis=1, keepdims=True)  # noqa: E731
         return float((1 - np.abs(unit(x) @ unit(train).T)).min(1).mean())
 
-    result = mifid(2.0, far, train)
+    result = mifid(2.0, far, train, epsilon=0.1)
     assert result["memorisation_distance"] == pytest.approx(reference_distance(far))
-    assert result["memorisation_distance"] >= MIFID_EPSILON and not result["penalised"]
+    assert result["memorisation_distance"] >= 0.1 and not result["penalised"]
     assert result["value"] == pytest.approx(2.0)
-    copied = mifid(2.0, close, train)
+    copied = mifid(2.0, close, train, epsilon=0.01)
     assert copied["memorisation_distance"] == pytest.approx(reference_distance(close))
-    assert copied["penalised"] and 0 < copied["memorisation_distance"] < MIFID_EPSILON
+    assert copied["penalised"] and 0 < copied["memorisation_distance"] < 0.01
     assert copied["value"] == pytest.approx(2.0 / copied["memorisation_distance"], rel=1e-6)
+    assert copied["value_at_kaggle_epsilon"] == copied["value"]  # also below Kaggle's 0.1
+    strict = mifid(2.0, close, train, epsilon=copied["memorisation_distance"] / 2)
+    assert strict["value"] == pytest.approx(2.0) and not strict["penalised"]
+    assert strict["value_at_kaggle_epsilon"] == pytest.approx(copied["value"])
     # 1 - |cos|: a feature pointing the opposite way is as close as the same one
-    assert mifid(2.0, -train[:5], train)["memorisation_distance"] == pytest.approx(0, abs=1e-6)
+    assert mifid(2.0, -train[:5], train, 0.1)["memorisation_distance"] == pytest.approx(
+        0, abs=1e-9)
+
+
+def test_self_nearest_in_cosine_is_one_minus_the_largest_absolute_cosine():
+    g = np.random.default_rng(1)
+    points = g.normal(size=(40, 5))
+    points[7] = -3 * points[3]  # opposite direction: cosine distance 0 in 1 - |cos|
+    unit = points / np.linalg.norm(points, axis=1, keepdims=True)
+    cd = 1 - np.abs(unit @ unit.T)
+    np.fill_diagonal(cd, np.inf)
+    pick = np.random.default_rng(0).permutation(40)
+    got = self_nearest(points, queries=40, seed=0, cosine=True)
+    assert got == pytest.approx(cd.min(1)[pick], abs=1e-9)
+    assert got[list(pick).index(3)] == pytest.approx(0, abs=1e-12)
+
+
+def test_mifid_epsilon_comes_from_the_training_images_and_spares_new_images():
+    features = mlp_features()
+    train = synthetic_fashion(n_train=400, n_test=1, seed=3).train_images
+    fresh = synthetic_fashion(n_train=100, n_test=1, seed=4).train_images
+    new = _memorisation(fresh, train, features)["mifid"]
+    copies = _memorisation(train[:100], train, features)["mifid"]
+    assert 0 < new["epsilon"] == copies["epsilon"] < KAGGLE_EPSILON
+    assert not new["penalised"] and new["value"] == pytest.approx(1.0)
+    assert copies["penalised"] and copies["value"] > 1e6
+    assert new["epsilon_rule"].startswith("the 0.01 quantile of 1 - |cos|")
 
 
 def test_score_images_reports_memorisation_and_mifid_beside_fid():

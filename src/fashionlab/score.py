@@ -330,10 +330,12 @@ def format_kid(kid: dict[str, Any]) -> str:
 
 
 def format_mifid(mifid: dict[str, Any]) -> str:
-    """MiFID and why it equals FID or not."""
+    """MiFID, why it equals FID or not, and its value with Kaggle's epsilon."""
     how = ("<" if mifid["penalised"] else ">=")
     return (f"{mifid['value']:.3f} (memorisation distance {mifid['memorisation_distance']:.4f} "
-            f"{how} {mifid['epsilon']:g}{': FID divided by it' if mifid['penalised'] else ''})")
+            f"{how} epsilon {mifid['epsilon']:.4f}"
+            f"{': FID divided by it' if mifid['penalised'] else ''}; with Kaggle's epsilon "
+            f"0.1: {mifid['value_at_kaggle_epsilon']:.3f})")
 
 
 def format_memorisation(memo: dict[str, Any]) -> list[str]:
