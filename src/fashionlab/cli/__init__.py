@@ -31,6 +31,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     classifier.add_show,
     add_train,
     classifier.add_evaluate,
+    classifier.add_audit_data,
     classifier.add_predict,
     project.add_models,
     project.add_runs,
