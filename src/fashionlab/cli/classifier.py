@@ -13,7 +13,7 @@ from fashionlab.cli.common import (
     resume_check,
 )
 from fashionlab.errors import FashionlabError
-from fashionlab.options import add_options, given_options, positive_int
+from fashionlab.options import add_options, config_from_args, given_options, positive_int
 
 
 def add_show(sub: argparse._SubParsersAction) -> None:
