@@ -18,10 +18,11 @@ import os
 import sys
 from typing import Any
 
+from fashionlab.score import format_score, score_images
+
 from fashionlab.data import FashionMNIST, load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import ClassifierFeatures, load_feature_network
-from fashionlab.score import format_score, score_images
 
 
 def real_against_real(features: ClassifierFeatures, data: FashionMNIST, n: int = 10_000,

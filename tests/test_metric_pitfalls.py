@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fashionlab.score import format_score, score_images
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
@@ -24,7 +25,6 @@ from fashionlab.metrics.memorisation import (
 )
 from fashionlab.metrics.prdc import precision_recall
 from fashionlab.models import create_model
-from fashionlab.score import format_score, score_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
