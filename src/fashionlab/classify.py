@@ -19,8 +19,9 @@ from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
 from fashionlab.train.augment import tta_log_probs
+from fashionlab.train.classifier import read_run_config
 from fashionlab.train.device import resolve_device
-from fashionlab.train.runs import load_state, read_config, read_metrics, read_weights
+from fashionlab.train.runs import load_state, read_metrics, read_weights
 
 
 @dataclass
@@ -61,7 +62,7 @@ class LoadedClassifier:
 
 def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifier:
     """Rebuild the model of a classifier run from config.json and its safetensors weights."""
-    config = read_config(run_dir, kind="classifier")
+    config = read_run_config(run_dir)
     state = read_weights(run_dir)
     model = create_model(config.get("model", "?"), "classifier", **config.get("model_args", {}))
     load_state(model, state, f"the classifier in {run_dir}")

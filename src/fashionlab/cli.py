@@ -64,7 +64,7 @@ def _add_show(sub: argparse._SubParsersAction) -> None:
 
 def _run_show(args: argparse.Namespace) -> None:
     from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
-    from fashionlab.train.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
     from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
     if args.n > CAPTIONED_MAX:
@@ -429,7 +429,7 @@ def _run_score(args: argparse.Namespace) -> None:
         device=args.device, data_dir=args.data_dir,
     )
     if args.out:
-        from fashionlab.train.runs import prepare_output_file
+        from fashionlab.runtime.files import prepare_output_file
 
         prepare_output_file(args.out)  # fail before the work, not after
     report = score_run(config)
@@ -766,6 +766,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` for an error of the operating system (``No space left on device``)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -783,6 +789,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python's advice: point stdout at devnull so the flush at exit cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+    except OSError as exc:  # disk full, permission denied...: the last resort, said in one line
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         warnings.formatwarning = shown
 

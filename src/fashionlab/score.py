@@ -148,7 +148,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     ``config.class_name`` names one class; then the real set is the test images of that
     class (1,000) and CAS is skipped (it needs every class).
     """
-    from fashionlab.generate import generate_images
+    from fashionlab.generate import generate_images, is_conditional
     from fashionlab.metrics.features import load_feature_network
     from fashionlab.train.runs import read_config
 
@@ -159,7 +159,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
             f"{config.run} is a {run_config.get('kind', 'unknown')} run, not a GAN run: "
             "`fashionlab score` scores the run folder of `fashionlab train gan`"
         )
-    conditional = bool(run_config.get("conditional", False))
+    conditional = is_conditional(config.run)
     chosen = None
     if config.class_name is not None:
         if not conditional:
@@ -281,7 +281,7 @@ def format_score(report: dict[str, Any]) -> str:
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report as JSON, atomically."""
-    from fashionlab.train.runs import atomic_write_json, prepare_output_file
+    from fashionlab.runtime.files import atomic_write_json, prepare_output_file
 
     path = prepare_output_file(path)
     atomic_write_json(path, report)

@@ -22,9 +22,9 @@ import torch
 from fashionlab.data import FashionMNIST, load_fashion_mnist
 from fashionlab.errors import FashionlabError
 from fashionlab.report.html import Section, render_report
+from fashionlab.runtime.files import atomic_write_bytes, atomic_write_json, prepare_output_dir
 from fashionlab.train.device import resolve_device
 from fashionlab.train.recipe import FIVE_MINUTE_CNN
-from fashionlab.train.runs import atomic_write_bytes, atomic_write_json, prepare_output_dir
 
 
 @dataclass(frozen=True)

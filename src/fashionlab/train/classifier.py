@@ -217,9 +217,9 @@ def resume_classifier(
     ``epochs`` sets a new total, beyond the checkpoint's epoch (the learning-rate schedule
     then stretches or shrinks to it); ``device`` and ``data_dir`` may differ from the run's.
     """
-    stored = read_config(run_dir, kind="classifier")
-    config = config_from(ClassifierConfig, stored["trainer"])
-    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    stored = read_run_config(run_dir)
+    config = config_from(ClassifierConfig, stored.get("trainer"), f"{run_dir} trainer settings")
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=CHECKPOINT_KEYS)
     config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
                      device=device or config.device, data_dir=data_dir or config.data_dir)
     if config.epochs <= checkpoint["epoch"]:
@@ -373,6 +373,12 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
     return result
 
 
+CHECKPOINT_KEYS = {"epoch": int, "model": dict, "optimizer": dict, "ema": dict,
+                   "ema_updates": int, "fast": dict, "step": int, "train_seconds": (int, float),
+                   "cpu_seconds": (int, float), "rng": dict, "augment": torch.Tensor}
+"""What ``_training_state`` writes, and ``resume_classifier`` checks before reading it."""
+
+
 def _training_state(epoch, model, optimizer, ema, fast, loop, cpu_seconds, batch_order,
                     aug_generator) -> dict[str, Any]:
     """What ``resume_classifier`` needs to continue after ``epoch`` exactly."""
@@ -401,6 +407,17 @@ def _restore(checkpoint, model, optimizer, ema, fast, loop, batch_order, aug_gen
     loop.step, loop.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
     restore_rng(checkpoint["rng"], batch_order)
     aug_generator.set_state(checkpoint["augment"])
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A classifier run's config.json, its settings checked against ``ClassifierConfig``'s
+    types, and its test-time shift against the range training allows."""
+    config = read_config(run_dir, "classifier", ClassifierConfig)
+    shift = config.get("tta_shift", 0)
+    if not 0 <= shift <= MAX_TTA_SHIFT:
+        raise FashionlabError(f"{Path(run_dir) / 'config.json'}: tta_shift must be 0 to "
+                              f"{MAX_TTA_SHIFT} pixels, got {shift}")
+    return config
 
 
 def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fashionlab.train.runs import atomic_write_bytes
+from fashionlab.runtime.files import atomic_write_bytes
 from fashionlab.viz.common import save_figure
 
 CAPTIONED_MAX = 100  # images in one captioned grid: beyond, a figure takes minutes to lay out
