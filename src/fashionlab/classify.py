@@ -123,9 +123,14 @@ def ensemble_proba(classifiers: Sequence[LoadedClassifier], images: torch.Tensor
     """uint8 images (N, 28, 28) -> the mean of the classifiers' probabilities (N, 10).
 
     Averaging independently trained models is the classic ensemble: their mistakes differ
-    in part, so the mean is right more often than a typical member.
+    in part, so the mean is right more often than a typical member. Probabilities that are
+    not finite are an error, not a "nan%" verdict.
     """
-    return torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    probs = torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    if not bool(torch.isfinite(probs).all()):  # finite weights can still overflow
+        raise FashionlabError("the classifier's probabilities are not finite numbers (NaN): "
+                              "its weights overflow float32; train the run again")
+    return probs
 
 
 def _load_classifiers(
