@@ -31,13 +31,20 @@ AUTO_MIN_CELLS = 50  # fewer hidden cells than this choose nothing: auto then ta
 def fit_fill(method: str, params: dict | None, random_state: int,
              values: np.ndarray) -> np.ndarray:
     """``values`` filled by a new ``method`` imputer; a parameter value it refuses (the
-    imputer raises ValueError or TypeError) becomes a FashionlabError that names it."""
+    imputer raises ValueError or TypeError) becomes a FashionlabError that names it, and so
+    does a fill that is not finite (a cell a reader of the file would refuse)."""
     imputer = make_imputer(method, params, random_state)
+    given = f" with {format_key_values(params)}" if params else ""
     try:
-        return imputer.fit_transform(values)
+        with np.errstate(over="ignore", invalid="ignore"):  # judged on the result below
+            filled = imputer.fit_transform(values)
     except (ValueError, TypeError) as exc:
-        given = f" with {format_key_values(params)}" if params else ""
         raise FashionlabError(f"{method}{given}: {exc}") from exc
+    if not np.isfinite(filled).all():
+        raise FashionlabError(f"{method}{given} filled cells with values that are not finite "
+                              "numbers (an overflow); rescale the large columns, or choose "
+                              "another --method")
+    return filled
 
 
 def check_output_path(input_path: Path, out: Path, force: bool) -> Path:
