@@ -17,6 +17,9 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
 
 from fashionlab.impute.base import IMPUTERS, BaseImputer, register_imputer
+from fashionlab.impute.progress import bar, tick
+
+KNN_CHUNK = 2000  # rows filled at a time by the kNN imputer (one progress step)
 
 __all__ = [
     "IMPUTERS",
@@ -145,7 +148,33 @@ class KNearestImputer(_WrappedImputer):
         self.imputer_ = imputer.fit((X - self.low_) / self.span_)
 
     def _impute(self, X):
-        return self.imputer_.transform((X - self.low_) / self.span_) * self.span_ + self.low_
+        scaled = (X - self.low_) / self.span_
+        rows = range(0, len(X), KNN_CHUNK)  # each row's neighbours are found on their own
+        with bar(len(X), "fill: nearest rows", "row") as progress:
+            parts = []
+            for start in rows:
+                parts.append(self.imputer_.transform(scaled[start : start + KNN_CHUNK]))
+                progress.update(len(parts[-1]))
+        return np.concatenate(parts) * self.span_ + self.low_
+
+
+class _CountedIterativeImputer(IterativeImputer):
+    """scikit-learn's IterativeImputer, ticking a progress bar (``fashionlab.impute.progress``)
+    at each column it regresses: a long fit shows how far it is and the time left."""
+
+    def fit_transform(self, X, y=None, **params):
+        rounds = f"at most {self.max_iter} rounds of {np.shape(X)[1]} columns"
+        with bar(self.max_iter * np.shape(X)[1], f"fit ({rounds})", "column"):
+            return super().fit_transform(X, y, **params)
+
+    def transform(self, X):
+        with bar(len(getattr(self, "imputation_sequence_", ())), "fill", "column"):
+            return super().transform(X)
+
+    def _impute_one_feature(self, *args, **kwargs):
+        result = super()._impute_one_feature(*args, **kwargs)
+        tick()
+        return result
 
 
 class _Iterative(_WrappedImputer):
@@ -194,7 +223,7 @@ class MiceImputer(_Iterative):
         self.random_state = random_state
 
     def _make(self, rng):
-        return IterativeImputer(
+        return _CountedIterativeImputer(
             estimator=BayesianRidge(), max_iter=self.max_iter, tol=self.tol,
             random_state=_seed(rng),
         )
@@ -251,7 +280,7 @@ class MissForestImputer(_Iterative):
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
             n_jobs=self.n_jobs, random_state=_seed(rng),
         )
-        return IterativeImputer(
+        return _CountedIterativeImputer(
             estimator=forest, max_iter=self.max_iter, initial_strategy="mean",
             random_state=_seed(rng),
         )

@@ -32,10 +32,9 @@ from fashionlab.runtime.files import atomic_write_bytes
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")  # 1,5  -0,25  ,5 (not 1,000.5 nor 1,2,3)
-# A number as spreadsheets write it: not Python's "1_000", " ١٢ " (Arabic digits) or "0x1p3"
-NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?inf(inity)?", re.I | re.A)
 NEWLINE = re.compile(r"\r\n|\r|\n")
 LARGEST = 1e150  # larger values overflow float64 once squared (variances, distances)
+
 
 @dataclass
 class Table:
@@ -64,12 +63,12 @@ def read_table(path: str | Path) -> Table:
     if not path.is_file():
         raise FashionlabError(f"{path} does not exist or is not a file")
     raw = path.read_bytes()
-    if not raw.strip():
-        raise FashionlabError(f"{path} is empty; give a CSV file with a header row and data")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise FashionlabError(f"{path} is not a CSV file (not UTF-8 text)") from None
+    if not text.strip():  # a byte order mark alone is empty too
+        raise FashionlabError(f"{path} is empty; give a CSV file with a header row and data")
     if "\x00" in text:
         raise FashionlabError(f"{path} is not a CSV file (it holds binary data)")
     delimiter = _detect_delimiter(text)
@@ -174,10 +173,11 @@ def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray
         if cell.lower() in MISSING_MARKERS:
             continue
         filled += 1
-        if NUMBER.fullmatch(cell):
-            values[i] = float(cell)
-        else:
+        value = _number(cell)
+        if value is None:
             bad.append(i)
+        else:
+            values[i] = value
     if filled == 0:
         hint = "" if name.strip() else " (a delimiter at the end of every line?)"
         raise FashionlabError(
@@ -207,6 +207,18 @@ def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray
             "rescale the column (for example, store it in larger units)"
         )
     return values
+
+
+def _number(cell: str) -> float | None:
+    """The number a cell holds as spreadsheets write numbers, else None: Python's own forms
+    (``1_000``, Arabic-Indic digits, a NaN that is not a missing marker: ``+nan``) are text."""
+    if not cell.isascii() or "_" in cell:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        return None
+    return None if value != value else value
 
 
 def _decimals(cells: list[str]) -> int | None:

@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from fashionlab.impute.base import register_imputer
+from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
 from fashionlab.models.ts_imputers import WindowDiscriminator, WindowGenerator
 
@@ -136,11 +137,19 @@ class WindowGainImputer(_TimeSeriesImputer):
         opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
-        step = 0
         self.history_ = []
-        start = time.perf_counter()
         self.generator_.train()
         self.discriminator_.train()
+        with bar(total, "window-gain training", "step"):  # ticked by _train_epochs
+            self._train_epochs(Z, length, steps_per_epoch, total, opt_g, opt_d, rng, device)
+        self.generator_.eval()
+        self.discriminator_.eval()
+
+    def _train_epochs(self, Z, length, steps_per_epoch, total, opt_g, opt_d, rng, device):
+        """``epochs`` of ``steps_per_epoch`` GAN steps (``total`` in all, or fewer within
+        ``max_seconds``); each epoch's mean losses go to ``history_``."""
+        step = 0
+        start = time.perf_counter()
         for epoch in range(self.epochs):
             sums: dict[str, float] = {}
             for _ in range(steps_per_epoch):
@@ -155,6 +164,7 @@ class WindowGainImputer(_TimeSeriesImputer):
                 batch = _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device)
                 logs = _gan_step(self, batch, opt_g, opt_d)
                 step += 1
+                tick()
                 for key, value in logs.items():
                     sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
             if not sums:  # the time budget ran out before this epoch began
@@ -165,8 +175,6 @@ class WindowGainImputer(_TimeSeriesImputer):
                 print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
             if self.max_seconds is not None and time.perf_counter() - start >= self.max_seconds:
                 break
-        self.generator_.eval()
-        self.discriminator_.eval()
 
     # ------------------------------------------------------------ transform
     def _fill(self, X: np.ndarray) -> np.ndarray:
