@@ -238,3 +238,17 @@ def test_an_unreadable_input_is_one_error_line(capsys, csv_file, tmp_path, monke
     monkeypatch.setattr(Path, "read_bytes", denied)
     code, _, err = impute(capsys, csv_file, tmp_path / "out.csv")
     assert one_error_line(code, err) == f"error: {csv_file}: Permission denied"
+
+
+def test_a_new_name_is_claimed_on_a_file_system_without_hard_links(tmp_path, monkeypatch):
+    import fashionlab.runtime.files as files
+    from fashionlab.errors import FashionlabError
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(files.os, "link", no_links)
+    files.atomic_write_bytes(tmp_path / "new.csv", b"first\n", exclusive=True)
+    with pytest.raises(FashionlabError, match="appeared while this command worked"):
+        files.atomic_write_bytes(tmp_path / "new.csv", b"second\n", exclusive=True)
+    assert (tmp_path / "new.csv").read_bytes() == b"first\n" and leftovers(tmp_path) == []

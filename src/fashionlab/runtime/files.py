@@ -103,21 +103,20 @@ def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -
 
 def _link_new(tmp: str, target: Path, given: Path) -> None:
     """Give the finished temporary file the name ``target`` only if no file has it."""
+    appeared = FashionlabError(f"{given} appeared while this command worked (another process "
+                               "wrote it?); it is left as it is: choose another name, or pass "
+                               "--force to replace it")
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise FashionlabError(f"{given} appeared while this command worked (another process "
-                              "wrote it?); it is left as it is: choose another name, or "
-                              "pass --force to replace it") from None
+        raise appeared from None
     except OSError as exc:  # a file system without hard links: create the name, then rename
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
             raise
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         except FileExistsError:
-            raise FashionlabError(f"{given} appeared while this command worked (another "
-                                  "process wrote it?); it is left as it is: choose another "
-                                  "name, or pass --force to replace it") from None
+            raise appeared from None
         os.replace(tmp, target)
     else:
         Path(tmp).unlink()
