@@ -50,7 +50,8 @@ def test_large_values_below_the_limit_are_filled_with_finite_numbers(capsys, tmp
 def test_a_fill_that_overflows_is_an_error(capsys, tmp_path, monkeypatch):
     import fashionlab.impute.baselines as baselines
 
-    monkeypatch.setattr(baselines.SimpleImputer, "transform", lambda self, X: np.nan_to_num(X, nan=np.inf))
+    monkeypatch.setattr(baselines.SimpleImputer, "transform",
+                        lambda self, X: np.nan_to_num(X, nan=np.inf))
     code, _, err, written = impute(capsys, tmp_path, "a,b\n1,2\n,3\n4,5\n", "--method", "mean")
     assert "not finite numbers" in one_error_line(code, err) and written == b""
 

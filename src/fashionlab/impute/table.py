@@ -29,8 +29,9 @@ AUTO_METHODS = ("mean", "mice", "gain", "interpolate", "locf", "window-gain")
 AUTO_FRACTION = 0.1  # share of the observed cells that --method auto hides to choose
 AUTO_MIN_CELLS = 50  # fewer hidden cells than this choose nothing: auto then takes GAIN
 AUTO_MAX_CELLS = 200_000  # a larger table is scored on a seeded block of rows of this many
-#                           cells (4,000 rows of 50 columns: seconds per candidate, where the
-#                           whole 100,000 rows took 8 minutes for MICE alone; see the README)
+#                           cells: 4,000 rows of 50 columns scored the five candidates in 127 s
+#                           where MICE alone took 498 s on all 100,000 rows (on a loaded
+#                           machine: docs/impute-large-tables.md)
 
 
 def fit_fill(method: str, params: dict | None, random_state: int,
@@ -146,7 +147,7 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
         result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed,
                                          {config.method: config.params}, say)
     if out is not None:
-        result.method, estimate = config.method, ""
+        result.method = config.method
         if config.method == AUTO:
             rows = result.choice_rows = scoring_rows(len(table.rows), columns, config.seed)
             if rows is not None:
@@ -154,9 +155,8 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
             result.method, result.choice, result.choice_note = choose_method(
                 table.values[rows.start : rows.stop] if rows else table.values, config.seed,
                 say)
-            estimate = _fill_estimate(result, rows)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
-            f"{result.method}{estimate}...{_slow_note(result.method, columns)}")
+            f"{result.method}...{_slow_note(result.method, columns)}")
         filled = fit_fill(result.method, config.params, config.seed, table.values)
         write_table(table, filled, out, config.flags, exclusive=not config.force)
     return result
@@ -183,18 +183,6 @@ def scoring_rows(rows: int, columns: int, seed: int = 0) -> range | None:
 def _rows(block: range, rows: int) -> str:
     return (f"rows {block.start + 1:,}-{block.stop:,}, a seeded block of {len(block):,} of "
             f"the {rows:,} rows")
-
-
-def _fill_estimate(result: ImputeResult, block: range | None) -> str:
-    """`` (about 3 min: ...)``: the chosen method's time on the scored block, times the
-    rows, when auto scored a block (most methods' fits grow linearly with the rows)."""
-    timed = [row for row in result.choice if row["method"] == result.method]
-    if block is None or not timed:
-        return ""
-    seconds = timed[0]["seconds"] * result.rows / len(block)
-    about = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-    return (f" (about {about}: its {timed[0]['seconds']:.1f} s on the scored block, times "
-            f"{result.rows / len(block):.3g} for every row)")
 
 
 def choose_method(values: np.ndarray, seed: int = 0,
