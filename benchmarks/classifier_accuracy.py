@@ -159,10 +159,10 @@ from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
-from fashionlab.classify import ensemble_proba, load_classifier
+from fashionlab.classifier import recipes as recipe
+from fashionlab.classifier.predict import ensemble_proba, load_classifier
+from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.data import load_fashion_mnist
-from fashionlab.train import recipe
-from fashionlab.train.classifier import ClassifierConfig, train_classifier
 
 # The shared part of the CNN recipes (the library's CNN_RECIPE: SGD + Nesterov, one-cycle,
 # label smoothing, crops and flips on tensors, an EMA of the weights and test-time flip

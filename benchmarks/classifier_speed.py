@@ -49,13 +49,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from fashionlab.classifier.augment import Augment
+from fashionlab.classifier.loop import EpochLoop, build_optimizer
+from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.data import load_fashion_mnist, normalize
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.models import create_model
-from fashionlab.train.augment import Augment
-from fashionlab.train.classifier import ClassifierConfig, train_classifier
-from fashionlab.train.classifier_loop import EpochLoop, build_optimizer
-from fashionlab.train.device import DEVICES, Distributed, configure_backends, resolve_device
+from fashionlab.runtime.device import DEVICES, Distributed, configure_backends, resolve_device
 
 
 class PerSampleImages(Dataset):
@@ -168,7 +168,7 @@ def bench_cnn(args, split) -> None:
         return lambda: dataloader_loop(model, optimizer, loader, n_batches, device)
 
     def ours(bf16: bool, compiled: bool = False):
-        from fashionlab.train.recipe import EMA
+        from fashionlab.runtime.schedules import EMA
 
         torch.manual_seed(0)
         model = create_model(args.model, "classifier", **model_args).to(

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import ScoreConfig, score_run
 from fashionlab.metrics.features import NOT_INCEPTION
-from fashionlab.score import ScoreConfig, score_run
-from fashionlab.train.runs import read_config, read_metrics
+from fashionlab.runtime.runs import read_config, read_metrics
 
 
 def wall_time(run: str | Path) -> dict[str, Any]:
@@ -151,8 +151,8 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
 
 def smoke_runs(root: Path, data_dir: str | None) -> tuple[str, list[str]]:
     """A 1-epoch classifier and three tiny GAN runs (a few steps each), for checking the script."""
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.classifier.train import ClassifierConfig, train_classifier
+    from fashionlab.gan.train import GanConfig, train_gan
 
     classifier = root / "classifier"
     train_classifier(ClassifierConfig(model="mlp", epochs=1, batch_size=256, out=str(classifier),

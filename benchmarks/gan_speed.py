@@ -7,7 +7,7 @@ epoch are EXTRAPOLATED from the timed steps to one epoch of 60,000 images
 
 - "plain port": a per-sample ``Dataset`` + ``DataLoader(shuffle=True)`` and the
   pytorch/examples loop (real and fake through D separately, ``.item()`` every step).
-- "fashionlab": ``fashionlab.train.gan.train_one_epoch`` exactly as ``train gan`` runs
+- "fashionlab": ``fashionlab.gan.train.train_one_epoch`` exactly as ``train gan`` runs
   it (resident data tensor, sliced batches, one D pass over real+fake, losses kept
   as tensors), in fp32 and with bf16 autocast.
 - the ``lite`` default model, for scale.
@@ -57,10 +57,10 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from fashionlab.data import load_fashion_mnist, to_tanh_range
+from fashionlab.gan.step import make_amp
+from fashionlab.gan.train import GanConfig, train_one_epoch
 from fashionlab.models import create_model
-from fashionlab.train.device import Distributed, configure_backends, resolve_device
-from fashionlab.train.gan import GanConfig, train_one_epoch
-from fashionlab.train.gan_step import make_amp
+from fashionlab.runtime.device import Distributed, configure_backends, resolve_device
 
 EPOCH_IMAGES = 60_000
 

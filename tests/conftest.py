@@ -75,8 +75,8 @@ def tiny_fashion() -> FashionMNIST:
 def classifier_data(monkeypatch) -> FashionMNIST:
     """Tiny synthetic data that the classifier trainer and ``classify`` load instead of
     Fashion-MNIST."""
-    import fashionlab.classify as classify
-    import fashionlab.train.classifier as trainer
+    import fashionlab.classifier.predict as classify
+    import fashionlab.classifier.train as trainer
 
     fake = synthetic_fashion(n_train=384, n_test=64)
     monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
@@ -87,9 +87,9 @@ def classifier_data(monkeypatch) -> FashionMNIST:
 def write_untrained_classifier_run(folder: Path) -> Path:
     """A classifier run folder holding a freshly initialised (seeded) ``mlp``: enough of a
     feature network for the GAN metrics' tests."""
+    from fashionlab.classifier.train import ClassifierConfig, run_config
     from fashionlab.models import create_model
-    from fashionlab.train.classifier import ClassifierConfig, run_config
-    from fashionlab.train.runs import Run
+    from fashionlab.runtime.runs import Run
 
     torch.manual_seed(0)
     model = create_model("mlp", "classifier")

@@ -12,17 +12,17 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-import fashionlab.classify as classify
-import fashionlab.train.classifier as trainer
-import fashionlab.train.classifier_loop as loop
+import fashionlab.classifier.loop as loop
+import fashionlab.classifier.predict as classify
+import fashionlab.classifier.train as trainer
+from fashionlab.classifier.augment import tta_log_probs
+from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.cli import main
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.user_images import load_user_image
 from fashionlab.errors import FashionlabError
 from fashionlab.models import create_model
-from fashionlab.train.augment import tta_log_probs
-from fashionlab.train.classifier import ClassifierConfig, train_classifier
-from fashionlab.train.runs import Run, read_metrics
+from fashionlab.runtime.runs import Run, read_metrics
 
 TINY = {  # small widths keep every model's test to a second or two
     "mlp": {"hidden": 32},

@@ -72,8 +72,8 @@ def test_a_classifier_config_of_wrong_types(capsys, runs, tmp_path, change, says
 
 def test_the_config_check_reads_the_dataclass_types():
     from fashionlab.errors import FashionlabError
+    from fashionlab.gan.train import GanConfig
     from fashionlab.runtime.schema import check_fields
-    from fashionlab.train.gan import GanConfig
 
     check_fields(GanConfig, {"betas": [0.5, 0.999], "epochs": None, "lr_g": 1, "new": "x"}, "c")
     for bad, says in (({"betas": [0.5]}, "a list of 2 values"), ({"epochs": 1.5}, "a whole "
@@ -133,7 +133,7 @@ def test_a_checkpoint_that_loads_safely_but_is_malformed(capsys, runs, tmp_path,
 
 def test_a_checkpoint_with_a_damaged_random_state(capsys, runs, tmp_path):
     from fashionlab.errors import FashionlabError
-    from fashionlab.train.checkpoints import restore_rng
+    from fashionlab.runtime.checkpoints import restore_rng
 
     with pytest.raises(FashionlabError, match="random state is damaged"):
         restore_rng({"torch_cpu": "x"}, torch.Generator())

@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.step import gan_step, make_amp, sample
+from fashionlab.gan.train import GanConfig, train_gan
 from fashionlab.models import create_model, model_names
-from fashionlab.train import checkpoints
-from fashionlab.train.gan import GanConfig, train_gan
-from fashionlab.train.gan_step import gan_step, make_amp, sample
-from fashionlab.train.runs import read_metrics
+from fashionlab.runtime import checkpoints
+from fashionlab.runtime.runs import read_metrics
 
 SMALL = {"g_width": 16, "d_width": 8}  # lite/cgan shrunk: same code paths, a fraction of the work
 

@@ -19,7 +19,7 @@ def one_error_line(code: int, err: str) -> str:
 
 def tiny_gan_run(folder: Path) -> Path:
     """A lite GAN trained one epoch on 96 synthetic images (seconds)."""
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.gan.train import GanConfig, train_gan
 
     config = GanConfig(model="lite", model_args={"g_width": 16, "d_width": 8}, epochs=1,
                        batch_size=32, samples=2, device="cpu", out=str(folder))
@@ -29,7 +29,7 @@ def tiny_gan_run(folder: Path) -> Path:
 
 def tiny_inpaint_run(folder: Path) -> Path:
     """A convolutional inpainting run of a few steps on synthetic images (seconds)."""
-    from fashionlab.impute.inpaint import InpaintConfig, inpaint
+    from fashionlab.inpaint.train import InpaintConfig, inpaint
 
     config = InpaintConfig(model="conv", box_size=10, out=str(folder), dry_run=True, n_val=100)
     inpaint(config, synthetic_fashion(n_train=300, n_test=40))

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from fashionlab.errors import FashionlabError
+from fashionlab.options import option
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top",
@@ -81,6 +82,12 @@ ENV_VAR = "FASHIONLAB_DATA"
 
 _IDX_MAGIC = {2049: 1, 2051: 3}  # labels: 1 dimension, images: 3 dimensions
 GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip file
+
+
+def data_dir_option() -> str | None:
+    """The ``data_dir`` field of every config that reads Fashion-MNIST (``--data-dir``)."""
+    return option(None, "folder with the four Fashion-MNIST .gz files (default: "
+                  "$FASHIONLAB_DATA, then ~/.cache/fashionlab, then download)")
 
 
 def parse_class(text: str | int) -> int:

@@ -94,8 +94,8 @@ from fashionlab.impute.gaussian import (
     yeo_johnson_inverse,
 )
 from fashionlab.models.imputers import GainDiscriminator, GainGenerator
-from fashionlab.train.device import torch_threads
-from fashionlab.train.recipe import EMA
+from fashionlab.runtime.device import torch_threads
+from fashionlab.runtime.schedules import EMA
 
 NOISE = 0.01  # gaps are filled with U(0, NOISE) noise in training, as in GAIN's code
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)

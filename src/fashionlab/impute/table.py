@@ -20,7 +20,7 @@ from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
 from fashionlab.impute.csv_io import read_table, write_table
 from fashionlab.impute.progress import shown
-from fashionlab.options import format_key_values
+from fashionlab.options import format_key_values, fraction, option
 from fashionlab.runtime.files import prepare_output_file
 
 WIDE = 30  # numeric columns of the widest table GainImputer's defaults were chosen on
@@ -73,15 +73,31 @@ def check_output_path(input_path: Path, out: Path, force: bool) -> Path:
 class ImputeConfig:
     """What ``fashionlab impute`` does."""
 
-    input: Path  # the CSV file to read (never written)
-    out: Path | None = None  # the CSV file to write; None = evaluate only
-    method: str = AUTO  # a registered imputer (fashionlab.impute.IMPUTERS), or AUTO
-    force: bool = False  # overwrite an existing --out
-    flags: bool = False  # add a <column>_imputed 0/1 column for each column with filled cells
-    evaluate: float | None = None  # hide this fraction of observed cells and score every method
-    evaluate_methods: tuple[str, ...] | None = None  # scored by evaluate; None = auto_methods()
-    seed: int = 0  # seeds the imputers and the hidden cells
-    params: dict = field(default_factory=dict)  # keyword arguments of the `method` imputer
+    input: Path = option(help="CSV file to read (never written)", positional=True)
+    out: Path | None = option(None, "CSV file to write (must not exist, see --force); none: "
+                              "evaluate only")
+    method: str = option(
+        AUTO, f"auto, or one of: {', '.join(IMPUTERS)} (for rows in time order, an hourly "
+        "series, interpolate, locf and window-gain use the neighbouring rows). auto scores "
+        f"{', '.join(AUTO_METHODS)} on {AUTO_FRACTION:g} of the observed cells, hidden (of a "
+        f"seeded block of rows when the table has more than {AUTO_MAX_CELLS:,} cells), and "
+        "fills with the best")
+    force: bool = option(False, "overwrite an existing --out file")
+    flags: bool = option(False, "add a <column>_imputed column (1 = filled) for each column "
+                         "with gaps")
+    evaluate: float | None = option(
+        None, "hide this fraction of the observed numeric cells and print each method's error "
+        "on them", parse=fraction, metavar="FRACTION")
+    evaluate_methods: tuple[str, ...] | None = option(
+        None, "comma-separated methods that --evaluate scores (default: the candidates of "
+        f"auto: {','.join(AUTO_METHODS)})", flag="--compare", metavar="NAMES",
+        parse=lambda text: tuple(text.split(",")))
+    seed: int = option(0, "seeds the imputer and the hidden cells")
+    params: dict = option(
+        factory=dict, flag="--param",
+        help="a keyword argument of the --method imputer, VALUE as JSON (repeatable; --evaluate "
+        "scores that method with it too), e.g. --method knn --param n_neighbors=10; an unknown "
+        "KEY lists the method's parameters")
 
 
 @dataclass

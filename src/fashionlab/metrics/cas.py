@@ -25,22 +25,22 @@ from typing import Any
 
 import torch
 
-from fashionlab.data import CLASS_NAMES, normalize
-from fashionlab.data.batches import EVAL_BATCH_SIZE
-from fashionlab.data.fashion_mnist import BACKGROUND
-from fashionlab.errors import FashionlabError
-from fashionlab.metrics.features import as_uint8_images
-from fashionlab.models import create_model
-from fashionlab.train.augment import Augment
-from fashionlab.train.classifier import ClassifierConfig
-from fashionlab.train.classifier_loop import (
+from fashionlab.classifier.augment import Augment
+from fashionlab.classifier.loop import (
     EpochLoop,
     build_optimizer,
     epoch_data,
     evaluate_tensors,
     uses_convolutions,
 )
-from fashionlab.train.device import Distributed, resolve_device
+from fashionlab.classifier.train import ClassifierConfig
+from fashionlab.data import CLASS_NAMES, normalize
+from fashionlab.data.batches import EVAL_BATCH_SIZE
+from fashionlab.data.fashion_mnist import BACKGROUND
+from fashionlab.errors import FashionlabError
+from fashionlab.metrics.features import as_uint8_images
+from fashionlab.runtime.device import Distributed, resolve_device
+from fashionlab.runtime.registry import create_model
 
 # (n, epoch) -> n new uint8 generated images (n, 28, 28) and their int64 labels (n,), the
 # same draw for the same epoch every time

@@ -2,7 +2,7 @@
 
 Only the ``nn.Module`` s live here (torch only, explicit arguments); the training
 step and the scikit-learn style user API are in ``fashionlab.impute.gain`` and
-``fashionlab.impute.inpaint``.
+``fashionlab.inpaint.train``.
 
 Conventions: values are scaled to [0, 1]; ``mask`` is 1 where a value is given
 to the generator and 0 where it must be filled. The generator returns values in

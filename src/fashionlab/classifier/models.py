@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fashionlab.models.registry import register
+from fashionlab.runtime.registry import register
 
 
 def stage_sizes(name: str, values: Sequence[int], count: int = 3) -> list[int]:

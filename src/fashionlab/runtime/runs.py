@@ -6,19 +6,28 @@ Layout::
     RUN/metrics.jsonl      one JSON object per epoch
     RUN/model.safetensors  weights (loading never executes code from a file)
     RUN/scores.json        the final scores (classifier and inpainting runs)
-    RUN/checkpoint.pt      what --resume needs (classifier and GAN runs; train/checkpoints.py)
+    RUN/checkpoint.pt      what --resume needs (classifier and GAN runs; runtime/checkpoints.py)
     RUN/figures/*.png      figures
 
+    RUN/.fashionlab-run    the marker: this folder was written by a fashionlab run
+    RUN/.fashionlab-lock   held (flock) by the process training into the folder
+
 Every file is written atomically (``fashionlab.runtime.files``), so a run killed at any
-moment leaves either the old file or the new one, never half of one. A new run in a
-folder that holds an earlier run replaces it (``Run.start``): the files that runs
-write are removed first, so that figures, GIF frames and weights of two runs never
-mix; other files are left alone.
+moment leaves either the old file or the new one, never half of one; the temporary
+files a kill leaves behind are removed by the next run or ``--resume`` in the folder.
+One process at a time trains into a folder: a second one is refused with the first
+one's PID, and a lock left by a killed process is released by the system with it.
+A new run in a folder that holds an earlier run replaces it (``Run.start``): the files
+that runs write are removed first, so that figures, GIF frames and weights of two runs
+never mix; other files are left alone, and a folder holding a config.json that no
+fashionlab run wrote (no marker) is refused rather than touched.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -29,6 +38,7 @@ from safetensors.torch import load_file, save
 
 from fashionlab.errors import FashionlabError
 from fashionlab.runtime.files import (
+    FILE_MODE,
     atomic_write_bytes,
     atomic_write_json,
     jsonable,
@@ -43,16 +53,52 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 SCORES = "scores.json"
 FIGURES = "figures"
+MARKER = ".fashionlab-run"
+LOCK = ".fashionlab-lock"
 RUN_FILES = (CONFIG, METRICS, "*.safetensors", "checkpoint.pt", SCORES,
              f"{FIGURES}/*.png", f"{FIGURES}/*.gif", f"{FIGURES}/samples/epoch_*.png")
 
 
+_HELD: dict[Path, int] = {}  # run folders this process has locked -> the lock file's fd
+
+
+def lock_run_folder(path: Path) -> None:
+    """Hold ``path``'s lock for the rest of this process (a trainer's lifetime), or raise
+    a FashionlabError naming the process that holds it. The lock is an ``flock``: the
+    system releases it when its process ends, however it ends, so no lock goes stale."""
+    path = path.resolve()
+    if path in _HELD:
+        return
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise FashionlabError(f"{path} is in use by process {holder}: another training "
+                              "writes there; wait for it or choose another --out") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    _HELD[path] = fd
+
+
+def remove_leftover_temp_files(path: Path) -> None:
+    """Remove the temporary files (``.NAME.*.tmp``) a killed run left in its folder; only
+    the lock's holder calls this, so no other writer's file can be among them."""
+    for folder in (path, path / FIGURES, path / FIGURES / "samples"):
+        for leftover in folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
 class Run:
-    """Writes one run folder (see the module docstring)."""
+    """Writes one run folder (see the module docstring): locks it and clears the
+    temporary files of a killed run as it opens it."""
 
     def __init__(self, path: str | Path):
         self.path = prepare_output_dir(path)
         self.figures = self.path / FIGURES
+        lock_run_folder(self.path)
+        remove_leftover_temp_files(self.path)
 
     def figure(self, name: str) -> Path:
         """Path for figure ``name`` (creating the figures folder)."""
@@ -64,12 +110,30 @@ class Run:
         the folder holds a run's config.json), write ``config`` and an empty metrics log.
         Called once the new run has its data and model, so that a run that fails to
         start leaves the earlier one whole."""
-        if is_run_config(self.path / CONFIG):
+        if (self.path / MARKER).is_file():
             for pattern in RUN_FILES:
                 for path in self.path.glob(pattern):
                     path.unlink()
+        elif (self.path / CONFIG).exists():
+            raise FashionlabError(
+                f"{self.path} holds a {CONFIG} that no fashionlab run wrote (it has no "
+                f"{MARKER} marker), so nothing there is replaced: choose another --out, or "
+                "empty the folder")
+        self._mark(config.get("kind"), finished=False)
         self.write_config(config)
         self.start_metrics()
+
+    def reopen(self, kind: str) -> None:
+        """Continue the run here (``--resume``): it is unfinished until ``finish``."""
+        self._mark(kind, finished=False)
+
+    def finish(self, kind: str) -> None:
+        """The run wrote everything it writes (weights, scores, figures): a kill before
+        this leaves a run that ``--resume`` completes."""
+        self._mark(kind, finished=True)
+
+    def _mark(self, kind: str | None, finished: bool) -> None:
+        atomic_write_json(self.path / MARKER, {"kind": kind, "finished": finished})
 
     def write_config(self, config: Mapping[str, Any]) -> None:
         atomic_write_json(self.path / CONFIG, dict(config))
@@ -161,6 +225,18 @@ def config_from(cls: type[T], stored: Mapping[str, Any], where: str = CONFIG) ->
     check_fields(cls, stored, where)
     names = {f.name for f in fields(cls)}
     return cls(**{key: value for key, value in stored.items() if key in names})
+
+
+def run_finished(run_dir: str | Path) -> bool:
+    """The run in ``run_dir`` wrote all its files (``Run.finish``). A run of a version
+    before the marker counts as finished when it has its final scores or weights."""
+    run_dir = Path(run_dir)
+    try:
+        marker = json.loads((run_dir / MARKER).read_text())
+    except (OSError, ValueError):
+        return any((run_dir / name).is_file()
+                   for name in (SCORES, "generator.safetensors"))
+    return isinstance(marker, dict) and marker.get("finished") is True
 
 
 def is_run_config(path: Path) -> bool:

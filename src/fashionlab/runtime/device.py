@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from fashionlab.errors import FashionlabError
+from fashionlab.options import option
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -25,6 +26,23 @@ def parse_device_name(name: str | torch.device) -> tuple[str, int | None]:
         raise FashionlabError(f"unknown device {str(name)!r}; choose one of: {', '.join(DEVICES)}"
                               " (or cuda:N)")
     return kind, int(index) if colon else None
+
+
+def _device_argument(text: str) -> str:
+    """argparse type of --device: the name, checked as it is read."""
+    import argparse
+
+    try:
+        parse_device_name(text)
+    except FashionlabError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def device_option() -> str:
+    """The ``device`` field of every config that runs models (``--device``)."""
+    return option("auto", "auto (a GPU when there is one), cpu, cuda or cuda:N",
+                  parse=_device_argument)
 
 
 def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
@@ -111,15 +129,6 @@ def all_reduce_sum(tensor: torch.Tensor, ctx: Distributed) -> torch.Tensor:
     if ctx.enabled:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
-
-
-def broadcast_object(obj, ctx: Distributed):
-    """Send a picklable object from rank 0 to every process (identity when run alone)."""
-    if not ctx.enabled:
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 def barrier(ctx: Distributed) -> None:

@@ -1,4 +1,4 @@
-"""Training-recipe pieces shared by the classifier trainer: learning-rate schedules and EMA."""
+"""Learning-rate schedules and weight averages (EMA), shared by every trainer."""
 
 from __future__ import annotations
 
@@ -9,17 +9,6 @@ import torch
 from torch import nn
 
 SCHEDULES = ("constant", "cosine", "onecycle")
-
-# The CNN training recipe chosen on the validation split (benchmarks/classifier_accuracy.py),
-# as ClassifierConfig keyword arguments: SGD with Nesterov momentum, one-cycle, label
-# smoothing, crops and flips on tensors, an EMA of the weights, test-time flip averaging.
-CNN_RECIPE = dict(batch_size=128, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=5e-4,
-                  schedule="onecycle", warmup_epochs=1, label_smoothing=0.1, crop_padding=2,
-                  flip=True, ema_decay=0.999, tta_flip=True)
-# The cnn the five-minute runs chose ("narrow pool-first grid 3"): widths 24/48/96,
-# pooling before BatchNorm and ReLU, the last maps averaged to a 3x3 grid.
-FIVE_MINUTE_CNN = {"widths": [24, 48, 96], "pool_first": True, "head_grid": 3}
-
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
     """Multiplier of the peak learning rate at optimisation ``step`` (0-based) of ``total``.

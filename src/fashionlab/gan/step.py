@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fashionlab.train.device import bf16_autocast
+from fashionlab.runtime.device import bf16_autocast
 
 LOSSES = ("bce", "hinge")
 

@@ -27,11 +27,12 @@ from torch import nn
 
 from fashionlab.data import CLASS_NAMES, from_tanh_range, parse_class
 from fashionlab.errors import FashionlabError
-from fashionlab.models import create_model
+from fashionlab.gan.train import read_run_config
+from fashionlab.options import option, positive_int
+from fashionlab.runtime.device import device_option, resolve_device
 from fashionlab.runtime.files import atomic_write_bytes, prepare_output_file
-from fashionlab.train.device import resolve_device
-from fashionlab.train.gan import read_run_config
-from fashionlab.train.runs import (
+from fashionlab.runtime.registry import create_model
+from fashionlab.runtime.runs import (
     load_state,
     read_weights,
 )
@@ -45,16 +46,22 @@ MAX_IMAGES = 1_000_000  # images per call: 784 MB as .npy
 class GenerateConfig:
     """What ``fashionlab generate`` does."""
 
-    run: str  # a GAN run folder (from `fashionlab train gan`)
-    n: int = 64  # number of images
-    out: str = "generated.png"  # .png: a grid; .npy: uint8 array (n, 28, 28) for metrics
-    seed: int = 0  # seeds the noise (and the class order); same seed, same images
-    class_name: str | None = None  # conditional runs: a class name or index; None = balanced
-    classify: str | None = None  # a classifier run that labels the generated images
-    best: bool = False  # use the best-FID epoch's generator instead of the last one
-    device: str = "auto"  # auto | cpu | cuda
-    columns: int = 8  # grid width
-    noise_scale: float = 1.0  # input noise z ~ N(0, noise_scale^2 I); 1.0 = as in training
+    run: str = option(help="GAN run folder (fashionlab train gan)", positional=True)
+    n: int = option(64, "number of images")
+    out: str = option("generated.png", ".png grid or .npy of uint8 images (n, 28, 28)")
+    seed: int = option(0, "seeds the noise (and the class order); same seed, same images")
+    class_name: str | None = option(
+        None, "conditional runs: the class to make, by index or name (sneakers, ankle-boot, "
+        "tshirt...) (default: all classes, balanced)", flag="--class", metavar="NAME|INDEX")
+    classify: str | None = option(
+        None, "classify the images: class histogram, mean confidence, captioned grid",
+        metavar="CLASSIFIER_RUN")
+    best: bool = option(False, "the best-FID epoch's generator instead of the last one")
+    device: str = device_option()
+    columns: int = option(8, "grid width", parse=positive_int)
+    noise_scale: float = option(
+        1.0, "sample the generator's noise as N(0, S^2 I) (1.0 = as in training; above 1: "
+        "more variety, less fidelity)", metavar="S")
 
     def validate(self) -> None:
         check_noise_scale(self.noise_scale)
@@ -115,11 +122,6 @@ def check_noise_scale(value: float) -> float:
     return scale
 
 
-def is_conditional(run_dir: str | Path) -> bool:
-    """Whether a GAN run's generator takes a class."""
-    return read_run_config(run_dir).get("conditional", False)
-
-
 def balanced_classes(n: int, seed: int = 0) -> torch.Tensor:
     """``n`` labels cycling through all classes (as equal as possible), in a seeded order."""
     labels = torch.arange(n) % len(CLASS_NAMES)
@@ -175,7 +177,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     loaded = load_generator(config.run, config.device, config.best)
     classifier = None
     if config.classify:
-        from fashionlab.classify import load_classifier
+        from fashionlab.classifier.predict import load_classifier
 
         classifier = load_classifier(config.classify, config.device)
 
@@ -222,7 +224,7 @@ def _write_output(out: Path, images: torch.Tensor, probs: torch.Tensor | None,
         atomic_write_bytes(out, buffer.getvalue())
         return
     if probs is None:
-        from fashionlab.viz.gan import grid_image, save_png
+        from fashionlab.gan.figures import grid_image, save_png
 
         scale = 3 if len(images) <= 256 else 1
         save_png(grid_image(images, min(columns, len(images)), scale=scale), out)

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import torch
 
-from fashionlab.models.classifiers import MLP
-from fashionlab.train.recipe import EMA
+from fashionlab.classifier.models import MLP
+from fashionlab.runtime.schedules import EMA
 
 
 class FastMLPTrainer:

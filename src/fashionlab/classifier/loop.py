@@ -2,7 +2,7 @@
 steps (schedule, augmentation, weight average, time budget, Ctrl-C), the fast MLP's
 epoch and the evaluation passes.
 
-``fashionlab.train.classifier`` runs them for a run folder; the CAS metric
+``fashionlab.classifier.train`` runs them for a run folder; the CAS metric
 (``fashionlab.metrics.cas``) and ``benchmarks/classifier_speed.py`` reuse them.
 """
 
@@ -16,15 +16,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from fashionlab.classifier.augment import tta_log_probs
+from fashionlab.classifier.fast_mlp import FastMLPTrainer
 from fashionlab.data.fashion_mnist import BACKGROUND
-from fashionlab.train.augment import tta_log_probs
-from fashionlab.train.device import Distributed, all_reduce_sum, bf16_autocast
-from fashionlab.train.fast_mlp import FastMLPTrainer
-from fashionlab.train.recipe import lr_factor
-from fashionlab.train.stop import StopRequest
+from fashionlab.runtime.device import Distributed, all_reduce_sum, bf16_autocast
+from fashionlab.runtime.schedules import lr_factor
+from fashionlab.runtime.stop import StopRequest
 
 if TYPE_CHECKING:
-    from fashionlab.train.classifier import ClassifierConfig
+    from fashionlab.classifier.config import ClassifierConfig
 
 
 def uses_convolutions(model: nn.Module) -> bool:

@@ -12,16 +12,16 @@ import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
+from fashionlab.classifier.augment import tta_log_probs
+from fashionlab.classifier.config import read_run_config
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
 from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
-from fashionlab.models import create_model
-from fashionlab.train.augment import tta_log_probs
-from fashionlab.train.classifier import read_run_config
-from fashionlab.train.device import resolve_device
-from fashionlab.train.runs import load_state, read_metrics, read_weights
+from fashionlab.runtime.device import resolve_device
+from fashionlab.runtime.registry import create_model
+from fashionlab.runtime.runs import load_state, read_metrics, read_weights
 
 
 @dataclass
@@ -194,12 +194,12 @@ def write_classifier_figures(
 ) -> dict[str, Path]:
     """Curves, prediction plot, confusion matrix and mistakes gallery, from a model's class
     probabilities ``probs`` (10,000, classes) on the test set."""
-    from fashionlab.viz.curves import save_training_curves
-    from fashionlab.viz.predictions import (
+    from fashionlab.classifier.figures import (
         save_confusion_matrix,
         save_mistakes_gallery,
         save_prediction_plot,
     )
+    from fashionlab.viz.curves import save_training_curves
 
     figures = Path(run_dir) / "figures"
     figures.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from fashionlab.data import load_fashion_mnist
-from fashionlab.data.fashion_mnist import FashionMNIST
+from fashionlab.data.fashion_mnist import FashionMNIST, data_dir_option
 from fashionlab.data.user_images import (
     fit_mask,
     image_files,
@@ -51,16 +51,17 @@ from fashionlab.models.imputers import (
     GainDiscriminator,
     GainGenerator,
 )
+from fashionlab.options import check_choices, fraction, option, positive_int
+from fashionlab.runtime.device import bf16_autocast, torch_threads
 from fashionlab.runtime.files import prepare_output_file
-from fashionlab.train.device import bf16_autocast, torch_threads
-from fashionlab.train.runs import (
+from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
     read_config,
     read_weights,
 )
-from fashionlab.train.stop import StopRequest, ctrl_c_stop
+from fashionlab.runtime.stop import StopRequest, ctrl_c_stop
 
 MODELS = ("conv", "mlp")
 MASKS = ("box", "pixels")
@@ -72,35 +73,40 @@ STOP_MESSAGE = "stopping after this step; the run keeps, scores and saves what i
 class InpaintConfig:
     """Everything that defines an inpainting run; stored in the run's config.json."""
 
-    model: str = "mlp"  # mlp (GAIN's MLP on the 784 pixels) | conv (convolutional GAIN)
-    mask: str = "box"  # box (a square removed) | pixels (scattered pixels removed)
-    box_size: int = 12  # side of the removed square, in pixels (box masks)
-    pixel_fraction: float = 0.5  # fraction of pixels removed (pixels masks)
-    steps: int = 2000  # training steps (one D and one G update each)
-    batch_size: int = 64  # images per step
-    lr: float = 1e-3  # Adam learning rate of both networks (cosine decay to 0)
+    model: str = option("mlp", "mlp (GAIN's MLP on the 784 pixels) or conv (convolutional "
+                        "GAIN)", choices=MODELS)
+    mask: str = option("box", "box (a square removed) or pixels (scattered pixels removed)",
+                       choices=MASKS)
+    box_size: int = option(12, "side of the removed square, in pixels (box masks)",
+                           parse=positive_int)
+    pixel_fraction: float = option(0.5, "fraction of pixels removed (pixels masks)",
+                                   parse=fraction)
+    steps: int = option(2000, "training steps (one D and one G update each)",
+                        parse=positive_int)
+    batch_size: int = option(64, "images per step", parse=positive_int)
+    lr: float = option(1e-3, "Adam learning rate of both networks (cosine decay to 0)")
     alpha: float = 100.0  # reconstruction weight against the adversarial loss (GAIN: 100)
     hint_rate: float = 0.9  # probability that the hint reveals a pixel's mask value to D
-    width: int = 16  # conv: channels of the first stage; mlp: hidden units = 784 * width // 32
+    width: int = option(16, "conv: channels of the first stage; mlp: hidden units = "
+                        "784 * width // 32", parse=positive_int)
     n_val: int = 5000  # validation images carved from the training set
-    n_eval: int = 1000  # validation and test images scored (each)
-    n_pool: int = 20000  # training images searched by the nearest-neighbour baseline
+    n_eval: int = option(1000, "validation and test images scored (each)", parse=positive_int)
+    n_pool: int = option(20000, "training images searched by the nearest-neighbour baseline",
+                         parse=positive_int)
     n_figure: int = 8  # test images shown in the figure
     bf16: bool = True  # conv model: bfloat16 autocast (about 2.5x faster per step on this CPU)
-    threads: int = 1  # PyTorch CPU threads (1 is fastest on a busy 2-core machine); 0 = default
-    seed: int = 0  # seeds the split, weights, batches and masks
-    data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
-    out: str = "runs/inpaint"  # the run folder
-    dry_run: bool = False  # a few steps on few images: checks the whole pipeline in seconds
+    threads: int = option(1, "PyTorch CPU threads (1 is fastest on a busy 2-core machine); "
+                          "0 = PyTorch's default")
+    seed: int = option(0, "seeds the split, weights, batches and masks")
+    data_dir: str | None = data_dir_option()
+    out: str = option("runs/inpaint", "run folder to write")
+    dry_run: bool = option(False, "a few steps on few images: checks the whole pipeline in "
+                           "seconds")
 
     def validate(self) -> None:
         """Check every option before any work starts."""
         reject_non_finite(self)
-        if self.model not in MODELS:
-            raise FashionlabError(f"unknown inpainting model {self.model!r}; choose one of: "
-                                  f"{', '.join(MODELS)}")
-        if self.mask not in MASKS:
-            raise FashionlabError(f"unknown mask {self.mask!r}; choose one of: {', '.join(MASKS)}")
+        check_choices(self)
         if not 1 <= self.box_size <= 27:
             raise FashionlabError(f"--box-size must be between 1 and 27, got {self.box_size}")
         if not 0 < self.pixel_fraction < 1:
@@ -244,6 +250,7 @@ def inpaint(
     results["figure"] = str(figure)
     run.save_weights(generator.state_dict())
     run.write_scores(results)
+    run.finish("inpaint")
     results["run_dir"] = str(run.path)
     return results
 

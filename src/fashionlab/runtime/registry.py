@@ -1,4 +1,7 @@
-"""A tiny name -> builder registry, so the CLI can list models and one test can run them all."""
+"""A tiny name -> builder registry, so the CLI can list models and one test can run them all.
+
+Models register when their package is imported (``fashionlab.classifier``, ``fashionlab.gan``),
+as timm's do; ``fashionlab.models`` imports both, so it sees every model."""
 
 from __future__ import annotations
 
@@ -39,13 +42,11 @@ def register(name: str, kind: str, description: str) -> Callable[[Callable], Cal
 
 def model_names(kind: str | None = None) -> list[str]:
     """Names of the registered models, optionally only those of one kind."""
-    _load_all()
     return sorted(n for n, e in _REGISTRY.items() if kind is None or e.kind == kind)
 
 
 def get_entry(name: str, kind: str | None = None) -> ModelEntry:
     """Look a model up by name; an unknown name is an error listing the valid ones."""
-    _load_all()
     entry = _REGISTRY.get(name)
     if entry is None or (kind is not None and entry.kind != kind):
         valid = ", ".join(model_names(kind))
@@ -83,8 +84,3 @@ def create_model(name: str, kind: str | None = None, **kwargs: Any) -> Any:
                               f"they leave {empty[0]} with no weights (a size of 0?)")
     return model
 
-
-def _load_all() -> None:
-    # Importing the model modules runs their @register decorators.
-    import fashionlab.models.classifiers  # noqa: F401
-    import fashionlab.models.gans  # noqa: F401

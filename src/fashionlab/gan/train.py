@@ -2,12 +2,12 @@
 
 The reference is the TensorFlow DCGAN tutorial (``--model dcgan``: BCE on logits,
 Adam 1e-4, batch 256, 100 epochs). Other models bring their own defaults
-(``fashionlab.models.gans.TRAINING_DEFAULTS``); options left at ``None`` take them.
+(``fashionlab.gan.models.TRAINING_DEFAULTS``); options left at ``None`` take them.
 
 Run folder::
 
     config.json, metrics.jsonl        what was run; one row per epoch (losses, seconds, FID)
-    checkpoint.pt                     everything to resume exactly (see train/checkpoints.py)
+    checkpoint.pt                     everything to resume exactly (see runtime/checkpoints.py)
     generator.safetensors             the weights to sample with (the EMA copy when EMA is on)
     generator_best.safetensors        the best epoch by FID, when FID is tracked
     discriminator.safetensors
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,27 +29,37 @@ from tqdm import tqdm
 
 from fashionlab.data import FashionMNIST, load_fashion_mnist, to_tanh_range
 from fashionlab.data.batches import shuffled_batches
+from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.models import create_model, get_entry
-from fashionlab.train.checkpoints import (
+from fashionlab.gan.figures import drop_frames_after, save_epoch_grid, save_progress_gif
+from fashionlab.gan.step import LOSSES, gan_step, make_amp, sample
+from fashionlab.options import check_choices, option
+from fashionlab.runtime.checkpoints import (
     CHECKPOINT,
     capture_rng,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
 )
-from fashionlab.train.device import (
+from fashionlab.runtime.device import (
     Distributed,
     all_reduce_sum,
     configure_backends,
+    device_option,
     init_distributed,
     seed_everything,
 )
-from fashionlab.train.gan_step import LOSSES, gan_step, make_amp, sample
-from fashionlab.train.recipe import average_into, ema_rate
-from fashionlab.train.runs import Run, config_from, load_state, read_config, read_metrics
-from fashionlab.train.stop import ctrl_c_stop
-from fashionlab.viz.gan import drop_frames_after, save_epoch_grid, save_progress_gif
+from fashionlab.runtime.registry import create_model, get_entry
+from fashionlab.runtime.runs import (
+    Run,
+    config_from,
+    load_state,
+    read_config,
+    read_metrics,
+    run_finished,
+)
+from fashionlab.runtime.schedules import average_into, ema_rate
+from fashionlab.runtime.stop import ctrl_c_stop
 
 PRECISIONS = ("auto", "fp32", "bf16")
 STOP_MESSAGE = ("stopping after this epoch; its checkpoint, weights and figures are written "
@@ -60,33 +70,54 @@ STOP_MESSAGE = ("stopping after this epoch; its checkpoint, weights and figures 
 class GanConfig:
     """Everything that defines a GAN run; stored (resolved) in the run's config.json."""
 
-    model: str | None = None  # a registered GAN; None = "lite" (or the resumed run's model)
-    model_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model
-    epochs: int | None = None  # None = the model's default (dcgan: 100, as the tutorial)
-    batch_size: int | None = None  # per process; None = the model's default (dcgan: 256)
-    loss: str | None = None  # "bce" (on logits) or "hinge"; None = the model's default
-    lr_g: float | None = None  # generator Adam learning rate; None = the model's default
-    lr_d: float | None = None  # discriminator Adam learning rate; None = the model's default
-    betas: tuple[float, float] | None = None  # Adam betas; None = the model's default
-    ema: float | None = None  # decay of an EMA copy of the generator; 0 = off
-    train_subset: int | None = None  # train on a seeded random subset of this many images
-    samples: int = 4  # fixed-noise images per epoch (per class for a conditional model)
-    checkpoint_every: int = 10  # epochs between checkpoints (one is always written at the end)
-    fid_every: int = 0  # epochs between FID checks on a subset; 0 = off (needs fid_classifier)
-    fid_classifier: str | None = None  # classifier run whose features FID uses
-    fid_samples: int = 2000  # generated and held-out real images per FID check
-    steps_per_epoch: int | None = None  # cap on steps per epoch (quick checks); None = full pass
-    seed: int = 0  # seeds the initialisation, subset, noise and batch order
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 on CPU; or fp32 | bf16
-    data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
-    out: str = "runs/gan"  # the run folder
+    model: str | None = option(
+        None, "a registered GAN (`fashionlab models`)",
+        shown_default="lite, or the model of the --resume run")
+    model_args: dict[str, Any] = option(
+        factory=dict, flag="--model-arg",
+        help="model option, VALUE as JSON, e.g. leaky=true (repeatable)")
+    epochs: int | None = option(None, "training epochs", shown_default="the model's (dcgan: 100)")
+    batch_size: int | None = option(None, "images per step, per process",
+                                    shown_default="the model's (dcgan: 256)")
+    loss: str | None = option(None, "bce (on logits) or hinge", choices=LOSSES,
+                              shown_default="the model's")
+    lr_g: float | None = option(None, "generator Adam learning rate",
+                                shown_default="the model's")
+    lr_d: float | None = option(None, "discriminator Adam learning rate",
+                                shown_default="the model's")
+    betas: tuple[float, float] | None = option(None, "Adam betas", metavar=("B1", "B2"),
+                                               shown_default="the model's")
+    ema: float | None = option(None, "EMA decay of the generator; 0 = off",
+                               shown_default="the model's")
+    train_subset: int | None = option(
+        None, "train on a seeded random subset of N training images", metavar="N")
+    samples: int = option(4, "fixed-noise images per epoch grid (per class for conditional "
+                          "models)")
+    checkpoint_every: int = option(10, "epochs between checkpoints (one is always written at "
+                                   "the end)", metavar="EPOCHS")
+    fid_every: int = option(0, "FID on a subset every EPOCHS epochs, best epoch kept (0 = off; "
+                            "needs --fid-classifier)", metavar="EPOCHS")
+    fid_classifier: str | None = option(
+        None, "classifier run whose penultimate features FID uses", metavar="CLASSIFIER_RUN")
+    fid_samples: int = option(2000, "generated and held-out real images per FID check")
+    steps_per_epoch: int | None = option(None, "cap on the steps of an epoch (quick checks)")
+    seed: int = option(0, "seeds the initialisation, subset, noise and batch order")
+    device: str = device_option()
+    precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU",
+                            choices=PRECISIONS)
+    data_dir: str | None = data_dir_option()
+    out: str = option("runs/gan", "run folder to write")
     resume: str | None = None  # a run folder to continue (its settings win except epochs)
-    figures: bool = True  # per-epoch sample PNGs, GIF and loss plot
+    figures: bool = option(True, "skip the figures (per-epoch PNGs, GIF, loss plot)",
+                           flag="--no-figures")
+
+    def dry_run(self) -> GanConfig:
+        """One epoch of two steps: every stage runs, in seconds."""
+        return replace(self, epochs=1, steps_per_epoch=2)
 
     def resolved(self) -> GanConfig:
         """A copy with the model's training defaults filled in and every value checked."""
-        from fashionlab.models.gans import DEFAULT_MODEL, TRAINING_DEFAULTS
+        from fashionlab.gan.models import DEFAULT_MODEL, TRAINING_DEFAULTS
 
         model = self.model or DEFAULT_MODEL
         get_entry(model, "gan")
@@ -107,10 +138,7 @@ class GanConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise FashionlabError(f"{name} must be at least 1 when given, got {value}")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise FashionlabError(f"unknown loss {self.loss!r}; choose one of: {', '.join(LOSSES)}")
-        if self.precision not in PRECISIONS:
-            raise FashionlabError(f"precision must be one of {', '.join(PRECISIONS)}")
+        check_choices(self)
         for name in ("lr_g", "lr_d"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise FashionlabError(f"{name} must be positive, got {getattr(self, name)}")
@@ -161,7 +189,7 @@ def train_gan(
 
     ``data`` replaces loading Fashion-MNIST from ``config.data_dir`` (tests, notebooks).
     With ``stop_on_ctrl_c``, a Ctrl-C during the epochs ends training after the current
-    epoch, with its checkpoint, and the run is finished (``fashionlab.train.stop``).
+    epoch, with its checkpoint, and the run is finished (``fashionlab.runtime.stop``).
     """
     checkpoint = None
     if config.resume:
@@ -205,6 +233,7 @@ def train_gan(
         if checkpoint is None:
             run.start(run_config(config, generator, discriminator))
         else:
+            run.reopen("gan")
             run.write_config(run_config(config, generator, discriminator))
             # the epochs after the checkpoint are trained again: drop their rows and frames
             run.keep_metrics_until(start_epoch)
@@ -251,6 +280,7 @@ def train_gan(
         run.save_weights(discriminator.state_dict(), "discriminator.safetensors")
         if config.figures:
             _final_figures(run)
+        run.finish("gan")
     seconds = [row["seconds"] for row in history]
     return GanResult(Path(config.out), history, sum(seconds) / max(len(seconds), 1),
                      generator, discriminator, best["fid"], stop.requested)
@@ -359,7 +389,10 @@ def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
     base = config_from(GanConfig, stored.get("trainer"), f"{run_dir} trainer settings")
     checkpoint = load_checkpoint(run_dir / CHECKPOINT, keys=CHECKPOINT_KEYS)
     epochs = config.epochs if config.epochs is not None else base.epochs
-    if epochs is not None and epochs <= checkpoint["epoch"]:
+    # A run killed after its last checkpoint, before its weights and figures were all
+    # written, is finished without training (the loop below then runs no epoch).
+    if epochs is not None and (epochs < checkpoint["epoch"] or (
+            epochs == checkpoint["epoch"] and run_finished(run_dir))):
         raise FashionlabError(f"{run_dir} already has {checkpoint['epoch']} epochs; "
                               f"ask for more with --epochs (got {epochs})")
     return replace(base, epochs=epochs, out=str(run_dir), resume=None,

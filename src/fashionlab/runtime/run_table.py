@@ -2,7 +2,7 @@
 
 A run is a folder whose config.json names a kind (classifier, gan, inpaint). Its line
 says what it is, how far it trained, its result (scores.json, else the metrics log)
-and whether ``--resume`` can continue it (a checkpoint.pt is there). Nothing is
+and whether a plain ``--resume`` would do something (train more, or finish a killed run). Nothing is
 loaded but JSON, so the table is instant even for large models.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.checkpoints import CHECKPOINT
-from fashionlab.train.runs import CONFIG, SCORES, is_run_config, read_metrics
+from fashionlab.runtime.checkpoints import CHECKPOINT
+from fashionlab.runtime.runs import CONFIG, SCORES, is_run_config, read_metrics, run_finished
 
 
 def find_runs(folders: list[str | Path]) -> list[Path]:
@@ -44,7 +44,19 @@ def summarize_run(run_dir: Path) -> dict[str, Any]:
         progress += " (Ctrl-C)"
     return {"run": str(run_dir), "kind": kind, "model": config.get("model", "?"),
             "progress": progress, "result": _result(kind, scores, rows),
-            "resumable": (run_dir / CHECKPOINT).is_file()}
+            "resumable": _resume_would_act(run_dir, trainer, rows)}
+
+
+def _resume_would_act(run_dir: Path, trainer: dict[str, Any], rows: list[dict]) -> bool:
+    """A plain ``--resume`` would train or finish something: the run has a checkpoint and
+    is unfinished (killed), or stopped before its epochs with time budget left."""
+    if not (run_dir / CHECKPOINT).is_file():
+        return False
+    if not run_finished(run_dir):
+        return True
+    budget = trainer.get("time_budget") or 0
+    spent = bool(budget) and rows and rows[-1].get("train_seconds", 0) >= budget
+    return len(rows) < (trainer.get("epochs") or 0) and not spent
 
 
 def _result(kind: str, scores: dict[str, Any], rows: list[dict[str, Any]]) -> str:

@@ -8,7 +8,7 @@ also give the class histogram and, for conditional runs, the agreement with the 
 that were asked for. Every report records the feature network, the sample counts and
 the KID subset size, and says that these are not Inception-FID numbers.
 
-``noise_scale`` (see ``fashionlab.generate``) changes how the generator is sampled, for
+``noise_scale`` (see ``fashionlab.gan.generate``) changes how the generator is sampled, for
 every metric at once: the scored images and CAS's own draws use the same sampler.
 """
 
@@ -22,43 +22,57 @@ from typing import Any
 import torch
 
 from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
+from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import balanced_classes, check_noise_scale
+from fashionlab.gan.generate import balanced_classes, check_noise_scale
 from fashionlab.metrics.agreement import class_agreement, class_histogram, format_agreement
 from fashionlab.metrics.cas import CASConfig, Sampler, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
 from fashionlab.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, frechet_distance, kernel_distance
 from fashionlab.metrics.prdc import DEFAULT_K, precision_recall
+from fashionlab.options import option, positive_int
+from fashionlab.runtime.device import device_option
 
 
 @dataclass
 class ScoreConfig:
     """What ``fashionlab score`` computes and how; recorded in its report."""
 
-    run: str  # the GAN run folder to score
-    classifier: str  # classifier run folder: the feature network and the agreement judge
-    n: int = 10_000  # generated images, as many as the real test images
-    kid_subset_size: int = KID_SUBSET_SIZE  # images per KID subset (1,000 as torchmetrics)
-    kid_subsets: int = KID_SUBSETS  # KID subsets averaged (100 as torchmetrics)
-    k: int = DEFAULT_K  # nearest neighbours of precision/recall (3 as Kynkaanniemi et al.)
-    seed: int = 0  # seeds the noise, the class order and the KID subsets
-    cas: bool = True  # conditional runs: train a classifier on generated images (CAS)
-    cas_model: str = CASConfig.model  # the CAS classifier
-    cas_epochs: int = CASConfig.epochs  # its training epochs
-    cas_samples: int = 0  # generated images CAS trains on (a fresh, class-balanced draw);
-    #                       0 = the n images scored above
-    cas_real_baseline: bool = False  # also train it on as many real images, for comparison
-    cas_fresh: bool = False  # CAS trains each epoch on a new draw of as many generated images
-    #                          (seeded: seed + epoch); False = one fixed set every epoch
-    cas_crop_padding: int = CASConfig.crop_padding  # CAS augmentation: random crops, this padding
-    cas_flip: bool = CASConfig.flip  # CAS augmentation: random left-right flips
-    class_name: str | None = None  # conditional runs: score one class (name or index) against
-    #   the test images of that class; None = all classes, balanced (n/10 each)
-    best: bool = False  # score the best-FID epoch's generator instead of the last one
-    noise_scale: float = 1.0  # the generator's input noise z ~ N(0, noise_scale^2 I), for
-    #                           every metric and CAS's draws; 1.0 = as in training
-    device: str = "auto"  # auto | cpu | cuda
-    data_dir: str | None = None  # Fashion-MNIST folder (the real test images)
+    run: str = option(help="GAN run folder (fashionlab train gan)", positional=True)
+    classifier: str = option(
+        help="classifier run folder: its penultimate features are the feature space and it "
+        "judges agreement", flag="--classifier")
+    n: int = option(10_000, "generated images (as many as the real test images)",
+                    parse=positive_int)
+    kid_subset_size: int = option(KID_SUBSET_SIZE, "images per KID subset (1,000 as "
+                                  "torchmetrics)", parse=positive_int)
+    kid_subsets: int = option(KID_SUBSETS, "KID subsets averaged (100 as torchmetrics)",
+                              parse=positive_int)
+    k: int = option(DEFAULT_K, "neighbours for precision/recall (3 as Kynkaanniemi et al.)",
+                    parse=positive_int)
+    seed: int = option(0, "seeds the noise, the class order and the KID subsets")
+    cas: bool = option(True, "skip the Classification Accuracy Score (conditional runs)",
+                       flag="--no-cas")
+    cas_model: str = option(CASConfig.model, "the CAS classifier")
+    cas_epochs: int = option(CASConfig.epochs, "its training epochs", parse=positive_int)
+    cas_samples: int = option(0, "generated images CAS trains on (a fresh, class-balanced "
+                              "draw; 0 = the n scored)")
+    cas_real_baseline: bool = option(False, "also train the CAS classifier on as many real "
+                                     "images, for comparison")
+    cas_fresh: bool = option(False, "CAS trains each epoch on a new draw of generated images "
+                             "(seeded: seed + epoch)")
+    cas_crop_padding: int = option(CASConfig.crop_padding,
+                                   "CAS augmentation: random crops after padding (0 = off)")
+    cas_flip: bool = option(CASConfig.flip, "CAS augmentation: random flips")
+    class_name: str | None = option(
+        None, "conditional runs: score one class (name or index) against the test images of "
+        "that class (default: all classes, n/10 each)", flag="--class", metavar="NAME|INDEX")
+    best: bool = option(False, "score the best-FID epoch's generator instead of the last one")
+    noise_scale: float = option(
+        1.0, "sample the generator's noise as N(0, S^2 I) for every metric and CAS (1.0 = as "
+        "in training; above 1: more variety, less fidelity)", metavar="S")
+    device: str = device_option()
+    data_dir: str | None = data_dir_option()
 
     def validate(self) -> None:
         check_noise_scale(self.noise_scale)
@@ -102,7 +116,7 @@ def score_images(
     generated (images, labels) for CAS to train on instead of ``generated``;
     ``cas_sampler`` = later epochs' draws when ``cas.fresh_each_epoch``.
     """
-    from fashionlab.classify import predict_proba
+    from fashionlab.classifier.predict import predict_proba
 
     generated = as_uint8_images(generated, "generated images")
     real = as_uint8_images(real, "real images")
@@ -148,9 +162,10 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     ``config.class_name`` names one class; then the real set is the test images of that
     class (1,000) and CAS is skipped (it needs every class).
     """
-    from fashionlab.generate import generate_images, is_conditional
+    from fashionlab.gan.generate import generate_images
+    from fashionlab.gan.train import read_run_config
     from fashionlab.metrics.features import load_feature_network
-    from fashionlab.train.runs import read_config
+    from fashionlab.runtime.runs import read_config
 
     config.validate()
     run_config = read_config(config.run)
@@ -159,7 +174,8 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
             f"{config.run} is a {run_config.get('kind', 'unknown')} run, not a GAN run: "
             "`fashionlab score` scores the run folder of `fashionlab train gan`"
         )
-    conditional = is_conditional(config.run)
+    run_config = read_run_config(config.run)  # its settings' types checked
+    conditional = bool(run_config.get("conditional", False))
     chosen = None
     if config.class_name is not None:
         if not conditional:
@@ -218,7 +234,7 @@ def generator_sampler(run: str | Path, seed: int, device: str = "auto",
     sampler's own epoch-1 draw (seed ``seed + 1``), so the seeds of later epochs (from
     ``seed + 2``) never repeat them.
     """
-    from fashionlab.generate import load_generator, sample_images
+    from fashionlab.gan.generate import load_generator, sample_images
 
     noise_scale = check_noise_scale(noise_scale)
     loaded = load_generator(run, device, best)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from fashionlab.models.registry import register
+from fashionlab.runtime.registry import register
 
 CLASSES = 10  # Fashion-MNIST's classes, made by the conditional GAN
 

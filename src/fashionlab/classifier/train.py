@@ -4,8 +4,8 @@ The defaults are the reference notebook's: the dense ``mlp`` model, Adam with
 learning rate 1e-3, batch 32, 20 epochs (Keras' defaults). The whole training set
 lives as one normalised tensor on the device; each epoch gathers it once in a new
 random order and batches are contiguous slices of that (the loops themselves are in
-``fashionlab.train.classifier_loop``). Augmentation (crop, flip, erasing) runs per
-batch on tensors (``fashionlab.train.augment``).
+``fashionlab.classifier.loop``). Augmentation (crop, flip, erasing) runs per
+batch on tensors (``fashionlab.classifier.augment``).
 
 The plain reference recipe on the ``mlp`` trains through ``FastMLPTrainer`` (a
 hand-written backward pass with the same gradients, tested against autograd);
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +28,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fashionlab.data import load_fashion_mnist, normalize
-from fashionlab.data.batches import EVAL_BATCH_SIZE
-from fashionlab.data.fashion_mnist import BACKGROUND
-from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.models import create_model, get_entry
-from fashionlab.train.augment import Augment
-from fashionlab.train.checkpoints import (
-    CHECKPOINT,
-    capture_rng,
-    load_checkpoint,
-    restore_rng,
-    save_checkpoint,
-)
-from fashionlab.train.classifier_loop import (
+from fashionlab.classifier.augment import Augment
+from fashionlab.classifier.config import ClassifierConfig, fast_mlp_blockers, read_run_config
+from fashionlab.classifier.fast_mlp import FastMLPTrainer
+from fashionlab.classifier.loop import (
     EpochLoop,
     build_optimizer,
     epoch_data,
@@ -49,136 +39,28 @@ from fashionlab.train.classifier_loop import (
     fast_mlp_epoch,
     uses_convolutions,
 )
-from fashionlab.train.device import (
+from fashionlab.data import load_fashion_mnist, normalize
+from fashionlab.data.fashion_mnist import BACKGROUND
+from fashionlab.errors import FashionlabError
+from fashionlab.runtime.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from fashionlab.runtime.device import (
     configure_backends,
     init_distributed,
     seed_everything,
     torch_threads,
 )
-from fashionlab.train.fast_mlp import FastMLPTrainer
-from fashionlab.train.recipe import EMA, SCHEDULES
-from fashionlab.train.runs import Run, config_from, load_state, read_config
-from fashionlab.train.stop import ctrl_c_stop
+from fashionlab.runtime.registry import create_model
+from fashionlab.runtime.runs import Run, config_from, load_state, run_finished
+from fashionlab.runtime.schedules import EMA
+from fashionlab.runtime.stop import ctrl_c_stop
 
-MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
 STOP_MESSAGE = "stopping after this batch; the run keeps, scores and saves what it trained"
-
-
-@dataclass
-class ClassifierConfig:
-    """Everything that defines a classifier run; stored in the run's config.json."""
-
-    model: str = "mlp"  # a registered classifier (see `fashionlab models`)
-    model_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model
-    epochs: int = 20  # the reference notebook trains 20 epochs
-    steps_per_epoch: int | None = None  # cap on the batches of an epoch (quick checks);
-    #                                     None = a full pass over the training images
-    time_budget: float = 0.0  # seconds of training; the schedule follows the clock and
-    #                           training stops when it is spent (epochs = the most); 0 = off
-    budget_clock: str = "wall"  # wall | cpu: the budget counts wall-clock seconds, or this
-    #                             process's CPU seconds (what a busy shared machine cannot steal)
-    batch_size: int = 32  # Keras' default batch size
-    lr: float = 1e-3  # peak learning rate; 1e-3 is Adam's default
-    weight_decay: float = 0.0  # AdamW's decoupled decay, or SGD's L2 term; 0 = none
-    optimizer: str = "adam"  # adam (the reference) | sgd (Nesterov momentum)
-    momentum: float = 0.9  # SGD's Nesterov momentum (unused by adam)
-    schedule: str = "constant"  # constant | cosine | onecycle (per step)
-    warmup_epochs: float = 0.0  # linear learning-rate warmup, in epochs
-    label_smoothing: float = 0.0  # cross-entropy label smoothing; 0 = hard labels
-    crop_padding: int = 0  # random crops after padding by this many pixels; 0 = off
-    flip: bool = False  # random left-right flips
-    erasing: float = 0.0  # random-erasing probability per image; 0 = off
-    ema_decay: float = 0.0  # EMA of the weights (e.g. 0.999): evaluated and saved; 0 = off
-    tta_flip: bool = False  # predict with the average of the image and its mirror image
-    tta_shift: int = 0  # and of them moved by up to this many pixels, (2 n + 1)^2 positions,
-    #                     in the final validation and test passes, evaluate and predict (the
-    #                     per-epoch validation curve uses the flip only: it would be 9x slower)
-    precision: str = "auto"  # auto | fp32 | bf16; auto = bf16 for conv models (CPU AMX, GPU)
-    compile: bool = False  # torch.compile the training model
-    fast_mlp: str = "auto"  # auto | on | off: the hand-written MLP step (see fast_mlp.py)
-    threads: int = 0  # CPU threads; 0 = PyTorch's default (all cores); 1 is faster when
-    #                   other jobs keep the cores busy
-    n_val: int = 5000  # validation images carved from the 60,000 training images; 0 = none
-    test_subset: int | None = None  # score only the first N test images (quick checks);
-    #                                 None = all 10,000
-    seed: int = 0  # seeds the split, the initialisation, the batch order and augmentation
-    split_seed: int | None = None  # seeds the validation split instead; None = seed (members
-    #                                of an ensemble share a split and differ in their seed)
-    device: str = "auto"  # auto | cpu | cuda
-    data_dir: str | None = None  # Fashion-MNIST folder; None = $FASHIONLAB_DATA, cache, download
-    out: str = "runs/classifier"  # the run folder
-    eval_batch_size: int = EVAL_BATCH_SIZE  # batch size for validation and test passes
-    figures: bool = True  # write curves, prediction plot, confusion matrix, mistakes
-
-    def validate(self) -> None:
-        """Check every option before any work starts; errors say what to change."""
-        reject_non_finite(self)
-        get_entry(self.model, "classifier")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise FashionlabError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("steps_per_epoch", "test_subset"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise FashionlabError(f"{name} must be at least 1 (or None for all), "
-                                      f"got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise FashionlabError(f"lr must be positive, got {self.lr}")
-        choices = {"optimizer": ("adam", "sgd"), "schedule": SCHEDULES,
-                   "precision": ("auto", "fp32", "bf16"), "fast_mlp": ("auto", "on", "off"),
-                   "budget_clock": ("wall", "cpu")}
-        for name, valid in choices.items():
-            if getattr(self, name) not in valid:
-                raise FashionlabError(
-                    f"unknown {name} {getattr(self, name)!r}; choose one of: {', '.join(valid)}"
-                )
-        ranges = {"label_smoothing": (0, 1), "erasing": (0, 1), "ema_decay": (0, 1)}
-        for name, (low, high) in ranges.items():
-            value = getattr(self, name)
-            if not low <= value < high:
-                raise FashionlabError(f"{name} must be in [{low}, {high}), got {value}")
-        if self.crop_padding < 0 or self.warmup_epochs < 0 or self.weight_decay < 0 \
-                or self.time_budget < 0:
-            raise FashionlabError(
-                "crop_padding, warmup_epochs, weight_decay and time_budget cannot be negative"
-            )
-        if self.optimizer != "sgd" and self.momentum != 0.9:
-            raise FashionlabError(f"momentum applies only to --optimizer sgd, not {self.optimizer}")
-        if self.budget_clock != "wall" and not self.time_budget:
-            raise FashionlabError("budget_clock applies only with a time budget (--time-budget)")
-        if self.n_val < 0:
-            raise FashionlabError(f"n_val cannot be negative, got {self.n_val}")
-        if not 0 <= self.tta_shift <= MAX_TTA_SHIFT:
-            raise FashionlabError(f"tta_shift must be 0 to {MAX_TTA_SHIFT} pixels, "
-                                  f"got {self.tta_shift}")
-        if self.threads < 0:
-            raise FashionlabError(f"threads must be 0 (PyTorch's default) or more, "
-                                  f"got {self.threads}")
-        model = create_model(self.model, "classifier", **self.model_args)  # checks model_args
-        if self.fast_mlp == "on":
-            blockers = fast_mlp_blockers(self, model)
-            if blockers:
-                raise FashionlabError(
-                    f"--fast-mlp on does not apply here ({'; '.join(blockers)}); "
-                    "use --fast-mlp auto or off"
-                )
-
-
-def fast_mlp_blockers(config: ClassifierConfig, model: nn.Module) -> list[str]:
-    """Why the hand-written MLP step cannot run ``config`` (empty when it can)."""
-    from fashionlab.models.classifiers import MLP
-
-    reasons = []
-    if not isinstance(model, MLP):
-        reasons.append(f"model {config.model!r} is not the dense mlp")
-    plain = {"optimizer": "adam", "schedule": "constant", "warmup_epochs": 0.0,
-             "weight_decay": 0.0, "label_smoothing": 0.0, "crop_padding": 0, "flip": False,
-             "erasing": 0.0, "compile": False, "time_budget": 0.0}
-    for name, value in plain.items():
-        if getattr(config, name) != value:
-            reasons.append(f"it trains only the plain recipe, not {name}={getattr(config, name)}")
-    if config.precision == "bf16":
-        reasons.append("it computes in float32, not bf16")
-    return reasons
 
 
 @dataclass
@@ -199,7 +81,7 @@ def train_classifier(config: ClassifierConfig, stop_on_ctrl_c: bool = False) -> 
     """Train ``config.model`` and write the run folder; returns the final metrics.
 
     With ``stop_on_ctrl_c``, a Ctrl-C during the epochs ends training after the current
-    batch and the run is finished with what was trained (``fashionlab.train.stop``).
+    batch and the run is finished with what was trained (``fashionlab.runtime.stop``).
     """
     config.validate()
     with torch_threads(config.threads or None):
@@ -222,19 +104,28 @@ def resume_classifier(
     checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=CHECKPOINT_KEYS)
     config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
                      device=device or config.device, data_dir=data_dir or config.data_dir)
-    if config.epochs <= checkpoint["epoch"]:
+    # A run killed after its last checkpoint, before its weights, scores or figures were
+    # all written, is finished without training: nothing else would complete it.
+    unfinished = not run_finished(run_dir)
+    spent = bool(config.time_budget) and checkpoint["train_seconds"] >= config.time_budget
+    if config.epochs < checkpoint["epoch"] or (
+            config.epochs == checkpoint["epoch"] and not unfinished):
         raise FashionlabError(f"{run_dir} already has {checkpoint['epoch']} epochs; ask for "
                               f"more with --epochs (got {config.epochs})")
-    if config.time_budget and checkpoint["train_seconds"] >= config.time_budget:
+    if spent and not unfinished:
         raise FashionlabError(f"{run_dir} has spent its time budget of {config.time_budget:g} s;"
                               " nothing is left to continue")
     config.validate()
     with torch_threads(config.threads or None):
-        return _train(config, stop_on_ctrl_c, checkpoint)
+        return _train(config, stop_on_ctrl_c, checkpoint,
+                      finish_only=spent or config.epochs == checkpoint["epoch"])
 
 
 def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
-           checkpoint: dict[str, Any] | None = None) -> ClassifierResult:
+           checkpoint: dict[str, Any] | None = None, finish_only: bool = False
+           ) -> ClassifierResult:
+    """Train (or continue from ``checkpoint``), then score, save and draw the run;
+    ``finish_only``: no more epochs, only what comes after them."""
     ctx, device = init_distributed(config.device)
     if ctx.enabled and config.time_budget:
         raise FashionlabError("time_budget does not apply under torchrun (ranks would stop "
@@ -292,11 +183,13 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
     if run is not None and checkpoint is None:
         run.start(run_config(config, model))
     elif run is not None:  # the epochs after the checkpoint are trained again
+        run.reopen("classifier")
         run.write_config(run_config(config, model))
         history = run.keep_metrics_until(start_epoch)
     epoch_seconds = [row["seconds"] for row in history]
     with ctrl_c_stop(stop_on_ctrl_c and not ctx.enabled, STOP_MESSAGE) as stop:
-        for epoch in range(start_epoch + 1, config.epochs + 1):
+        last_epoch = start_epoch if finish_only else config.epochs
+        for epoch in range(start_epoch + 1, last_epoch + 1):
             start, cpu_start = time.perf_counter(), time.process_time()
             if fast is not None:  # gathers 16 batches at a time: a whole-epoch copy costs more
                 order = torch.randperm(len(x_train), generator=batch_order)[:per_epoch]
@@ -367,9 +260,10 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
                     "run's test-time averaging (tta_flip, tta_shift in config.json)",
         })
         if config.figures:
-            from fashionlab.classify import write_classifier_figures
+            from fashionlab.classifier.predict import write_classifier_figures
 
             write_classifier_figures(run.path, test["probs"], data, history)
+        run.finish("classifier")
     return result
 
 
@@ -407,17 +301,6 @@ def _restore(checkpoint, model, optimizer, ema, fast, loop, batch_order, aug_gen
     loop.step, loop.train_seconds = checkpoint["step"], checkpoint["train_seconds"]
     restore_rng(checkpoint["rng"], batch_order)
     aug_generator.set_state(checkpoint["augment"])
-
-
-def read_run_config(run_dir: str | Path) -> dict[str, Any]:
-    """A classifier run's config.json, its settings checked against ``ClassifierConfig``'s
-    types, and its test-time shift against the range training allows."""
-    config = read_config(run_dir, "classifier", ClassifierConfig)
-    shift = config.get("tta_shift", 0)
-    if not 0 <= shift <= MAX_TTA_SHIFT:
-        raise FashionlabError(f"{Path(run_dir) / 'config.json'}: tta_shift must be 0 to "
-                              f"{MAX_TTA_SHIFT} pixels, got {shift}")
-    return config
 
 
 def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:
