@@ -62,7 +62,9 @@ def test_a_long_fit_shows_its_progress_and_time_left(capsys, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize(("method", "params", "bar"), [
-    ("missforest", {"n_estimators": 2, "max_iter": 2}, r"fit \(at most 2 rounds"),
+    ("missforest", {"n_estimators": 2, "max_iter": 2}, r"fit \(at most 2 rounds of 3 "
+                                                        r"columns\): .*\| 12/12 \[.*tree"),
+    ("missforest", {"n_estimators": 2, "max_iter": 2, "n_jobs": 2}, r"\| 12/12 \["),
     ("knn", {}, r"fill: nearest rows: .*\| 25/25"),
     ("window-gain", {"epochs": 2, "window": 4, "d_model": 8, "n_heads": 2, "n_layers": 1,
                      "disc_hidden": 8}, r"window-gain training: .*\d+/\d+ \["),
@@ -91,3 +93,15 @@ def test_knn_fills_row_chunks_as_it_fills_the_whole_table(monkeypatch):
     whole = make_imputer("knn").fit_transform(values)
     monkeypatch.setattr(baselines, "KNN_CHUNK", 7)
     assert np.array_equal(make_imputer("knn").fit_transform(values), whole)
+
+
+def test_counting_trees_grows_the_same_forests(monkeypatch):
+    import fashionlab.impute.baselines as baselines
+
+    values = np.random.default_rng(3).normal(size=(40, 3))
+    values[::5, 0] = np.nan
+    params = {"n_estimators": 3, "max_iter": 2}
+    counted = make_imputer("missforest", params, random_state=0).fit_transform(values)
+    monkeypatch.setattr(baselines, "_CountedForest", baselines.ExtraTreesRegressor)
+    plain = make_imputer("missforest", params, random_state=0).fit_transform(values)
+    assert np.array_equal(counted, plain)

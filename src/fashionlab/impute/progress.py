@@ -17,7 +17,8 @@ from tqdm import tqdm
 MININTERVAL = 1.0  # seconds between two redraws of a bar
 
 _SHOWN: ContextVar[bool] = ContextVar("fashionlab_impute_progress_shown", default=False)
-_BAR: ContextVar[tqdm | None] = ContextVar("fashionlab_impute_progress_bar", default=None)
+_OPEN: list[tqdm] = []  # the open bars, innermost last: a plain list, not a context
+#                          variable, so that the worker threads of a forest tick them too
 
 
 @contextmanager
@@ -36,16 +37,16 @@ def bar(total: int, desc: str, unit: str = "step") -> Iterator[tqdm]:
     innermost open bar (for loops inside a library, as scikit-learn's)."""
     progress = tqdm(total=total, desc=desc, unit=unit, leave=False, mininterval=MININTERVAL,
                     disable=not _SHOWN.get())
-    token = _BAR.set(progress)
+    _OPEN.append(progress)
     try:
         yield progress
     finally:
-        _BAR.reset(token)
+        _OPEN.remove(progress)
         progress.close()
 
 
 def tick(n: int = 1) -> None:
-    """Advance the innermost open ``bar`` by ``n`` (nothing when none is open)."""
-    progress = _BAR.get()
-    if progress is not None:
-        progress.update(n)
+    """Advance the innermost open ``bar`` by ``n`` (nothing when none is open); tqdm's
+    own lock makes it safe from several threads."""
+    if _OPEN:
+        _OPEN[-1].update(n)
