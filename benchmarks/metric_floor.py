@@ -18,10 +18,9 @@ import os
 import sys
 from typing import Any
 
-from fashionlab.score import format_score, score_images
-
 from fashionlab.data import FashionMNIST, load_fashion_mnist
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import format_score, score_images
 from fashionlab.metrics.features import ClassifierFeatures, load_feature_network
 
 

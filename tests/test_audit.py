@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fashionlab.classify import clean_test_accuracy
 
 from conftest import synthetic_fashion
+from fashionlab.classifier.predict import clean_test_accuracy
 from fashionlab.cli import main
 from fashionlab.data.audit import (
     AuditConfig,

@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from fashionlab.score import format_score, score_images
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import format_score, score_images
 from fashionlab.metrics.features import ClassifierFeatures
 from fashionlab.metrics.fid import frechet_distance, kernel_distance
 from fashionlab.metrics.memorisation import (

@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.classifier.augment import tta_log_probs
+from fashionlab.classifier.config import read_run_config
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
 from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
@@ -20,7 +21,7 @@ from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
 from fashionlab.runtime.device import resolve_device
 from fashionlab.runtime.registry import create_model
-from fashionlab.runtime.runs import load_state, read_config, read_metrics, read_weights
+from fashionlab.runtime.runs import load_state, read_metrics, read_weights
 
 
 @dataclass
@@ -61,7 +62,7 @@ class LoadedClassifier:
 
 def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifier:
     """Rebuild the model of a classifier run from config.json and its safetensors weights."""
-    config = read_config(run_dir, kind="classifier")
+    config = read_run_config(run_dir)
     state = read_weights(run_dir)
     model = create_model(config.get("model", "?"), "classifier", **config.get("model_args", {}))
     load_state(model, state, f"the classifier in {run_dir}")
@@ -122,9 +123,14 @@ def ensemble_proba(classifiers: Sequence[LoadedClassifier], images: torch.Tensor
     """uint8 images (N, 28, 28) -> the mean of the classifiers' probabilities (N, 10).
 
     Averaging independently trained models is the classic ensemble: their mistakes differ
-    in part, so the mean is right more often than a typical member.
+    in part, so the mean is right more often than a typical member. Probabilities that are
+    not finite are an error, not a "nan%" verdict.
     """
-    return torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    probs = torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    if not bool(torch.isfinite(probs).all()):  # finite weights can still overflow
+        raise FashionlabError("the classifier's probabilities are not finite numbers (NaN): "
+                              "its weights overflow float32; train the run again")
+    return probs
 
 
 def _load_classifiers(

@@ -77,6 +77,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` for an error of the operating system (``No space left on device``)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -94,6 +100,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python's advice: point stdout at devnull so the flush at exit cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+    except OSError as exc:  # disk full, permission denied...: the last resort, said in one line
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         warnings.formatwarning = shown
 

@@ -30,7 +30,7 @@ def add_show(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> None:
     from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
-    from fashionlab.runtime.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
     from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
     if args.n > CAPTIONED_MAX:

@@ -183,6 +183,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     class (1,000) and CAS is skipped (it needs every class).
     """
     from fashionlab.gan.generate import generate_images
+    from fashionlab.gan.train import read_run_config
     from fashionlab.metrics.features import load_feature_network
     from fashionlab.runtime.runs import read_config
 
@@ -193,6 +194,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
             f"{config.run} is a {run_config.get('kind', 'unknown')} run, not a GAN run: "
             "`fashionlab score` scores the run folder of `fashionlab train gan`"
         )
+    run_config = read_run_config(config.run)  # its settings' types checked
     conditional = bool(run_config.get("conditional", False))
     chosen = None
     if config.class_name is not None:
@@ -253,7 +255,7 @@ def save_closest_pairs(generated: torch.Tensor, train: torch.Tensor,
                        pairs: list[dict[str, Any]], path: str | Path) -> Path:
     """The generated images closest to a training image (top row) over that training
     image (bottom row), with the pixel distance."""
-    from fashionlab.train.runs import prepare_output_file
+    from fashionlab.runtime.runs import prepare_output_file
     from fashionlab.viz.grids import pair_cells, save_captioned_grid
 
     path = prepare_output_file(path)
@@ -373,7 +375,7 @@ def format_memorisation(memo: dict[str, Any]) -> list[str]:
 
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report as JSON, atomically."""
-    from fashionlab.runtime.runs import atomic_write_json, prepare_output_file
+    from fashionlab.runtime.files import atomic_write_json, prepare_output_file
 
     path = prepare_output_file(path)
     atomic_write_json(path, report)

@@ -57,11 +57,11 @@ from fashionlab.impute.gain_training import (
 from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
 from fashionlab.runtime.device import bf16_autocast, torch_threads
+from fashionlab.runtime.files import prepare_output_file
 from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
-    prepare_output_file,
     read_config,
     read_weights,
 )
@@ -300,7 +300,8 @@ def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]
     run's config; a run of another kind, or weights that do not fit the config, are
     clear errors."""
     stored = read_config(run_dir, "inpaint")
-    config = config_from(InpaintConfig, stored)
+    config = config_from(InpaintConfig, stored, str(Path(run_dir) / "config.json"))
+    config.validate()
     generator, _ = build_models(config)
     load_state(generator, read_weights(run_dir), str(run_dir))
     return generator.eval(), config
@@ -412,7 +413,7 @@ def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str
                 ax.imshow(batch[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, parse_math=False)  # a file name may hold "$"
     return save_figure(fig, path)
 
 
