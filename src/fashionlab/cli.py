@@ -672,7 +672,8 @@ def _add_fill(sub: argparse._SubParsersAction) -> None:
         "fill", help="fill a removed region of your own pictures with an inpainting run",
         description="Fill a box, or a region you paint, of your own pictures with the GAIN "
         "model of a `fashionlab inpaint` run. Each picture is read as `predict` reads it "
-        "(28x28 grey, aspect kept, inverted when its background is light), the region is "
+        "(Fashion-MNIST's own conversion: trimmed to the garment, 28x28 grey, negated when "
+        "its background is light), the region is "
         "removed and the model fills it; the figure shows each picture, the region (red) and "
         "the fill.",
     )
@@ -715,6 +716,31 @@ def _run_fill(args: argparse.Namespace) -> int:
     return _report_unusable(done["errors"])
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write a classifier or GAN run's model as an ONNX file",
+        description="Export the model of a classifier run (uint8 images (N, 28, 28) in, "
+        "probabilities (N, 10) out, with the run's test-time averaging) or of a GAN run "
+        "(noise, and labels for a conditional one, in; images in [-1, 1] out) to ONNX, to "
+        "run it with onnxruntime alone.")
+    p.add_argument("run", help="classifier or GAN run folder")
+    p.add_argument("--format", default="onnx", choices=("onnx",), help="file format")
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="the file to write")
+    p.add_argument("--best", action="store_true",
+                   help="GAN runs: the best-FID epoch's generator instead of the last one")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from fashionlab.export import export_run
+
+    done = export_run(args.run, args.out, args.format, args.best)
+    inputs = ", ".join(f"{k} {v}" for k, v in done["inputs"].items())
+    outputs = ", ".join(f"{k} {v}" for k, v in done["outputs"].items())
+    print(f"wrote {done['out']}: the {done['model']} {done['kind']} of {done['run']}; "
+          f"inputs {inputs}; outputs {outputs}")
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -730,6 +756,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_impute,
     _add_inpaint,
     _add_fill,
+    _add_export,
 )
 
 
