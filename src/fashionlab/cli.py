@@ -741,6 +741,28 @@ def _run_export(args: argparse.Namespace) -> None:
           f"inputs {inputs}; outputs {outputs}")
 
 
+def _add_app(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app", help="a local web page to classify, generate, fill pictures and CSV files",
+        description="Serve a web page (Gradio) with the tabs Classify, Generate, Fill and "
+        "Impute over the run folders under --runs (those `fashionlab demo` writes). Needs "
+        'the app extra: pip install -e ".[app]".')
+    p.add_argument("--runs", default="runs", help="the folder searched for run folders")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (0.0.0.0: every network of this machine)")
+    p.add_argument("--port", type=positive_int, default=None,
+                   help="the port (default: the first free one from 7860)")
+    p.set_defaults(func=_run_app)
+
+
+def _run_app(args: argparse.Namespace) -> None:
+    try:
+        from fashionlab.app.page import serve
+    except ImportError as exc:
+        raise FashionlabError(f'the app needs Gradio: pip install -e ".[app]" ({exc})') from None
+    serve(args.runs, args.host, args.port)
+
+
 # --------------------------------------------------------------------------- main
 
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
@@ -757,6 +779,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     _add_inpaint,
     _add_fill,
     _add_export,
+    _add_app,
 )
 
 
