@@ -8,46 +8,15 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_classifier_run, make_gan_run
 from fashionlab.classify import load_classifier
 from fashionlab.cli import main
 from fashionlab.generate import load_generator
-from fashionlab.models import create_model
 from fashionlab.train.runs import Run
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def perturb_batch_norm(model: torch.nn.Module) -> None:
-    """Running statistics away from 0 and 1, so that an export in training mode (batch
-    statistics) could not pass for one in eval mode."""
-    g = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-
-
-def classifier_run(path, model: str, model_args: dict | None = None, **config) -> Run:
-    run = Run(path)
-    run.write_config({"kind": "classifier", "model": model, "model_args": model_args or {},
-                      **config})
-    torch.manual_seed(0)
-    net = create_model(model, "classifier", **(model_args or {}))
-    perturb_batch_norm(net)
-    run.save_weights(net.state_dict())
-    return run
-
-
-def gan_run(path, model: str) -> Run:
-    run = Run(path)
-    run.write_config({"kind": "gan", "model": model, "model_args": {}})
-    torch.manual_seed(0)
-    generator, _ = create_model(model, "gan")
-    perturb_batch_norm(generator)
-    run.save_weights(generator.state_dict(), "generator.safetensors")
-    return run
 
 
 @pytest.mark.parametrize("model, settings", [
@@ -58,7 +27,7 @@ def gan_run(path, model: str) -> Run:
 ])
 def test_an_exported_classifier_gives_pytorchs_probabilities(fashion, tmp_path, capsys,
                                                              model, settings):
-    run = classifier_run(tmp_path / model, model, **settings)
+    run = make_classifier_run(tmp_path / model, model, **settings)
     out = tmp_path / "classifier.onnx"
     assert main(["export", str(run.path), "--format", "onnx", "--out", str(out)]) == 0
     assert capsys.readouterr().out.startswith(f"wrote {out}: the {model} classifier")
@@ -74,7 +43,7 @@ def test_an_exported_classifier_gives_pytorchs_probabilities(fashion, tmp_path, 
 
 @pytest.mark.parametrize("model", ["dcgan", "cgan"])  # lite: cgan without labels
 def test_an_exported_generator_gives_pytorchs_images(tmp_path, capsys, model):
-    run = gan_run(tmp_path / model, model)
+    run = make_gan_run(tmp_path / model, model)
     out = tmp_path / "generator.onnx"
     assert main(["export", str(run.path), "--out", str(out)]) == 0
     loaded = load_generator(run.path, "cpu")
@@ -99,7 +68,7 @@ def test_an_exported_generator_gives_pytorchs_images(tmp_path, capsys, model):
 def test_runs_that_cannot_be_exported_are_clear_errors(tmp_path, capsys):
     inpaint = Run(tmp_path / "inpaint")
     inpaint.write_config({"kind": "inpaint", "model": "mlp"})
-    classifier = classifier_run(tmp_path / "mlp", "mlp")
+    classifier = make_classifier_run(tmp_path / "mlp", "mlp")
     out = tmp_path / "model.onnx"
     for argv, message in (
         ([str(inpaint.path), "--out", str(out)],

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -39,15 +40,35 @@ BAR_COLOURS = {"true class": "#1f77b4", "top class": "#1f77b4", "predicted": "#d
 ANY_CLASS = "any class"
 
 
-def _in_page(fn: Callable) -> Callable:
-    """``fn`` with a ``FashionlabError`` shown as one message in the page."""
+def picture_upload(**options) -> gr.Image:
+    """A gr.Image whose upload reaches the handler as the uploaded file's path, unread:
+    fashionlab's reader checks and decodes it. (Gradio's own reading would refuse a corrupt
+    file in a traceback's words and make a 16-bit or transparent picture RGB. Its
+    ``preprocess`` is replaced on the instance: a subclass of a Gradio component makes
+    Gradio write a .pyi file beside this module.)"""
+    image = gr.Image(type="filepath", **options)
+    gradio_reading = image.preprocess
+
+    def upload_path(payload):
+        if payload is None or (payload.url or "").startswith("data:"):
+            return gradio_reading(payload)
+        return str(payload.path)  # Gradio has checked that it is an upload of this page
+
+    image.preprocess = upload_path
+    return image
+
+
+def _in_page(fn: Callable, folder: Path) -> Callable:
+    """``fn`` with a ``FashionlabError`` shown as one message in the page, an upload named
+    as the user named it (not by where the app keeps it, under ``folder``)."""
+    kept = re.compile(re.escape(str(folder)) + r"/[^/\s]+/")
 
     @functools.wraps(fn)
     def run(*args):
         try:
             return fn(*args)
         except FashionlabError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
+            raise gr.Error(kept.sub("", str(exc)), print_exception=False) from None
 
     return run
 
@@ -72,8 +93,8 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                     truth = gr.Dropdown(["", *CLASS_NAMES], value="",
                                         label="true class (optional: colours the answer)")
                     with gr.Tab("Upload a photo"):
-                        photo = gr.Image(type="filepath", sources=["upload", "clipboard"],
-                                         label="photo", height=320)
+                        photo = picture_upload(sources=["upload", "clipboard"], label="photo",
+                                               height=320)
                         classify_photo = gr.Button("Classify the photo", variant="primary")
                     with gr.Tab("Sketch"):
                         sketch = gr.Sketchpad(type="numpy", label="draw a garment",
@@ -91,10 +112,10 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                                       color_map=BAR_COLOURS, y_lim=[0, 1], sort=list(CLASS_NAMES),
                                       x_label_angle=-40, label="probabilities", height=260)
         answer = [seen, verdict, bars, top3]
-        classify_photo.click(_in_page(functools.partial(_classify, runs)),
+        classify_photo.click(_in_page(functools.partial(_classify, runs), folder),
                              [dropdowns["classifier"], photo, truth], answer,
                              api_name="classify")
-        classify_sketch.click(_in_page(functools.partial(_classify_sketch, runs)),
+        classify_sketch.click(_in_page(functools.partial(_classify_sketch, runs), folder),
                               [dropdowns["classifier"], sketch, truth], answer,
                               api_name="classify_sketch")
 
@@ -112,7 +133,7 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                 with gr.Column():
                     grid = gr.Image(label="generated", format="png", interactive=False)
                     grid_file = gr.DownloadButton("Download the grid (PNG)", value=None)
-        generate.click(_in_page(functools.partial(_generate, runs, folder)),
+        generate.click(_in_page(functools.partial(_generate, runs, folder), folder),
                        [dropdowns["gan"], wanted, seed, scale, count], [grid, grid_file],
                        api_name="generate")
 
@@ -131,8 +152,8 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                 with gr.Column():
                     filled = gr.Image(label="seen (28x28), the region (red), filled",
                                       format="png", interactive=False)
-        fill.click(_in_page(functools.partial(_fill, runs)), [dropdowns["inpaint"], editor],
-                   filled, api_name="fill")
+        fill.click(_in_page(functools.partial(_fill, runs), folder),
+                   [dropdowns["inpaint"], editor], filled, api_name="fill")
 
         with gr.Tab("Impute", id="impute"):
             from fashionlab.impute.base import IMPUTERS
@@ -146,7 +167,7 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                     summary = gr.Markdown(elem_id="impute-summary")
                     plot = gr.Plot(label="filled points", format="png")
                     table_file = gr.DownloadButton("Download the filled CSV", value=None)
-        impute.click(_in_page(functools.partial(_impute, folder)), [table, method],
+        impute.click(_in_page(functools.partial(_impute, folder), folder), [table, method],
                      [table_file, plot, summary], api_name="impute")
 
         page.load(functools.partial(_refresh, runs), None,
@@ -222,9 +243,13 @@ def _restore_temp_dir(previous: str | None) -> None:
 
 
 def serve(runs_dir: str | Path = "runs", host: str = "127.0.0.1", port: int | None = None,
-          block: bool = True) -> Server:
+          block: bool = True, threads: int = 1) -> Server:
     """Start the app on ``host``:``port`` (a free port from 7860 on when None) over the runs
-    under ``runs_dir``. With ``block`` it serves until Ctrl-C and then stops."""
+    under ``runs_dir``. With ``block`` it serves until Ctrl-C and then stops. ``threads``:
+    PyTorch CPU threads per request (one is fastest for these small models)."""
+    import torch
+
+    torch.set_num_threads(threads)
     folder = Path(tempfile.mkdtemp(prefix="fashionlab-app-"))
     previous = os.environ.get("GRADIO_TEMP_DIR")
     # Where Gradio keeps uploads and outputs; it reads the variable on every request.
