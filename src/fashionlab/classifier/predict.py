@@ -192,10 +192,11 @@ def predict_files(
     ``"top"``, and the other files are still classified."""
     paths = image_files(paths)
     _, classifiers = _load_classifiers(run_dir, device, "predict")
-    results, images = load_user_images(paths)
+    results, pictures = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
-        for result, p in zip(readable, ensemble_proba(classifiers, torch.stack(images)),
+        images = torch.stack([picture.image for picture in pictures])
+        for result, p in zip(readable, ensemble_proba(classifiers, images),
                              strict=True):
             values, indices = p.topk(min(top, len(p)))
             result["top"] = [

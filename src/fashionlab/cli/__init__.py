@@ -41,6 +41,8 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     impute.add_impute,
     impute.add_inpaint,
     impute.add_fill,
+    project.add_export,
+    project.add_app,
 )
 
 

@@ -42,7 +42,6 @@ from fashionlab.data.user_images import (
     image_files,
     load_mask,
     load_user_images,
-    picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
@@ -356,8 +355,8 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
             continue
         picture = next(usable)
         if drawn is not None:
-            size = picture_size(record["file"])
-            removed = fit_mask(*drawn, size)
+            size = picture.placement.source
+            removed = fit_mask(*drawn, picture.placement)
             if removed is None:
                 record["error"] = (f"{record['file']} is {size[0]}x{size[1]} pixels and the "
                                    f"mask {mask} {drawn[1][0]}x{drawn[1][1]}: a mask has the "
@@ -367,7 +366,7 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
                 raise FashionlabError(f"the mask {mask} marks no pixel of the 28x28 picture "
                                       "the model sees: paint the region to fill in white")
             region = torch.from_numpy(~removed).float()[None, None]
-        kept.append(picture)
+        kept.append(picture.image)
         masks.append(region)
     done: dict = {"files": [r["file"] for r in records if "error" not in r],
                   "errors": [r for r in records if "error" in r],
