@@ -123,6 +123,14 @@ def choose_threads(allowed: int | None = None, busy: float | None = None,
     return ThreadChoice(threads_for(allowed, busy), allowed, busy)
 
 
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages, for benchmark printouts ("n/a" off Unix)."""
+    try:
+        return " ".join(f"{value:.1f}" for value in os.getloadavg())
+    except (AttributeError, OSError):
+        return "n/a"
+
+
 def prepare_process(environ: dict[str, str] | None = None) -> ThreadChoice | None:
     """For the command line, before torch is imported: choose the thread count, and when
     other work is running make OpenMP's waiting threads sleep (``OMP_WAIT_POLICY=PASSIVE``,
