@@ -14,8 +14,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from fashionlab.cli import classifier, gan, impute, project
-from fashionlab.errors import FashionlabError
+from fashionlab.runtime.threads import prepare_process
+
+# Before anything imports torch (OpenMP reads its variables when it loads): the threads
+# this process trains with, from the cores no other program is using (runtime/threads.py).
+THREADS = prepare_process()
+
+from fashionlab.cli import classifier, gan, impute, project  # noqa: E402
+from fashionlab.errors import FashionlabError  # noqa: E402
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -73,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads():
+    """The thread count ``THREADS`` chose, for the command (PyTorch's setting restored after);
+    a no-op when the user set OMP_NUM_THREADS (or MKL_NUM_THREADS). ``--threads`` of a
+    command still wins inside it."""
+    from fashionlab.runtime.device import torch_threads
+
+    return torch_threads(None if THREADS is None else THREADS.threads)
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Library warnings (scikit-learn's ConvergenceWarning...) as one ``warning:`` line,
     like the ``error:`` lines, instead of a file name, a line number and source code."""
@@ -91,7 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
-        return args.func(args) or 0  # a command may return its exit status
+        with _threads():
+            return args.func(args) or 0  # a command may return its exit status
     except FashionlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
