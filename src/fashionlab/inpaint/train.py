@@ -55,6 +55,13 @@ from fashionlab.impute.gain_training import (
 )
 from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
+from fashionlab.runtime.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from fashionlab.runtime.device import bf16_autocast, fast_bf16, torch_threads
 from fashionlab.runtime.files import prepare_output_file
 from fashionlab.runtime.runs import (
@@ -63,6 +70,7 @@ from fashionlab.runtime.runs import (
     load_state,
     read_config,
     read_weights,
+    run_finished,
 )
 from fashionlab.runtime.stop import StopRequest, ctrl_c_stop
 
@@ -104,6 +112,8 @@ class InpaintConfig:
     seed: int = option(0, "seeds the split, weights, batches and masks")
     data_dir: str | None = data_dir_option()
     out: str = option("runs/inpaint", "run folder to write")
+    checkpoint_every: int = option(100, "steps between checkpoints, what --resume continues "
+                                   "from (one is always written at the end)", parse=positive_int)
     dry_run: bool = option(False, "a few steps on few images: checks the whole pipeline in "
                            "seconds")
 
@@ -217,7 +227,32 @@ def inpaint(
     the run is finished (scored, drawn, saved) with what was trained.
     """
     config.validate()
-    cfg = config.effective()
+    return _run(config.effective(), data, stop_on_ctrl_c)
+
+
+def resume_inpaint(run_dir: str | Path, data: FashionMNIST | None = None,
+                   stop_on_ctrl_c: bool = False, data_dir: str | None = None) -> dict:
+    """Continue the inpainting run in ``run_dir`` from its last checkpoint, exactly as if it
+    had not stopped (weights, optimizers, schedules and random states restored); a run
+    killed after its last step is finished without training."""
+    stored = read_config(run_dir, "inpaint")
+    config = config_from(InpaintConfig, {k: v for k, v in stored.items() if k != "kind"})
+    config = InpaintConfig(**{**asdict(config), "out": str(run_dir),
+                              "data_dir": data_dir or config.data_dir})
+    config.validate()
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=_CHECKPOINT_KEYS)
+    if checkpoint["step"] >= config.steps and run_finished(run_dir):
+        raise FashionlabError(f"{run_dir} already has its {config.steps} steps; start a new "
+                              "run with more --steps")
+    return _run(config, data, stop_on_ctrl_c, checkpoint)
+
+
+_CHECKPOINT_KEYS = {"step": int, "seconds": float, "generator": dict, "discriminator": dict,
+                    "opt_g": dict, "opt_d": dict, "decay": list, "rng": dict}
+
+
+def _run(cfg: InpaintConfig, data: FashionMNIST | None, stop_on_ctrl_c: bool,
+         checkpoint: dict | None = None) -> dict:
     run = Run(cfg.out)
     data = data if data is not None else load_fashion_mnist(cfg.data_dir)
     split = data.split(cfg.n_val, cfg.seed)
@@ -226,13 +261,17 @@ def inpaint(
         train = train[:1000]
     val = split.val_images.float().div(255)[:, None][: cfg.n_eval]
     test = data.test_images.float().div(255)[:, None][: cfg.n_eval]
-    run.start({"kind": "inpaint", **asdict(cfg)})
+    if checkpoint is None:
+        run.start({"kind": "inpaint", **asdict(cfg)})
+    else:  # the steps after the checkpoint are trained again
+        run.reopen("inpaint")
+        run.keep_metrics_until(checkpoint["step"], key="step")
 
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):
         generator, discriminator = build_models(cfg)
         with ctrl_c_stop(stop_on_ctrl_c, STOP_MESSAGE) as stop:
-            seconds, steps = _train(generator, discriminator, train, cfg, run, stop)
+            seconds, steps = _train(generator, discriminator, train, cfg, run, stop, checkpoint)
         generator.eval()
         pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
                      [: cfg.n_pool]]
@@ -267,15 +306,36 @@ def _precision(cfg: InpaintConfig):
 
 
 def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run,
-           stop: StopRequest) -> tuple[float, int]:
-    """Train for ``cfg.steps`` steps, or until ``stop`` is requested; (seconds, steps done)."""
+           stop: StopRequest, checkpoint: dict | None = None) -> tuple[float, int]:
+    """Train up to ``cfg.steps`` steps (from ``checkpoint``'s, when given), or until
+    ``stop`` is requested, writing a checkpoint every ``cfg.checkpoint_every`` steps and at
+    the end; (seconds, steps done in all)."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
     decay = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.steps) for o in (opt_g, opt_d)]
     masks_rng = torch.Generator().manual_seed(cfg.seed + 3)
-    start = time.perf_counter()
+    first, earlier = 0, 0.0
+    if checkpoint is not None:
+        load_state(generator, checkpoint["generator"], "the checkpoint's generator")
+        load_state(discriminator, checkpoint["discriminator"], "the checkpoint's discriminator")
+        try:
+            for target, state in ((opt_g, checkpoint["opt_g"]), (opt_d, checkpoint["opt_d"]),
+                                  *zip(decay, checkpoint["decay"], strict=True)):
+                target.load_state_dict(state)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FashionlabError(f"the checkpoint's optimizer state does not fit: {exc}") from None
+        restore_rng(checkpoint["rng"], masks_rng)
+        first, earlier = checkpoint["step"], checkpoint["seconds"]
+    start = time.perf_counter() - earlier
     generator.train()
     log_every = max(1, cfg.steps // 20)
+
+    def save(step: int) -> None:
+        save_checkpoint(run.path / CHECKPOINT, {
+            "step": step, "seconds": time.perf_counter() - start,
+            "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "decay": [d.state_dict() for d in decay], "rng": capture_rng(masks_rng)})
 
     def next_batch(_: int) -> dict[str, torch.Tensor]:
         rows = torch.randint(0, len(train), (cfg.batch_size,), generator=masks_rng)
@@ -284,17 +344,20 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
         return {"inputs": noise_fill(x, given), "real": x, "given": given, "target": x,
                 "observed": torch.ones_like(x)}
 
-    def log(step: int, losses: dict[str, float]) -> None:
+    def log(done: int, losses: dict[str, float]) -> None:
+        step = first + done
         if step % log_every == 0 or step == cfg.steps or stop.requested:
             run.log_metrics({"step": step, **losses,
                              "seconds": round(time.perf_counter() - start, 2)})
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.requested:
+            save(step)
 
-    steps = train_gain(
+    done = train_gain(
         GainNetworks(generator, discriminator, opt_g, opt_d),
         GainLoss(cfg.hint_rate, gain_objective(cfg.alpha)), next_batch,
-        GainSchedule(cfg.steps, schedulers=decay, stop_requested=lambda: stop.requested),
+        GainSchedule(cfg.steps - first, schedulers=decay, stop_requested=lambda: stop.requested),
         log, precision=lambda: _precision(cfg))
-    return time.perf_counter() - start, steps
+    return time.perf_counter() - start, first + done
 
 
 def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
