@@ -148,11 +148,13 @@ def evaluate_run(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test-set report of a classifier run, or of the ensemble of several runs (their mean
-    probabilities; see ``classification_report``)."""
+    probabilities; see ``classification_report``), with ``clean_test``: the accuracy on
+    the test images that have no exact or near copy in the training set."""
     run_dirs, classifiers = _load_classifiers(run_dir, device, "evaluate")
     data = load_fashion_mnist(data_dir, recorded=classifiers[0].config["trainer"].get("data_dir"))
-    report = classification_report(ensemble_proba(classifiers, data.test_images),
-                                   data.test_labels)
+    probs = ensemble_proba(classifiers, data.test_images)
+    report = classification_report(probs, data.test_labels)
+    report["clean_test"] = clean_test_accuracy(probs, data)
     models = [c.config["model"] for c in classifiers]
     if len(run_dirs) == 1:
         report.update(run=str(run_dirs[0]), model=models[0], split="test")
@@ -160,6 +162,23 @@ def evaluate_run(
         report.update(runs=[str(r) for r in run_dirs],
                       model=f"ensemble of {len(models)} ({', '.join(models)})", split="test")
     return report
+
+
+def clean_test_accuracy(probs: torch.Tensor, data: FashionMNIST) -> dict[str, Any]:
+    """Accuracy on the test images without an exact or near copy among the training images
+    (``fashionlab.data.audit.training_copies``): a copy seen in training can inflate the usual
+    number."""
+    from fashionlab.data.audit import NEAR_DUPLICATE_RMS, training_copies
+
+    copies = training_copies(data.train_images, data.test_images)
+    clean = torch.from_numpy(~(copies["exact"] | copies["near"]))
+    correct = probs.argmax(1) == data.test_labels
+    return {
+        "accuracy": float(correct[clean].float().mean()) if clean.any() else float("nan"),
+        "samples": int(clean.sum()),
+        "excluded": {"exact": int(copies["exact"].sum()), "near": int(copies["near"].sum())},
+        "near_duplicate_rms": NEAR_DUPLICATE_RMS,
+    }
 
 
 def predict_files(
@@ -173,10 +192,11 @@ def predict_files(
     ``"top"``, and the other files are still classified."""
     paths = image_files(paths)
     _, classifiers = _load_classifiers(run_dir, device, "predict")
-    results, images = load_user_images(paths)
+    results, pictures = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
-        for result, p in zip(readable, ensemble_proba(classifiers, torch.stack(images)),
+        images = torch.stack([picture.image for picture in pictures])
+        for result, p in zip(readable, ensemble_proba(classifiers, images),
                              strict=True):
             values, indices = p.topk(min(top, len(p)))
             result["top"] = [

@@ -51,6 +51,7 @@ from fashionlab.runtime.checkpoints import (
 )
 from fashionlab.runtime.device import (
     configure_backends,
+    fast_bf16,
     init_distributed,
     seed_everything,
     torch_threads,
@@ -142,7 +143,9 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
 
     model = create_model(config.model, "classifier", **config.model_args).to(device)
     conv = uses_convolutions(model)
-    bf16 = config.precision == "bf16" or (config.precision == "auto" and conv)
+    # auto: bf16 only where it is computed natively (emulated, it is slower than fp32)
+    bf16 = config.precision == "bf16" or (config.precision == "auto" and conv
+                                          and fast_bf16(device))
     memory_format = torch.channels_last if conv else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     train_model: nn.Module = model
@@ -312,5 +315,6 @@ def run_config(config: ClassifierConfig, model: nn.Module) -> dict[str, Any]:
         "parameters": sum(p.numel() for p in model.parameters()),
         "tta_flip": config.tta_flip,
         "tta_shift": config.tta_shift,
+        "torch_threads": torch.get_num_threads(),  # what --threads 0 chose: it moves last bits
         "trainer": asdict(config),
     }

@@ -8,7 +8,8 @@ import sys
 from fashionlab.cli.common import (
     report_unusable,
 )
-from fashionlab.options import add_options, config_from_args
+from fashionlab.options import add_options, config_from_args, given_options, refuse_with_resume
+from fashionlab.runtime.runs import read_config
 
 
 def add_impute(sub: argparse._SubParsersAction) -> None:
@@ -43,13 +44,23 @@ def add_inpaint(sub: argparse._SubParsersAction) -> None:
         "a figure original / masked / filled.",
     )
     add_options(p, InpaintConfig)
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue this run from its last checkpoint, with its own settings "
+                   "(only --data-dir may be given with it)")
     p.set_defaults(func=run_inpaint)
 
 
 def run_inpaint(args: argparse.Namespace) -> None:
-    from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint
+    from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint, resume_inpaint
 
-    print(format_results(inpaint(config_from_args(InpaintConfig, args), stop_on_ctrl_c=True)))
+    if args.resume:
+        given = given_options(InpaintConfig, args)
+        refuse_with_resume(InpaintConfig, given, read_config(args.resume, "inpaint"),
+                           ("data_dir",))
+        results = resume_inpaint(args.resume, stop_on_ctrl_c=True, data_dir=given.get("data_dir"))
+    else:
+        results = inpaint(config_from_args(InpaintConfig, args), stop_on_ctrl_c=True)
+    print(format_results(results))
 
 
 def add_fill(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +68,8 @@ def add_fill(sub: argparse._SubParsersAction) -> None:
         "fill", help="fill a removed region of your own pictures with an inpainting run",
         description="Fill a box, or a region you paint, of your own pictures with the GAIN "
         "model of a `fashionlab inpaint` run. Each picture is read as `predict` reads it "
-        "(28x28 grey, aspect kept, inverted when its background is light), the region is "
+        "(Fashion-MNIST's own conversion: trimmed to the garment, 28x28 grey, negated when "
+        "its background is light), the region is "
         "removed and the model fills it; the figure shows each picture, the region (red) and "
         "the fill.",
     )

@@ -44,10 +44,13 @@ from fashionlab.runtime.checkpoints import (
 from fashionlab.runtime.device import (
     Distributed,
     all_reduce_sum,
+    check_threads,
     configure_backends,
     device_option,
     init_distributed,
     seed_everything,
+    threads_option,
+    torch_threads,
 )
 from fashionlab.runtime.registry import create_model, get_entry
 from fashionlab.runtime.runs import (
@@ -105,6 +108,7 @@ class GanConfig:
     device: str = device_option()
     precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU",
                             choices=PRECISIONS)
+    threads: int = threads_option()
     data_dir: str | None = data_dir_option()
     out: str = option("runs/gan", "run folder to write")
     resume: str | None = None  # a run folder to continue (its settings win except epochs)
@@ -149,6 +153,7 @@ class GanConfig:
             raise FashionlabError(f"ema must be in [0, 1), got {self.ema}")
         if self.fid_every < 0:
             raise FashionlabError(f"fid_every must be 0 (off) or positive, got {self.fid_every}")
+        check_threads(self.threads)
         if self.fid_every and not self.fid_classifier:
             raise FashionlabError("FID during training needs a feature network: "
                                   "give --fid-classifier CLASSIFIER_RUN (or --fid-every 0)")
@@ -195,6 +200,13 @@ def train_gan(
     if config.resume:
         config, checkpoint = _resume_config(config)
     config = config.resolved()
+    with torch_threads(config.threads or None):
+        return _train(config, checkpoint, data, stop_on_ctrl_c)
+
+
+def _train(config: GanConfig, checkpoint: dict[str, Any] | None, data: FashionMNIST | None,
+           stop_on_ctrl_c: bool) -> GanResult:
+    """``train_gan`` once the settings are final."""
     ctx, device = init_distributed(config.device)
     run = Run(config.out) if ctx.is_main else None
     if data is None:
@@ -349,6 +361,7 @@ def run_config(config: GanConfig, generator: nn.Module, discriminator: nn.Module
         "noise_dim": generator.noise_dim,
         "parameters": {"generator": sum(p.numel() for p in generator.parameters()),
                        "discriminator": sum(p.numel() for p in discriminator.parameters())},
+        "torch_threads": torch.get_num_threads(),  # what --threads 0 chose: it moves last bits
         "trainer": asdict(config),
     }
 

@@ -17,7 +17,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
 from sklearn.tree import ExtraTreeRegressor
 
-from fashionlab.impute.base import IMPUTERS, BaseImputer, register_imputer
+from fashionlab.impute.base import IMPUTERS, BaseImputer, draw_seed, register_imputer
 from fashionlab.impute.progress import bar, tick
 
 KNN_CHUNK = 2000  # rows filled at a time by the kNN imputer (one progress step)
@@ -30,11 +30,6 @@ __all__ = [
     "MiceImputer",
     "MissForestImputer",
 ]
-
-
-def _seed(rng: np.random.Generator) -> int:
-    """An int seed for a scikit-learn estimator, drawn from our Generator."""
-    return int(rng.integers(0, 2**31 - 1))
 
 
 class _WrappedImputer(BaseImputer):
@@ -249,7 +244,7 @@ class MiceImputer(_Iterative):
     def _make(self, rng):
         return _CountedIterativeImputer(
             estimator=BayesianRidge(), max_iter=self.max_iter, tol=self.tol,
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )
 
 
@@ -302,9 +297,9 @@ class MissForestImputer(_Iterative):
     def _make(self, rng):
         forest = _CountedForest(
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-            n_jobs=self.n_jobs, random_state=_seed(rng),
+            n_jobs=self.n_jobs, random_state=draw_seed(rng),
         )
         return _CountedIterativeImputer(
             estimator=forest, max_iter=self.max_iter, initial_strategy="mean",
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )

@@ -142,10 +142,10 @@ class Run:
         """Start a fresh metrics log (a new run, not a resumed one)."""
         atomic_write_bytes(self.path / METRICS, b"")
 
-    def keep_metrics_until(self, epoch: int) -> list[dict[str, Any]]:
-        """Drop the metrics rows of the epochs after ``epoch`` (a run resumed from that
-        epoch trains them again); returns the rows kept."""
-        rows = [row for row in read_metrics(self.path) if row.get("epoch", 0) <= epoch]
+    def keep_metrics_until(self, epoch: int, key: str = "epoch") -> list[dict[str, Any]]:
+        """Drop the metrics rows after ``epoch`` (or the step, with ``key="step"``): a run
+        resumed from there trains them again; returns the rows kept."""
+        rows = [row for row in read_metrics(self.path) if row.get(key, 0) <= epoch]
         atomic_write_bytes(self.path / METRICS, "".join(
             json.dumps(row, default=jsonable) + "\n" for row in rows).encode())
         return rows
