@@ -20,8 +20,8 @@ from typing import Any
 
 from fashionlab.data import FashionMNIST, load_fashion_mnist
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import format_score, score_images
 from fashionlab.metrics.features import ClassifierFeatures, load_feature_network
-from fashionlab.score import format_score, score_images
 
 
 def real_against_real(features: ClassifierFeatures, data: FashionMNIST, n: int = 10_000,

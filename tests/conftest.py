@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path_factory.mktemp("keras")))
     monkeypatch.delenv("FASHIONLAB_DATA", raising=False)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C (SIGINT) with Python's own meaning, ``KeyboardInterrupt``, for one test.
+
+    A shell starts a background job (``cmd &``, ``nohup``) with SIGINT ignored, and Python
+    then keeps it ignored: a test that presses Ctrl-C with ``signal.raise_signal`` would see
+    nothing happen. Tests of what Ctrl-C does install the default handler for themselves and
+    put the old one back after, so they pass however the suite was started."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +94,8 @@ def tiny_fashion() -> FashionMNIST:
 def classifier_data(monkeypatch) -> FashionMNIST:
     """Tiny synthetic data that the classifier trainer and ``classify`` load instead of
     Fashion-MNIST."""
-    import fashionlab.classify as classify
-    import fashionlab.train.classifier as trainer
+    import fashionlab.classifier.predict as classify
+    import fashionlab.classifier.train as trainer
 
     fake = synthetic_fashion(n_train=384, n_test=64)
     monkeypatch.setattr(trainer, "load_fashion_mnist", lambda *args, **kwargs: fake)
@@ -92,9 +106,9 @@ def classifier_data(monkeypatch) -> FashionMNIST:
 def write_untrained_classifier_run(folder: Path) -> Path:
     """A classifier run folder holding a freshly initialised (seeded) ``mlp``: enough of a
     feature network for the GAN metrics' tests."""
+    from fashionlab.classifier.train import ClassifierConfig, run_config
     from fashionlab.models import create_model
-    from fashionlab.train.classifier import ClassifierConfig, run_config
-    from fashionlab.train.runs import Run
+    from fashionlab.runtime.runs import Run
 
     torch.manual_seed(0)
     model = create_model("mlp", "classifier")
@@ -107,3 +121,59 @@ def write_untrained_classifier_run(folder: Path) -> Path:
 @pytest.fixture(scope="module")
 def classifier_run(tmp_path_factory) -> Path:
     return write_untrained_classifier_run(tmp_path_factory.mktemp("runs") / "clf")
+
+
+def _perturb_batch_norm(model: torch.nn.Module) -> None:
+    """Running statistics away from 0 and 1, so that a model run in training mode (batch
+    statistics) could not pass for one in eval mode."""
+    g = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+def make_classifier_run(path: Path, model: str, model_args: dict | None = None, **config):
+    """An untrained classifier run folder (seeded weights), as load_classifier reads one."""
+    from fashionlab.models import create_model
+    from fashionlab.runtime.runs import Run
+
+    run = Run(path)
+    run.write_config({"kind": "classifier", "model": model, "model_args": model_args or {},
+                      **config})
+    torch.manual_seed(0)
+    net = create_model(model, "classifier", **(model_args or {}))
+    _perturb_batch_norm(net)
+    run.save_weights(net.state_dict())
+    return run
+
+
+def make_gan_run(path: Path, model: str, model_args: dict | None = None):
+    """An untrained GAN run folder (seeded generator weights), as load_generator reads one."""
+    from fashionlab.models import create_model
+    from fashionlab.runtime.runs import Run
+
+    run = Run(path)
+    run.write_config({"kind": "gan", "model": model, "model_args": model_args or {},
+                      "conditional": model == "cgan"})
+    torch.manual_seed(0)
+    generator, _ = create_model(model, "gan", **(model_args or {}))
+    _perturb_batch_norm(generator)
+    run.save_weights(generator.state_dict(), "generator.safetensors")
+    return run
+
+
+def make_inpaint_run(path: Path, **settings):
+    """An untrained inpainting run folder (seeded weights), as load_inpainter reads one."""
+    from dataclasses import asdict
+
+    from fashionlab.inpaint.train import InpaintConfig, build_models
+    from fashionlab.runtime.runs import Run
+
+    config = InpaintConfig(**settings)
+    run = Run(path)
+    run.write_config({"kind": "inpaint", **asdict(config)})
+    torch.manual_seed(0)
+    generator, _ = build_models(config)
+    run.save_weights(generator.state_dict())
+    return run

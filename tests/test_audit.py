@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import synthetic_fashion
-from fashionlab.classify import clean_test_accuracy
+from fashionlab.classifier.predict import clean_test_accuracy
 from fashionlab.cli import main
 from fashionlab.data.audit import (
     AuditConfig,

@@ -260,9 +260,9 @@ def test_help_shows_each_option_default(capsys):
         main(["train", "classifier", "--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert "--epochs EPOCHS default: 20" in text  # an option without help text of its own
+    assert "trains 20) (default: 20 (with --resume: the run's))" in text  # a default in words
     assert "and augmentation (default: 0)" in text  # a zero default is still shown
-    assert "should share it) --out" in text  # no "(default: None)"
+    assert "should share it) --device" in text  # no "(default: None)"
     assert "(`fashionlab models`) (default: mlp)" in text  # appended to the help text
     assert "--flip random left-right flips --erasing" in text  # no "(default: False)"
 
@@ -290,8 +290,8 @@ def test_a_capped_run_trains_only_its_steps_and_still_evaluates(
 
 @pytest.mark.parametrize("name", ["steps_per_epoch", "test_subset"])
 def test_a_cap_below_one_is_refused(capsys, tmp_path, name):
+    from fashionlab.classifier.train import ClassifierConfig
     from fashionlab.errors import FashionlabError
-    from fashionlab.train.classifier import ClassifierConfig
 
     with pytest.raises(FashionlabError, match=f"{name} must be at least 1"):
         ClassifierConfig(**{name: 0}).validate()

@@ -13,7 +13,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 
 from conftest import synthetic_fashion, write_untrained_classifier_run
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import balanced_classes
+from fashionlab.gan.generate import balanced_classes
+from fashionlab.gan.score import ScoreConfig, format_score, score_images, score_run
 from fashionlab.metrics.agreement import class_agreement, class_histogram
 from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
 from fashionlab.metrics.features import (
@@ -25,7 +26,6 @@ from fashionlab.metrics.features import (
 from fashionlab.metrics.fid import fid_on_subset, frechet_distance, kernel_distance
 from fashionlab.metrics.prdc import precision_recall
 from fashionlab.models import create_model
-from fashionlab.score import ScoreConfig, format_score, score_images, score_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -163,7 +163,7 @@ def test_images_must_be_uint8_28x28():
 
 
 def test_feature_network_is_loaded_from_a_classifier_run_only(tmp_path):
-    from fashionlab.train.runs import Run
+    from fashionlab.runtime.runs import Run
 
     run_path = write_untrained_classifier_run(tmp_path / "clf")
     features = load_feature_network(run_path, "cpu")
@@ -270,7 +270,7 @@ def test_score_of_one_image_is_refused_before_any_work(capsys, tmp_path):
 @pytest.fixture(scope="module")
 def gan_runs(tmp_path_factory):
     """A tiny unconditional and a tiny conditional GAN run (3 steps on synthetic data)."""
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.gan.train import GanConfig, train_gan
 
     root = tmp_path_factory.mktemp("gans")
     threads = torch.get_num_threads()
@@ -350,7 +350,7 @@ def test_cas_can_train_on_its_own_larger_draw_of_generated_images(
 def test_cas_can_draw_fresh_generated_images_each_epoch_with_augmentation(
     gan_runs, classifier_run, fashion_dir
 ):
-    from fashionlab.score import generator_sampler
+    from fashionlab.gan.score import generator_sampler
 
     config = small_score(gan_runs["cgan"], classifier_run, fashion_dir, cas_model="mlp",
                          cas_fresh=True, cas_crop_padding=2, cas_flip=True)

@@ -13,6 +13,7 @@ import torch
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import format_score, score_images
 from fashionlab.metrics.features import ClassifierFeatures
 from fashionlab.metrics.fid import frechet_distance, kernel_distance
 from fashionlab.metrics.memorisation import (
@@ -24,7 +25,6 @@ from fashionlab.metrics.memorisation import (
 )
 from fashionlab.metrics.prdc import precision_recall
 from fashionlab.models import create_model
-from fashionlab.score import format_score, score_images
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

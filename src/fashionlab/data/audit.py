@@ -40,8 +40,14 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from fashionlab.data.fashion_mnist import CLASS_NAMES, FashionMNIST, load_fashion_mnist
+from fashionlab.data.fashion_mnist import (
+    CLASS_NAMES,
+    FashionMNIST,
+    data_dir_option,
+    load_fashion_mnist,
+)
 from fashionlab.errors import FashionlabError
+from fashionlab.options import option, positive_int
 
 NEAR_DUPLICATE_RMS = 0.03  # root-mean-square pixel difference on [0, 1] (module docstring)
 PCA_DIMENSIONS = 32  # the near-duplicate search's projection (any number is exact)
@@ -57,15 +63,19 @@ PAIRS_LISTED = 16
 class AuditConfig:
     """What ``fashionlab audit-data`` checks and how."""
 
-    data_dir: str | None = None  # Fashion-MNIST folder (read only)
-    out: str | None = "runs/audit.png"  # the figure; None = no figure
-    near_rms: float = NEAR_DUPLICATE_RMS  # near duplicates: RMS pixel difference at most this
-    folds: int = LABEL_FOLDS  # cross-validation folds of the label model
-    confidence: float = SUSPECT_CONFIDENCE  # a suspect: another class at least this probable
-    labels: bool = True  # look for suspected label errors (the slow part)
-    max_train: int | None = None  # audit only the first N training images (quick checks)
-    max_test: int | None = None  # and the first N test images
-    seed: int = 0  # the folds and the projection's fit sample
+    data_dir: str | None = data_dir_option()
+    out: str | None = option("runs/audit.png", "the figure to write", metavar="FIGURE.png")
+    near_rms: float = option(NEAR_DUPLICATE_RMS, "near duplicates: root-mean-square pixel "
+                             "difference (on [0, 1]) at most")
+    folds: int = option(LABEL_FOLDS, "folds of the label model")
+    confidence: float = option(SUSPECT_CONFIDENCE, "a suspected label error: the model gives "
+                               "another class at least this")
+    labels: bool = option(True, "skip the label check (the slow part)", flag="--no-labels")
+    max_train: int | None = option(None, "only the first N training images (quick checks)",
+                                   metavar="N", parse=positive_int)
+    max_test: int | None = option(None, "only the first N test images (quick checks)",
+                                  metavar="N", parse=positive_int)
+    seed: int = option(0, "the folds and the projection's fit sample")
 
     def validate(self) -> None:
         if not 0 < self.near_rms < 1:
@@ -259,7 +269,7 @@ def audit(data: FashionMNIST, config: AuditConfig) -> dict[str, Any]:
 
 def audit_data(config: AuditConfig) -> dict[str, Any]:
     """Read the official files (read only), audit them and draw the figure (``config.out``)."""
-    from fashionlab.train.runs import prepare_output_file
+    from fashionlab.runtime.runs import prepare_output_file
 
     config.validate()
     out = prepare_output_file(config.out) if config.out else None  # fail before the work

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,9 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from PIL import Image
 
-from fashionlab.train.runs import atomic_write_bytes
 from fashionlab.viz.common import save_figure
 
 CAPTIONED_MAX = 100  # images in one captioned grid: beyond, a figure takes minutes to lay out
@@ -83,15 +80,3 @@ def tile(images: torch.Tensor, columns: int | None = None, pad: int = 2) -> np.n
         top, left = pad + r * (h + pad), pad + c * (w + pad)
         canvas[top : top + h, left : left + w] = img
     return canvas
-
-
-def save_tiled_png(
-    images: torch.Tensor, path: str | Path, columns: int | None = None, scale: int = 3
-) -> Path:
-    """Save uint8 images (N, H, W) as one tiled PNG, scaled up for viewing."""
-    canvas = Image.fromarray(tile(images, columns))
-    canvas = canvas.resize((canvas.width * scale, canvas.height * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    canvas.save(buffer, format="PNG")
-    atomic_write_bytes(Path(path), buffer.getvalue())
-    return Path(path)
