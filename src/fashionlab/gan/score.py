@@ -255,7 +255,7 @@ def save_closest_pairs(generated: torch.Tensor, train: torch.Tensor,
                        pairs: list[dict[str, Any]], path: str | Path) -> Path:
     """The generated images closest to a training image (top row) over that training
     image (bottom row), with the pixel distance."""
-    from fashionlab.runtime.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
     from fashionlab.viz.grids import pair_cells, save_captioned_grid
 
     path = prepare_output_file(path)
