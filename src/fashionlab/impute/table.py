@@ -32,6 +32,8 @@ import numpy as np
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
+from fashionlab.impute.evaluation import evaluate_methods, fit_fill
+from fashionlab.impute.patterns import PATTERNS, load_mask, named_groups, pattern_mask, save_mask
 from fashionlab.options import format_key_values, fraction, option
 from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file
 
@@ -211,18 +213,6 @@ def format_value(value: float, decimals: int | None, decimal_comma: bool = False
     return text.replace(".", ",") if decimal_comma else text
 
 
-def fit_fill(method: str, params: dict | None, random_state: int,
-             values: np.ndarray) -> np.ndarray:
-    """``values`` filled by a new ``method`` imputer; a parameter value it refuses (the
-    imputer raises ValueError or TypeError) becomes a FashionlabError that names it."""
-    imputer = make_imputer(method, params, random_state)
-    try:
-        return imputer.fit_transform(values)
-    except (ValueError, TypeError) as exc:
-        given = f" with {format_key_values(params)}" if params else ""
-        raise FashionlabError(f"{method}{given}: {exc}") from exc
-
-
 def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool) -> int:
     """Write ``table`` with its empty numeric cells taken from ``filled``; returns cells filled.
     Cells are quoted as the input quoted them (``table.quoting``), with its line ending and
@@ -301,6 +291,19 @@ class ImputeConfig:
         None, "comma-separated methods that --evaluate scores (default: the candidates of "
         f"auto: {','.join(AUTO_METHODS)})", flag="--compare", metavar="NAMES",
         parse=lambda text: tuple(text.split(",")))
+    pattern: str = option(
+        "random", f"shape of the cells --evaluate hides, one of: {', '.join(PATTERNS)} (block: "
+        "runs drawn from each column's own gap lengths; outage: every column of one station, "
+        "named <station>_<variable>, see --groups; subsequence: runs of 24 rows)")
+    groups: tuple[str, ...] | None = option(
+        None, "comma-separated column-name prefixes, one per station, for --pattern outage "
+        "(default: the names before '_', else every column at once)", metavar="PREFIXES",
+        parse=lambda text: tuple(text.split(",")))
+    mask_file: Path | None = option(
+        None, "score on the cells marked 1 in this mask (.npy or CSV of 0/1, one row per data "
+        "row, one column per numeric column) instead of --evaluate's")
+    save_mask: Path | None = option(None, "write the cells --evaluate hid to this file (.npy "
+                                    "or CSV of 0/1), for --mask-file")
     seed: int = option(0, "seeds the imputer and the hidden cells")
     params: dict = option(
         factory=dict, flag="--param",
@@ -340,8 +343,13 @@ def impute_csv(config: ImputeConfig,
                               f"one of: {', '.join(IMPUTERS)}")
     else:
         make_imputer(config.method, config.params)  # an unknown parameter fails first
-    if config.out is None and config.evaluate is None:
+    if config.out is None and config.evaluate is None and config.mask_file is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
+    if config.pattern not in PATTERNS:
+        raise FashionlabError(f"unknown gap pattern {config.pattern!r}; choose one of: "
+                              f"{', '.join(PATTERNS)}")
+    if config.mask_file is not None and config.evaluate is not None:
+        raise FashionlabError("give --evaluate FRACTION or --mask-file, not both")
     if config.evaluate is not None and not 0 < config.evaluate < 1:
         raise FashionlabError(
             f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}"
@@ -357,13 +365,8 @@ def impute_csv(config: ImputeConfig,
     )
     columns = len(result.numeric_columns)
     shape = f"{_count(columns, 'numeric column')} of {_count(result.rows, 'row')}"
-    if config.evaluate is not None:
-        methods = config.evaluate_methods or auto_methods(columns)
-        note = _slow_note("gain", columns) if "gain" in methods else ""
-        say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
-            f"cells of {shape}...{note}")
-        result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed,
-                                         {config.method: config.params}, say)
+    if config.evaluate is not None or config.mask_file is not None:
+        result.scores = _evaluate(config, table, result.numeric_columns, shape, say)
     if out is not None:
         result.method = config.method
         if config.method == AUTO:
@@ -374,6 +377,27 @@ def impute_csv(config: ImputeConfig,
         filled = fit_fill(result.method, config.params, config.seed, table.values)
         write_table(table, filled, out, config.flags)
     return result
+
+
+def _evaluate(config: ImputeConfig, table: Table, columns: list[str], shape: str,
+              say: Callable[[str], None]) -> list[dict]:
+    """``--evaluate`` / ``--mask-file``: the scores of each method on the hidden cells."""
+    methods = config.evaluate_methods or auto_methods(len(columns))
+    note = _slow_note("gain", len(columns)) if "gain" in methods else ""
+    if config.mask_file is not None:
+        mask = load_mask(config.mask_file, table.values.shape)
+        what = f"the cells of {config.mask_file}"
+    else:
+        groups = named_groups(columns, config.groups) if config.groups else None
+        mask = pattern_mask(table.values, config.pattern, config.evaluate, config.seed,
+                            columns=columns, groups=groups)
+        shaped = "" if config.pattern == "random" else f" ({config.pattern} pattern)"
+        what = f"{config.evaluate:g} of the observed cells{shaped}"
+        if config.save_mask is not None:
+            save_mask(config.save_mask, mask)
+    say(f"scoring {_count(len(methods), 'method')} on {what} of {shape}...{note}")
+    return evaluate_methods(table.values, config.evaluate, methods, config.seed,
+                            {config.method: config.params}, say, mask=mask)
 
 
 def auto_methods(columns: int) -> tuple[str, ...]:
@@ -417,49 +441,13 @@ def _slow_note(method: str, columns: int) -> str:
             f"132-column table in two thirds of the time)")
 
 
-def evaluate_methods(
-    values: np.ndarray, fraction: float, methods: tuple[str, ...] | list[str], seed: int = 0,
-    params: dict[str, dict] | None = None, say: Callable[[str], None] = lambda line: None,
-) -> list[dict]:
-    """Hide ``fraction`` of the observed cells, fill them with each method, score each.
-
-    ``params`` maps a method to its keyword arguments (default: the method's defaults);
-    ``say`` gets a line as each method starts (``  gain...``).
-
-    Errors are MAE and RMSE on values min-max scaled per column with the observed
-    range (so they compare across columns and files), over the hidden cells only.
-    """
-    import time
-
-    from fashionlab.impute.masking import hide_completely_at_random, minmax_errors
-
-    hidden_values, hidden = hide_completely_at_random(values, fraction, random_state=seed)
-    if not hidden.any():
-        raise FashionlabError(f"--evaluate {fraction} hides no cell; use a larger fraction")
-    empty = np.isnan(hidden_values).all(axis=0)
-    if empty.any():
-        raise FashionlabError(
-            f"--evaluate {fraction} empties a whole column; use a smaller fraction"
-        )
-    scores = []
-    for name in methods:
-        say(f"  {name}...")
-        start = time.perf_counter()
-        filled = fit_fill(name, (params or {}).get(name), seed, hidden_values)
-        seconds = time.perf_counter() - start
-        errors = minmax_errors(values, filled, hidden)
-        scores.append({"method": name, "mae": errors["mae"], "rmse": errors["rmse"],
-                       "cells": errors["cells"], "seconds": seconds})
-    return scores
-
-
 def format_result(result: ImputeResult, config: ImputeConfig) -> str:
     """The lines ``fashionlab impute`` prints."""
     lines = []
     if result.scores:
         lines.append(
-            f"error on {result.scores[0]['cells']:,} hidden cells ({config.evaluate:g} of the "
-            f"observed numeric cells, seed {config.seed}), values min-max scaled per column:"
+            f"error on {result.scores[0]['cells']:,} hidden cells ({_hidden_how(config)}), "
+            "values min-max scaled per column:"
         )
         lines += _score_lines(result.scores)
         if config.params and any(row["method"] == config.method for row in result.scores):
@@ -483,6 +471,13 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")
     return "\n".join(lines)
+
+
+def _hidden_how(config: ImputeConfig) -> str:
+    if config.mask_file is not None:
+        return f"the cells marked in {config.mask_file}"
+    shape = "" if config.pattern == "random" else f", pattern {config.pattern}"
+    return f"{config.evaluate:g} of the observed numeric cells{shape}, seed {config.seed}"
 
 
 def _score_lines(scores: list[dict]) -> list[str]:
