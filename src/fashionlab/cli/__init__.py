@@ -38,6 +38,8 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     project.add_demo,
     gan.add_score,
     impute.add_impute,
+    impute.add_impute_fit,
+    impute.add_impute_apply,
     impute.add_inpaint,
     impute.add_fill,
 )
@@ -78,7 +80,7 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(impute.impute_words(list(sys.argv[1:] if argv is None else argv)))
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
