@@ -21,7 +21,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import math
 import os
 import re
 from collections.abc import Callable
@@ -32,7 +31,16 @@ import numpy as np
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
-from fashionlab.impute.evaluation import evaluate_methods, fit_fill
+from fashionlab.impute.evaluation import (  # noqa: F401  (AUTO_METHODS: re-exported)
+    AUTO,
+    AUTO_FRACTION,
+    AUTO_METHODS,
+    WIDE,
+    auto_methods,
+    choose_method,
+    evaluate_methods,
+    fit_fill,
+)
 from fashionlab.impute.patterns import PATTERNS, load_mask, named_groups, pattern_mask, save_mask
 from fashionlab.options import format_key_values, fraction, option
 from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file
@@ -40,11 +48,6 @@ from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
 DELIMITERS = ",;\t|"
 DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")  # 1,5  -0,25  ,5 (not 1,000.5 nor 1,2,3)
-WIDE = 30  # numeric columns of the widest table GainImputer's defaults were chosen on
-AUTO = "auto"  # --method auto: the candidate below with the lowest RMSE on hidden cells
-AUTO_METHODS = ("mean", "mice", "gain", "interpolate", "locf", "window-gain")
-AUTO_FRACTION = 0.1  # share of the observed cells that --method auto hides to choose
-AUTO_MIN_CELLS = 50  # fewer hidden cells than this choose nothing: auto then takes GAIN
 
 
 @dataclass
@@ -304,6 +307,8 @@ class ImputeConfig:
         "row, one column per numeric column) instead of --evaluate's")
     save_mask: Path | None = option(None, "write the cells --evaluate hid to this file (.npy "
                                     "or CSV of 0/1), for --mask-file")
+    samples: int | None = option(None, "draw this many fills (window-gain): write the median "
+                                 "and a calibrated 90% interval, <col>_q05 and <col>_q95")
     seed: int = option(0, "seeds the imputer and the hidden cells")
     params: dict = option(
         factory=dict, flag="--param",
@@ -325,6 +330,7 @@ class ImputeResult:
     method: str | None = None  # the method that filled the file (AUTO's choice)
     choice: list[dict] = field(default_factory=list)  # AUTO's scores, as ``scores``
     choice_note: str = ""  # why AUTO chose without scores, when it did
+    intervals: object = None  # --samples: ``fashionlab.impute.intervals.Intervals``
 
 
 def impute_csv(config: ImputeConfig,
@@ -343,6 +349,8 @@ def impute_csv(config: ImputeConfig,
                               f"one of: {', '.join(IMPUTERS)}")
     else:
         make_imputer(config.method, config.params)  # an unknown parameter fails first
+    if config.samples is not None and config.samples < 1:
+        raise FashionlabError(f"--samples must be a positive number of draws, got {config.samples}")
     if config.out is None and config.evaluate is None and config.mask_file is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
     if config.pattern not in PATTERNS:
@@ -374,7 +382,13 @@ def impute_csv(config: ImputeConfig,
                 table.values, config.seed, say)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
             f"{result.method}...{_slow_note(result.method, columns)}")
-        filled = fit_fill(result.method, config.params, config.seed, table.values)
+        if config.samples is None:
+            filled = fit_fill(result.method, config.params, config.seed, table.values)
+        else:
+            from fashionlab.impute.intervals import sample_intervals, with_interval_columns
+            result.intervals = sample_intervals(result.method, config.params, table.values,
+                                                config.samples, config.seed)
+            filled, table = result.intervals.median, with_interval_columns(table, result.intervals)
         write_table(table, filled, out, config.flags)
     return result
 
@@ -398,36 +412,6 @@ def _evaluate(config: ImputeConfig, table: Table, columns: list[str], shape: str
     say(f"scoring {_count(len(methods), 'method')} on {what} of {shape}...{note}")
     return evaluate_methods(table.values, config.evaluate, methods, config.seed,
                             {config.method: config.params}, say, mask=mask)
-
-
-def auto_methods(columns: int) -> tuple[str, ...]:
-    """The candidates of ``--method auto`` for a table of ``columns`` numeric columns: GAIN
-    only up to ``WIDE`` columns (beyond, its fit takes minutes to tens of minutes)."""
-    return tuple(m for m in AUTO_METHODS if m != "gain" or columns <= WIDE)
-
-
-def choose_method(values: np.ndarray, seed: int = 0,
-                  say: Callable[[str], None] = lambda line: None) -> tuple[str, list[dict], str]:
-    """``--method auto``: hide ``AUTO_FRACTION`` of the observed cells, score every candidate
-    on them, and return the one with the lowest RMSE, the scores, and a note ("" when the
-    scores chose). A table too small to choose on (fewer than ``AUTO_MIN_CELLS`` hidden
-    cells, or a column emptied by hiding) gets GAIN (MICE beyond ``WIDE`` columns), with
-    the reason in the note."""
-    candidates = auto_methods(values.shape[1])
-    fallback = "gain" if "gain" in candidates else "mice"
-    observed = int((~np.isnan(values)).sum())
-    if observed * AUTO_FRACTION < AUTO_MIN_CELLS:
-        needed = math.ceil(AUTO_MIN_CELLS / AUTO_FRACTION)
-        return fallback, [], (f"chose {fallback} without scoring: {observed:,} observed cells "
-                              f"are too few to choose on (it hides {AUTO_FRACTION:g} of them "
-                              f"and needs {needed:,} to hide {AUTO_MIN_CELLS})")
-    say(f"choosing a method (--method auto): scoring {', '.join(candidates)} on "
-        f"{AUTO_FRACTION:g} of the {observed:,} observed cells...")
-    try:
-        scores = evaluate_methods(values, AUTO_FRACTION, candidates, seed, say=say)
-    except FashionlabError as exc:
-        return fallback, [], f"chose {fallback}: it could not score the methods ({exc})"
-    return min(scores, key=lambda row: row["rmse"])["method"], scores, ""
 
 
 def _slow_note(method: str, columns: int) -> str:
@@ -467,6 +451,11 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
             f"{_count(len(result.numeric_columns), 'numeric column')} of "
             f"{_count(result.rows, 'row')} with {result.method}{given}; wrote {result.out}"
         )
+    if result.intervals is not None:
+        iv = result.intervals
+        lines.append(f"90% intervals from {config.samples} draws: their own 5%-95% spread "
+                     f"covered {iv.raw_coverage:.3f} of {iv.cells:,} calibration cells; "
+                     f"stretched x{iv.scale:.3g} to cover 0.9 (split conformal)")
     if result.text_columns:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")
