@@ -170,3 +170,26 @@ def test_a_method_without_a_pickle_free_form_is_refused_when_saved(tmp_path):
     imputer = make_imputer("mice", {"max_iter": 2}, 0).fit(series(30).iloc[:, 1:].to_numpy())
     with pytest.raises(FashionlabError, match="mice cannot be saved yet"):
         save_imputer(imputer, tmp_path / "m", ["a", "b", "c", "d"])
+
+
+def test_samples_write_a_median_and_a_calibrated_interval(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", series(24 * 8))
+    fast = sum((["--param", f"{k}={v}"] for k, v in FAST["window-gain"].items()), [])
+    code, out, err = run(capsys, "impute", src, "--method", "window-gain", "--samples", "5",
+                         "--out", tmp_path / "out.csv", *fast)
+    assert code == 0, err
+    assert "stretched x" in out and "calibration cells" in out
+    filled = pd.read_csv(tmp_path / "out.csv")
+    gaps = series(24 * 8)["a_pm"].isna()
+    low, high = filled.loc[gaps, "a_pm_q05"], filled.loc[gaps, "a_pm_q95"]
+    assert (low <= filled.loc[gaps, "a_pm"] + 1e-4).all()
+    assert (filled.loc[gaps, "a_pm"] <= high + 1e-4).all() and (high > low).any()
+    assert filled.loc[~gaps, "a_pm_q05"].isna().all()  # bounds only where a cell was filled
+
+
+def test_samples_zero_is_one_error_line(tmp_path, capsys):
+    src = write(tmp_path / "in.csv", series(30))
+    check_error(capsys, tmp_path, ["impute", src, "--method", "window-gain", "--samples", "0",
+                                   "--out", tmp_path / "out.csv"], "--samples must be a positive")
+    check_error(capsys, tmp_path, ["impute", src, "--method", "mean", "--samples", "3",
+                                   "--out", tmp_path / "out.csv"], "needs a method that draws")

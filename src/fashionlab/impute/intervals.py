@@ -59,15 +59,20 @@ def _bounds(draws: np.ndarray, scale: float, floor: np.ndarray):
     return median, low, high
 
 
-def sample_intervals(method: str, params: dict | None, X: np.ndarray, samples: int,
-                     seed: int = 0) -> Intervals:
-    """Fit ``method`` on ``X`` less a calibration share of cells, calibrate the 90% interval
-    on those cells, and return the median fill of ``X`` with its calibrated bounds."""
+def check_samples(samples: int, method: str) -> None:
+    """A FashionlabError unless ``samples`` >= 1 draws of a method that draws."""
     if samples < 1 or isinstance(samples, bool):
         raise FashionlabError(f"--samples must be a positive number of draws, got {samples}")
     if method not in SAMPLED:
         raise FashionlabError(f"--samples needs a method that draws fills ({', '.join(SAMPLED)}"
                               f"), not {method}")
+
+
+def sample_intervals(method: str, params: dict | None, X: np.ndarray, samples: int,
+                     seed: int = 0) -> Intervals:
+    """Fit ``method`` on ``X`` less a calibration share of cells, calibrate the 90% interval
+    on those cells, and return the median fill of ``X`` with its calibrated bounds."""
+    check_samples(samples, method)
     hidden = pattern_mask(X, "random", CALIBRATION, seed)
     given = np.where(hidden, np.nan, X)
     imputer = make_imputer(method, params, seed).fit(given)

@@ -349,8 +349,9 @@ def impute_csv(config: ImputeConfig,
                               f"one of: {', '.join(IMPUTERS)}")
     else:
         make_imputer(config.method, config.params)  # an unknown parameter fails first
-    if config.samples is not None and config.samples < 1:
-        raise FashionlabError(f"--samples must be a positive number of draws, got {config.samples}")
+    if config.samples is not None:
+        from fashionlab.impute.intervals import check_samples
+        check_samples(config.samples, config.method)
     if config.out is None and config.evaluate is None and config.mask_file is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
     if config.pattern not in PATTERNS:
