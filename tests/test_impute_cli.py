@@ -87,7 +87,7 @@ def test_evaluate_prints_each_method(tmp_path, capsys):
 
 
 def test_evaluate_scores_the_candidates_of_auto_by_default(tmp_path, capsys, monkeypatch):
-    import fashionlab.impute.evaluation as table_module  # auto lives in evaluation
+    import fashionlab.impute.table as table_module
 
     monkeypatch.setattr(table_module, "AUTO_METHODS", ("mean", "locf", "gain"))
     rows = ["a,b"] + [f"{i},{i % 7}" for i in range(40)]
@@ -289,7 +289,7 @@ def test_auto_fills_a_time_series_with_a_method_that_uses_the_next_rows(tmp_path
 
 
 def test_auto_chooses_the_lowest_error(tmp_path, monkeypatch):
-    import fashionlab.impute.evaluation as table_module  # auto lives in evaluation
+    import fashionlab.impute.table as table_module
 
     monkeypatch.setattr(table_module, "AUTO_METHODS", ("mean", "interpolate", "mice"))
     for shuffle, best in ((False, "interpolate"), (True, "mice")):  # rows in time order or not

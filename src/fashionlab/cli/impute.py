@@ -107,7 +107,8 @@ def add_fill(sub: argparse._SubParsersAction) -> None:
         "fill", help="fill a removed region of your own pictures with an inpainting run",
         description="Fill a box, or a region you paint, of your own pictures with the GAIN "
         "model of a `fashionlab inpaint` run. Each picture is read as `predict` reads it "
-        "(28x28 grey, aspect kept, inverted when its background is light), the region is "
+        "(Fashion-MNIST's own conversion: trimmed to the garment, 28x28 grey, negated when "
+        "its background is light), the region is "
         "removed and the model fills it; the figure shows each picture, the region (red) and "
         "the fill.",
     )

@@ -6,7 +6,6 @@ mask file, every method fills the same input, and each is scored on the hidden c
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -18,23 +17,24 @@ from fashionlab.impute.masking import minmax_errors
 from fashionlab.impute.patterns import apply_mask, pattern_mask
 from fashionlab.options import format_key_values
 
-WIDE = 30  # numeric columns of the widest table GainImputer's defaults were chosen on
-AUTO = "auto"  # --method auto: the candidate below with the lowest RMSE on hidden cells
-AUTO_METHODS = ("mean", "mice", "gain", "interpolate", "locf", "window-gain")
-AUTO_FRACTION = 0.1  # share of the observed cells that --method auto hides to choose
-AUTO_MIN_CELLS = 50  # fewer hidden cells than this choose nothing: auto then takes GAIN
-
 
 def fit_fill(method: str, params: dict | None, random_state: int,
              values: np.ndarray) -> np.ndarray:
     """``values`` filled by a new ``method`` imputer; a parameter value it refuses (the
-    imputer raises ValueError or TypeError) becomes a FashionlabError that names it."""
+    imputer raises ValueError or TypeError) becomes a FashionlabError that names it, and so
+    does a fill that is not finite (a cell a reader of the file would refuse)."""
     imputer = make_imputer(method, params, random_state)
+    given = f" with {format_key_values(params)}" if params else ""
     try:
-        return imputer.fit_transform(values)
+        with np.errstate(over="ignore", invalid="ignore"):  # judged on the result below
+            filled = imputer.fit_transform(values)
     except (ValueError, TypeError) as exc:
-        given = f" with {format_key_values(params)}" if params else ""
         raise FashionlabError(f"{method}{given}: {exc}") from exc
+    if not np.isfinite(filled).all():
+        raise FashionlabError(f"{method}{given} filled cells with values that are not finite "
+                              "numbers (an overflow); rescale the large columns, or choose "
+                              "another --method")
+    return filled
 
 
 def evaluate_methods(
@@ -72,32 +72,3 @@ def evaluate_methods(
                        "cells": errors["cells"], "seconds": seconds})
     return scores
 
-
-def auto_methods(columns: int) -> tuple[str, ...]:
-    """The candidates of ``--method auto`` for a table of ``columns`` numeric columns: GAIN
-    only up to ``WIDE`` columns (beyond, its fit takes minutes to tens of minutes)."""
-    return tuple(m for m in AUTO_METHODS if m != "gain" or columns <= WIDE)
-
-
-def choose_method(values: np.ndarray, seed: int = 0,
-                  say: Callable[[str], None] = lambda line: None) -> tuple[str, list[dict], str]:
-    """``--method auto``: hide ``AUTO_FRACTION`` of the observed cells, score every candidate
-    on them, and return the one with the lowest RMSE, the scores, and a note ("" when the
-    scores chose). A table too small to choose on (fewer than ``AUTO_MIN_CELLS`` hidden
-    cells, or a column emptied by hiding) gets GAIN (MICE beyond ``WIDE`` columns), with
-    the reason in the note."""
-    candidates = auto_methods(values.shape[1])
-    fallback = "gain" if "gain" in candidates else "mice"
-    observed = int((~np.isnan(values)).sum())
-    if observed * AUTO_FRACTION < AUTO_MIN_CELLS:
-        needed = math.ceil(AUTO_MIN_CELLS / AUTO_FRACTION)
-        return fallback, [], (f"chose {fallback} without scoring: {observed:,} observed cells "
-                              f"are too few to choose on (it hides {AUTO_FRACTION:g} of them "
-                              f"and needs {needed:,} to hide {AUTO_MIN_CELLS})")
-    say(f"choosing a method (--method auto): scoring {', '.join(candidates)} on "
-        f"{AUTO_FRACTION:g} of the {observed:,} observed cells...")
-    try:
-        scores = evaluate_methods(values, AUTO_FRACTION, candidates, seed, say=say)
-    except FashionlabError as exc:
-        return fallback, [], f"chose {fallback}: it could not score the methods ({exc})"
-    return min(scores, key=lambda row: row["rmse"])["method"], scores, ""

@@ -16,8 +16,9 @@ import pandas as pd
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, make_imputer
+from fashionlab.impute.csv_io import Table, read_table, write_table
 from fashionlab.impute.persist import load_imputer, save_imputer
-from fashionlab.impute.table import Table, check_output_path, read_table, write_table
+from fashionlab.impute.table import check_output_path
 from fashionlab.options import format_key_values, option
 
 TIME_SERIES = ("locf", "interpolate", "nearest-station", "window-gain")

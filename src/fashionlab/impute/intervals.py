@@ -100,7 +100,7 @@ def with_interval_columns(table, intervals: Intervals):
     text columns for each column with gaps: the bounds in filled rows, empty elsewhere."""
     from dataclasses import replace
 
-    from fashionlab.impute.table import format_value
+    from fashionlab.impute.csv_io import format_value
 
     missing = np.isnan(table.values)
     header, rows = list(table.header), [list(row) for row in table.rows]

@@ -31,6 +31,7 @@ from fashionlab.impute.gain_training import (
     train_gain,
     weighted_mean,
 )
+from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
 from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
 
@@ -159,6 +160,7 @@ class WindowGainImputer(_TimeSeriesImputer):
             sums.clear()
 
         def after_step(step: int, logs: dict[str, float]) -> bool:
+            tick()
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
             if step % steps_per_epoch:
@@ -169,11 +171,13 @@ class WindowGainImputer(_TimeSeriesImputer):
 
         self.generator_.train()
         self.discriminator_.train()
-        steps = train_gain(
-            GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
-            GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
-            lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device),
-            GainSchedule(total, lr_factor=lr_factor), after_step)
+        with bar(total, "window-gain training", "step"):
+            steps = train_gain(
+                GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
+                GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
+                lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng,
+                                          device),
+                GainSchedule(total, lr_factor=lr_factor), after_step)
         if sums:  # the time budget ran out inside an epoch: its part, averaged as a whole
             end_epoch(steps // steps_per_epoch + 1)
         self.generator_.eval()

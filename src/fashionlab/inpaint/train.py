@@ -42,7 +42,6 @@ from fashionlab.data.user_images import (
     image_files,
     load_mask,
     load_user_images,
-    picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
@@ -56,12 +55,12 @@ from fashionlab.impute.gain_training import (
 )
 from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
-from fashionlab.runtime.device import bf16_autocast, torch_threads
+from fashionlab.runtime.device import bf16_autocast, fast_bf16, torch_threads
+from fashionlab.runtime.files import prepare_output_file
 from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
-    prepare_output_file,
     read_config,
     read_weights,
 )
@@ -98,7 +97,8 @@ class InpaintConfig:
     n_pool: int = option(20000, "training images searched by the nearest-neighbour baseline",
                          parse=positive_int)
     n_figure: int = 8  # test images shown in the figure
-    bf16: bool = True  # conv model: bfloat16 autocast (about 2.5x faster per step on this CPU)
+    bf16: bool = True  # conv model: bfloat16 autocast where the CPU computes bf16 natively
+    #                    (about 2.5x faster per step there; emulated bf16 is slower than fp32)
     threads: int = option(1, "PyTorch CPU threads (1 is fastest on a busy 2-core machine); "
                           "0 = PyTorch's default")
     seed: int = option(0, "seeds the split, weights, batches and masks")
@@ -260,8 +260,10 @@ def inpaint(
 
 
 def _precision(cfg: InpaintConfig):
-    """bfloat16 autocast for the conv model when asked (the MLP gains nothing from it)."""
-    return bf16_autocast(torch.device("cpu"), cfg.bf16 and cfg.model == "conv")
+    """bfloat16 autocast for the conv model when asked and the CPU computes bf16 natively
+    (the MLP gains nothing from it)."""
+    cpu = torch.device("cpu")
+    return bf16_autocast(cpu, cfg.bf16 and cfg.model == "conv" and fast_bf16(cpu))
 
 
 def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run,
@@ -300,7 +302,8 @@ def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]
     run's config; a run of another kind, or weights that do not fit the config, are
     clear errors."""
     stored = read_config(run_dir, "inpaint")
-    config = config_from(InpaintConfig, stored)
+    config = config_from(InpaintConfig, stored, str(Path(run_dir) / "config.json"))
+    config.validate()
     generator, _ = build_models(config)
     load_state(generator, read_weights(run_dir), str(run_dir))
     return generator.eval(), config
@@ -355,8 +358,8 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
             continue
         picture = next(usable)
         if drawn is not None:
-            size = picture_size(record["file"])
-            removed = fit_mask(*drawn, size)
+            size = picture.placement.source
+            removed = fit_mask(*drawn, picture.placement)
             if removed is None:
                 record["error"] = (f"{record['file']} is {size[0]}x{size[1]} pixels and the "
                                    f"mask {mask} {drawn[1][0]}x{drawn[1][1]}: a mask has the "
@@ -366,7 +369,7 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
                 raise FashionlabError(f"the mask {mask} marks no pixel of the 28x28 picture "
                                       "the model sees: paint the region to fill in white")
             region = torch.from_numpy(~removed).float()[None, None]
-        kept.append(picture)
+        kept.append(picture.image)
         masks.append(region)
     done: dict = {"files": [r["file"] for r in records if "error" not in r],
                   "errors": [r for r in records if "error" in r],
@@ -412,7 +415,7 @@ def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str
                 ax.imshow(batch[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, parse_math=False)  # a file name may hold "$"
     return save_figure(fig, path)
 
 
