@@ -148,7 +148,7 @@ def box_option(text: str) -> tuple[int, ...]:
 
 def run_fill(args: argparse.Namespace) -> int:
     """Like ``predict``: each unusable picture is an error line, and makes the status 2."""
-    from fashionlab.inpaint.train import fill_pictures
+    from fashionlab.inpaint.fill import fill_pictures
 
     done = fill_pictures(args.run, args.images, args.box, args.out, args.mask)
     if done["figure"]:
