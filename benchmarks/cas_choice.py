@@ -31,9 +31,9 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import check_noise_scale
+from fashionlab.gan.generate import check_noise_scale
+from fashionlab.gan.score import generator_sampler
 from fashionlab.metrics.cas import CASConfig, classification_accuracy_score
-from fashionlab.score import generator_sampler
 
 
 def main(argv: list[str] | None = None) -> dict:

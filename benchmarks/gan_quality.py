@@ -1,4 +1,4 @@
-"""Issue 5's README table: GAN quality side by side, 10,000 generated vs the 10,000 test images.
+"""Issue 5's GAN quality table (docs/gans.md): 10,000 generated vs the 10,000 test images.
 
 For each GAN run given on the command line (the first is the reference, normally
 ``dcgan``): FID, KID, precision, recall, and for conditional runs the classifier
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.score import ScoreConfig, score_run
 from fashionlab.metrics.features import NOT_INCEPTION
-from fashionlab.score import ScoreConfig, score_run
-from fashionlab.train.runs import read_config, read_metrics
+from fashionlab.runtime.runs import read_config, read_metrics
 
 
 def wall_time(run: str | Path) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
-    """The README table, its commands and the note on what the numbers are."""
+    """The docs table (docs/gans.md), its commands and the note on what the numbers are."""
     head = ("| run | model | epochs | train wall time (s) | FID | KID x 1000 | precision | recall "
             "| agreement | CAS |")
     lines = [head, "|" + "---|" * 10]
@@ -151,8 +151,8 @@ def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
 
 def smoke_runs(root: Path, data_dir: str | None) -> tuple[str, list[str]]:
     """A 1-epoch classifier and three tiny GAN runs (a few steps each), for checking the script."""
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.classifier.train import ClassifierConfig, train_classifier
+    from fashionlab.gan.train import GanConfig, train_gan
 
     classifier = root / "classifier"
     train_classifier(ClassifierConfig(model="mlp", epochs=1, batch_size=256, out=str(classifier),

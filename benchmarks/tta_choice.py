@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from fashionlab.classify import load_classifier, predict_proba
+from fashionlab.classifier.predict import load_classifier, predict_proba
 from fashionlab.data import load_fashion_mnist
 
 VARIANTS = {  # name -> (flip, shift)

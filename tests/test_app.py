@@ -80,7 +80,7 @@ def test_it_binds_this_machine_only_and_writes_only_in_its_folder(app):
 
 
 def test_classify_a_photo_gives_what_the_model_gives(app, tmp_path):
-    from fashionlab.classify import load_classifier
+    from fashionlab.classifier.predict import load_classifier
 
     path = photo_file(tmp_path)
     seen, verdict, bars, top3 = app["client"].predict("mlp", client_module.handle_file(path),
@@ -117,7 +117,7 @@ def test_classify_a_sketch(app, tmp_path):
 def test_generate_a_grid_of_a_class_and_download_it(app):
     grid, download = app["client"].predict("gans/cgan", "Sneaker", 3, 1.2, 16,
                                            api_name="/generate")
-    from fashionlab.viz.gan import grid_image
+    from fashionlab.gan.figures import grid_image
 
     image = Image.open(grid)
     assert image.size == grid_image(torch.zeros(16, 28, 28, dtype=torch.uint8), 8).size

@@ -95,8 +95,14 @@ def test_evaluate_reports_accuracy_and_per_class_metrics(capsys, mlp_run, fashio
     assert set(report["per_class"]) == set(CLASS_NAMES)
     matrix = np.array(report["confusion_matrix"])
     assert matrix.sum() == 10000 and np.trace(matrix) == round(report["accuracy"] * 10000)
+    # the official files hold no exact copy of a test image in train, and 12 near copies
+    # (fashionlab audit-data, docs/metrics.md): the clean-test accuracy leaves them out
+    clean = report["clean_test"]
+    assert clean["excluded"] == {"exact": 0, "near": 12} and clean["samples"] == 9988
+    assert abs(clean["accuracy"] - report["accuracy"]) < 0.002
     code, text, _ = run_cli(capsys, "evaluate", str(mlp_run), "--data-dir", str(fashion_dir))
     assert "Ankle boot" in text and "precision" in text
+    assert f"clean test: accuracy {clean['accuracy']:.4f} on the 9,988 test images" in text
     # without --data-dir: the folder the run was trained from (the caches are empty and
     # nothing can be downloaded here)
     code, again, _ = run_cli(capsys, "evaluate", str(mlp_run), "--json")
@@ -254,9 +260,9 @@ def test_help_shows_each_option_default(capsys):
         main(["train", "classifier", "--help"])
     assert exit_info.value.code == 0
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert "--epochs EPOCHS default: 20" in text  # an option without help text of its own
+    assert "trains 20) (default: 20 (with --resume: the run's))" in text  # a default in words
     assert "and augmentation (default: 0)" in text  # a zero default is still shown
-    assert "should share it) --out" in text  # no "(default: None)"
+    assert "should share it) --device" in text  # no "(default: None)"
     assert "(`fashionlab models`) (default: mlp)" in text  # appended to the help text
     assert "--flip random left-right flips --erasing" in text  # no "(default: False)"
 
@@ -284,8 +290,8 @@ def test_a_capped_run_trains_only_its_steps_and_still_evaluates(
 
 @pytest.mark.parametrize("name", ["steps_per_epoch", "test_subset"])
 def test_a_cap_below_one_is_refused(capsys, tmp_path, name):
+    from fashionlab.classifier.train import ClassifierConfig
     from fashionlab.errors import FashionlabError
-    from fashionlab.train.classifier import ClassifierConfig
 
     with pytest.raises(FashionlabError, match=f"{name} must be at least 1"):
         ClassifierConfig(**{name: 0}).validate()

@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fashionlab.models.classifiers import MLP, FastCNN
-from fashionlab.train.fast_mlp import FastMLPTrainer
-from fashionlab.train.recipe import EMA
+from fashionlab.classifier.fast_mlp import FastMLPTrainer
+from fashionlab.classifier.models import MLP, FastCNN
+from fashionlab.runtime.schedules import EMA
 
 
 def batch(seed: int, n: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,7 +120,7 @@ def test_only_the_mlp_is_accepted():
 
 @pytest.mark.parametrize("batches_per_gather", [2, 3, 50])
 def test_an_epoch_gathered_many_batches_at_a_time_trains_the_same_batches(batches_per_gather):
-    from fashionlab.train.classifier_loop import fast_mlp_epoch
+    from fashionlab.classifier.loop import fast_mlp_epoch
 
     images, labels = batch(7, n=100)  # 100 images: batches of 32, 32, 32 and 4
     order = torch.randperm(100, generator=torch.Generator().manual_seed(1))

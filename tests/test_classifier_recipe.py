@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fashionlab.classifier.augment import Augment, random_crop, random_erasing, random_flip
+from fashionlab.classifier.train import ClassifierConfig
 from fashionlab.errors import FashionlabError
-from fashionlab.train.augment import Augment, random_crop, random_erasing, random_flip
-from fashionlab.train.classifier import ClassifierConfig
-from fashionlab.train.recipe import EMA, lr_factor
+from fashionlab.runtime.schedules import EMA, lr_factor
 
 
 def images(n: int = 16) -> torch.Tensor:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fashionlab.errors import FashionlabError
-from fashionlab.train.device import resolve_device
+from fashionlab.runtime.device import resolve_device
 
 
 def test_cpu_names_and_torch_devices_resolve_to_the_cpu():
@@ -50,6 +50,7 @@ def test_the_command_line_refuses_an_unknown_device_before_any_work(tmp_path, ca
 
 
 def test_the_command_line_accepts_a_gpu_index():
-    from fashionlab.cli import _device_name
+    from fashionlab.cli import build_parser
 
-    assert _device_name("cuda:1") == "cuda:1"
+    args = build_parser().parse_args(["evaluate", "RUN", "--device", "cuda:1"])
+    assert args.device == "cuda:1"

@@ -21,10 +21,10 @@ HERE = Path(__file__).resolve().parent
 def worker(out: Path) -> None:
     """Runs inside each torchrun process."""
     sys.path.insert(0, str(HERE))
-    import fashionlab.train.classifier as classifier_trainer
+    import fashionlab.classifier.train as classifier_trainer
     from conftest import synthetic_fashion
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.classifier.train import ClassifierConfig, train_classifier
+    from fashionlab.gan.train import GanConfig, train_gan
 
     data = synthetic_fashion(n_train=128, n_test=32)
     rank = int(os.environ["RANK"])

@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import make_classifier_run, make_gan_run
-from fashionlab.classify import load_classifier
+from fashionlab.classifier.predict import load_classifier
 from fashionlab.cli import main
-from fashionlab.generate import load_generator
-from fashionlab.train.runs import Run
+from fashionlab.gan.generate import load_generator
+from fashionlab.runtime.runs import Run
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

@@ -11,11 +11,11 @@ from PIL import Image
 
 from conftest import synthetic_fashion
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.step import gan_step, make_amp, sample
+from fashionlab.gan.train import GanConfig, train_gan
 from fashionlab.models import create_model, model_names
-from fashionlab.train import checkpoints
-from fashionlab.train.gan import GanConfig, train_gan
-from fashionlab.train.gan_step import gan_step, make_amp, sample
-from fashionlab.train.runs import read_metrics
+from fashionlab.runtime import checkpoints
+from fashionlab.runtime.runs import read_metrics
 
 SMALL = {"g_width": 16, "d_width": 8}  # lite/cgan shrunk: same code paths, a fraction of the work
 
@@ -291,6 +291,7 @@ def test_resume_needs_more_epochs_and_a_gan_run(tmp_path, data):
         ({"ema": 1.0}, "ema must be in"),
         ({"model": "mlp"}, "unknown gan model 'mlp'"),
         ({"fid_every": 2}, "needs a feature network"),
+        ({"threads": -1}, r"threads must be 0 \(automatic\) or more, got -1"),
     ],
 )
 def test_bad_settings_are_clear_errors(tmp_path, data, overrides, message):

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-import fashionlab.train.gan as gan_trainer
+import fashionlab.gan.train as gan_trainer
 from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.data import CLASS_NAMES
 from fashionlab.models import create_model
-from fashionlab.train.runs import Run
+from fashionlab.runtime.runs import Run
 
 SMALL = ["--model-arg", "g_width=16", "--model-arg", "d_width=8"]
 

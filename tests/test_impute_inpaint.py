@@ -12,7 +12,7 @@ import torch
 from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.inpaint import (
+from fashionlab.inpaint.train import (
     InpaintConfig,
     box_mask,
     draw_masks,

@@ -13,14 +13,14 @@ import torch
 from conftest import synthetic_fashion
 from fashionlab.data import from_tanh_range
 from fashionlab.errors import FashionlabError
-from fashionlab.generate import (
+from fashionlab.gan.generate import (
     GenerateConfig,
     balanced_classes,
     check_noise_scale,
     load_generator,
     sample_images,
 )
-from fashionlab.score import ScoreConfig, format_score, generator_sampler, score_run
+from fashionlab.gan.score import ScoreConfig, format_score, generator_sampler, score_run
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,7 +30,7 @@ BAD_SCALES = [0, 0.0, -1.0, float("nan"), float("inf"), "abc", None]
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory):
     """A tiny conditional GAN run (3 steps on synthetic data)."""
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.gan.train import GanConfig, train_gan
 
     out = tmp_path_factory.mktemp("gans") / "cgan"
     train_gan(GanConfig(model="cgan", epochs=1, steps_per_epoch=3, batch_size=32, figures=False,
@@ -75,7 +75,7 @@ def test_cas_draws_use_the_same_noise_scale(cgan_run):
 def test_score_samples_every_metric_and_cas_at_the_noise_scale(
     cgan_run, classifier_run, fashion_dir, monkeypatch
 ):
-    import fashionlab.score as score
+    import fashionlab.gan.score as score
 
     asked = []
     real_sampler = score.generator_sampler
@@ -90,7 +90,7 @@ def test_score_samples_every_metric_and_cas_at_the_noise_scale(
         return ScoreConfig(run=str(cgan_run), classifier=str(classifier_run), n=200,
                            kid_subset_size=100, kid_subsets=5, cas_model="mlp", cas_epochs=2,
                            cas_samples=100, cas_fresh=True, device="cpu",
-                           data_dir=str(fashion_dir), noise_scale=scale)
+                           data_dir=str(fashion_dir), noise_scale=scale, memorisation=False)
 
     plain, wide = score_run(small(1.0)), score_run(small(1.5))
     assert asked == [1.0, 1.5]  # CAS's own draws

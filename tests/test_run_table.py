@@ -7,12 +7,12 @@ import json
 import pytest
 
 from conftest import synthetic_fashion
+from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.inpaint import InpaintConfig, inpaint
-from fashionlab.train.classifier import ClassifierConfig, train_classifier
-from fashionlab.train.gan import GanConfig, train_gan
-from fashionlab.train.runs import read_metrics
+from fashionlab.gan.train import GanConfig, train_gan
+from fashionlab.inpaint.train import InpaintConfig, inpaint
+from fashionlab.runtime.runs import read_metrics
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -35,9 +35,9 @@ def test_every_kind_of_run_gets_a_line(classifier_data, tmp_path, capsys):
     cnn, gan, nested = lines[1:]
     assert cnn.split()[:5] == [str(root / "cnn"), "classifier", "cnn", "2/2", "epochs"]
     assert f"test {result.test_accuracy:.4f}, val {result.val_accuracy:.4f}" in cnn
-    assert cnn.endswith("yes")  # a checkpoint: --resume --epochs N can go on
+    assert cnn.endswith("-")  # finished: a plain --resume has nothing to do
     assert gan.split()[:5] == [str(root / "gan"), "gan", "lite", "2/2", "epochs"]
-    assert "loss_g" in gan and gan.endswith("yes")
+    assert "loss_g" in gan and gan.endswith("-")
     assert nested.split()[:4] == [str(root / "nested" / "inpaint"), "inpaint", "mlp", "5/5"]
     assert f"test RMSE {scores['test']['gain']['rmse']:.4f}" in nested and nested.endswith("-")
 

@@ -22,11 +22,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from fashionlab.classifier.augment import tta_views
 from fashionlab.data import normalize
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError
-from fashionlab.train.augment import tta_views
-from fashionlab.train.runs import atomic_write_bytes, prepare_output_file, read_config
+from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file, read_config
 
 FORMATS = ("onnx",)
 KINDS = ("classifier", "gan")
@@ -105,7 +105,7 @@ def _graph(run_dir, kind: str, best: bool):
     """The module to export, an example input, its input and output names, and a
     description of them for the report."""
     if kind == "classifier":
-        from fashionlab.classify import load_classifier
+        from fashionlab.classifier.predict import load_classifier
 
         loaded = load_classifier(run_dir, "cpu")
         graph = ClassifierGraph(loaded.model, loaded.tta_flip, loaded.tta_shift).eval()
@@ -114,7 +114,7 @@ def _graph(run_dir, kind: str, best: bool):
             "model": loaded.config["model"],
             "inputs": {"images": "uint8 (N, 28, 28)"},
             "outputs": {"probabilities": "float32 (N, 10)"}}
-    from fashionlab.generate import load_generator
+    from fashionlab.gan.generate import load_generator
 
     loaded = load_generator(run_dir, "cpu", best)
     graph = GeneratorGraph(loaded.model).eval()

@@ -26,7 +26,7 @@ from fashionlab.data.user_images import (
     read_user_picture,
 )
 from fashionlab.errors import FashionlabError
-from fashionlab.run_table import find_runs, summarize_run
+from fashionlab.runtime.run_table import find_runs, summarize_run
 
 KINDS = ("classifier", "gan", "inpaint")
 # What makes a run of each kind, for a page that finds none.
@@ -90,14 +90,14 @@ class Runs:
 
 def _load(kind: str, path: Path) -> Any:
     if kind == "classifier":
-        from fashionlab.classify import load_classifier
+        from fashionlab.classifier.predict import load_classifier
 
         return load_classifier(path, "cpu")
     if kind == "gan":
-        from fashionlab.generate import load_generator
+        from fashionlab.gan.generate import load_generator
 
         return load_generator(path, "cpu")
-    from fashionlab.impute.inpaint import load_inpainter
+    from fashionlab.inpaint.train import load_inpainter
 
     return load_inpainter(path)
 
@@ -177,8 +177,8 @@ def generate_grid(runs: Runs, name: str | None, class_name: str | None, seed: in
                   noise_scale: float, n: int, folder: Path) -> Path:
     """A PNG grid of ``n`` images from the GAN run ``name`` (of ``class_name`` for a
     conditional run; "" or None: every class in turn), written into ``folder``."""
-    from fashionlab.generate import balanced_classes, sample_images
-    from fashionlab.viz.gan import grid_image, save_png
+    from fashionlab.gan.figures import grid_image, save_png
+    from fashionlab.gan.generate import balanced_classes, sample_images
 
     loaded = runs.load("gan", name)
     n = int(n)
@@ -209,7 +209,7 @@ def fill_region(runs: Runs, name: str | None, picture: np.ndarray | None,
     ``picture`` (an array, as the page's editor sends it) with the inpainting run
     ``name``. Returns one image: the 28x28 picture the model saw, the region in red, and
     the fill, side by side (enlarged)."""
-    from fashionlab.impute.inpaint import fill
+    from fashionlab.inpaint.train import fill
 
     if picture is None:
         raise FashionlabError("upload a picture first")

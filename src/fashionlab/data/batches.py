@@ -36,9 +36,3 @@ def shuffled_batches(
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     for start in range(0, stop, batch_size):
         yield order[start : start + batch_size]
-
-
-def ordered_batches(n: int, batch_size: int) -> Iterator[slice]:
-    """Yield slices covering ``range(n)`` in order (for evaluation)."""
-    for start in range(0, n, batch_size):
-        yield slice(start, min(start + batch_size, n))

@@ -19,6 +19,7 @@ from fashionlab.impute.baselines import (
 )
 from fashionlab.impute.gain import GainImputer
 from fashionlab.impute.masking import hide_completely_at_random, masked_errors
+from fashionlab.impute.mixture_forest import MixtureForestImputer
 from fashionlab.impute.timeseries import (  # registers locf, interpolate, nearest-station
     LinearInterpolationImputer,
     LocfImputer,
@@ -36,6 +37,7 @@ __all__ = [
     "MedianImputer",
     "MiceImputer",
     "MissForestImputer",
+    "MixtureForestImputer",
     "WindowGainImputer",
     "get_imputer_class",
     "hide_completely_at_random",

@@ -109,7 +109,7 @@ def load_feature_network(
 
     A run that is not a classifier run is a ``FashionlabError``.
     """
-    from fashionlab.classify import load_classifier
+    from fashionlab.classifier.predict import load_classifier
 
     loaded = load_classifier(run_dir, device)
     source = {"run": str(run_dir), "model": loaded.config["model"]}

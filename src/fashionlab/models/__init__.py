@@ -1,6 +1,8 @@
-"""Models and the registry that names them."""
+"""Every registered model, classifiers and GANs: importing this module registers them all."""
 
-from fashionlab.models.registry import (
+import fashionlab.classifier  # noqa: F401  (registers the classifiers)
+import fashionlab.gan  # noqa: F401  (registers the GANs)
+from fashionlab.runtime.registry import (
     create_model,
     get_entry,
     model_names,

@@ -9,105 +9,26 @@ Fashion-MNIST, which all but one section read, the demo stops before it writes a
 
 from __future__ import annotations
 
-import math
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
 import torch
 
-from fashionlab.data import FashionMNIST, load_fashion_mnist
+from fashionlab.data import load_fashion_mnist
 from fashionlab.errors import FashionlabError
+from fashionlab.report.context import PROFILES, DemoConfig, DemoContext, SectionFn
 from fashionlab.report.html import Section, render_report
-from fashionlab.train.device import resolve_device
-from fashionlab.train.recipe import FIVE_MINUTE_CNN
-from fashionlab.train.runs import atomic_write_bytes, atomic_write_json, prepare_output_dir
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How much work each section does under one profile."""
-
-    mlp_epochs: int  # the reference dense classifier (the notebook: 20)
-    cnn_model: str  # the convolutional classifier trained in section 3
-    cnn_args: dict  # its model arguments (--model-arg)
-    cnn_epochs: int  # the most epochs; the schedule follows cnn_seconds
-    cnn_seconds: float  # training-time budget of the CNN (the best CNN the time allows)
-    gan_epochs: int  # the reference DCGAN (the notebook: 100 on 60,000 images)
-    gan_train_subset: int  # 0 = all training images
-    cgan_model: str
-    cgan_epochs: int
-    cgan_train_subset: int
-    impute_quick: bool  # small slices of the air-quality protocol, a tiny GAN
-    impute_gan_seconds: float  # training budget of the window GAN imputer (full protocol)
-    inpaint_steps: int  # training steps of the inpainting GAIN
-
-
-PROFILES: dict[str, Budget] = {
-    # CI runs this one: every section, each a few seconds to a few tens of seconds.
-    "quick": Budget(
-        mlp_epochs=1, cnn_model="cnn", cnn_args=FIVE_MINUTE_CNN, cnn_epochs=1, cnn_seconds=25,
-        gan_epochs=2, gan_train_subset=1024, cgan_model="cgan", cgan_epochs=2,
-        cgan_train_subset=2048, impute_quick=True, impute_gan_seconds=0, inpaint_steps=150,
-    ),
-    "default": Budget(
-        mlp_epochs=20, cnn_model="cnn", cnn_args=FIVE_MINUTE_CNN, cnn_epochs=30, cnn_seconds=180,
-        gan_epochs=8, gan_train_subset=3000, cgan_model="cgan", cgan_epochs=5,
-        cgan_train_subset=20000, impute_quick=False, impute_gan_seconds=120, inpaint_steps=1500,
-    ),
-    "full": Budget(
-        mlp_epochs=20, cnn_model="wrn", cnn_args={}, cnn_epochs=60, cnn_seconds=0,
-        gan_epochs=100, gan_train_subset=0, cgan_model="cgan", cgan_epochs=50,
-        cgan_train_subset=0, impute_quick=False, impute_gan_seconds=840, inpaint_steps=3000,
-    ),
-}
-
-
-@dataclass
-class DemoConfig:
-    """Settings of ``fashionlab demo``."""
-
-    profile: str = "default"  # quick (CI, ~3 min) | default (~15 min on 2 cores) | full
-    out: str = "runs/demo"  # the demo folder: report.html, results.json, figures, run folders
-    data_dir: str | None = None  # Fashion-MNIST folder (None: $FASHIONLAB_DATA, cache, download)
-    air_quality_dir: str | None = None  # Beijing CSVs (None: $FASHIONLAB_AIR_QUALITY)
-    device: str = "auto"  # auto | cpu | cuda
-    seed: int = 0
-    only: list[str] = field(default_factory=list)  # run only these section keys (empty = all)
-
-
-@dataclass
-class DemoContext:
-    """What every section receives."""
-
-    config: DemoConfig
-    budget: Budget
-    out: Path
-    device: torch.device
-    results: dict[str, Section] = field(default_factory=dict)
-    _data: FashionMNIST | None = None
-
-    @property
-    def data(self) -> FashionMNIST:
-        if self._data is None:
-            self._data = load_fashion_mnist(self.config.data_dir)
-        return self._data
-
-    def path(self, name: str) -> Path:
-        return self.out / name
-
-
-SectionFn = Callable[[DemoContext], Section]
+from fashionlab.report.sections import SECTIONS, WITHOUT_FASHION_MNIST
+from fashionlab.runtime.device import resolve_device
+from fashionlab.runtime.files import atomic_write_bytes, atomic_write_json, prepare_output_dir
 
 
 def run_demo(config: DemoConfig, sections: list[tuple[str, str, SectionFn]] | None = None,
              log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every section, write report.html and results.json; returns the results."""
-    from fashionlab.report.sections import SECTIONS, WITHOUT_FASHION_MNIST
-
     if config.profile not in PROFILES:
         raise FashionlabError(
             f"unknown demo profile {config.profile!r}; choose one of: {', '.join(PROFILES)}"
@@ -198,9 +119,3 @@ def format_summary(rows: list[dict[str, Any]]) -> str:
         lines.append(f"{r['section'][:40]:<40} {r['status']:<8} {r['seconds']:>8.1f}  "
                      f"{r['headline']}")
     return "\n".join(lines)
-
-
-def all_finite(numbers: dict[str, Any]) -> bool:
-    """True when every float in ``numbers`` is finite (the report never shows NaN)."""
-    return all(math.isfinite(v) for v in numbers.values() if isinstance(v, float))
-

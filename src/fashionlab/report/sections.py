@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
+from fashionlab.classifier.recipes import CNN_RECIPE
 from fashionlab.data import CLASS_NAMES
 from fashionlab.errors import FashionlabError
 from fashionlab.options import format_key_values
-from fashionlab.report.demo import DemoContext
+from fashionlab.report.context import DemoContext
 from fashionlab.report.html import Section
-from fashionlab.train.recipe import CNN_RECIPE
 
 
 def samples_section(ctx: DemoContext) -> Section:
@@ -34,7 +34,7 @@ def samples_section(ctx: DemoContext) -> Section:
 
 
 def reference_classifier_section(ctx: DemoContext) -> Section:
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
+    from fashionlab.classifier.train import ClassifierConfig, train_classifier
 
     epochs = ctx.budget.mlp_epochs
     config = ClassifierConfig(model="mlp", epochs=epochs, out=str(ctx.path("mlp")),
@@ -65,7 +65,7 @@ def reference_classifier_section(ctx: DemoContext) -> Section:
 
 
 def cnn_section(ctx: DemoContext) -> Section:
-    from fashionlab.train.classifier import ClassifierConfig, train_classifier
+    from fashionlab.classifier.train import ClassifierConfig, train_classifier
 
     b = ctx.budget
     config = ClassifierConfig(model=b.cnn_model, model_args=dict(b.cnn_args),
@@ -104,7 +104,7 @@ def _gan_how(ctx: DemoContext, model: str, epochs: int, subset: int, seconds: fl
 
 
 def _train_demo_gan(ctx: DemoContext, model: str, epochs: int, subset: int, samples: int):
-    from fashionlab.train.gan import GanConfig, train_gan
+    from fashionlab.gan.train import GanConfig, train_gan
 
     config = GanConfig(model=model, epochs=epochs, train_subset=subset or None, samples=samples,
                        out=str(ctx.path(model)), data_dir=ctx.config.data_dir,
@@ -136,7 +136,7 @@ def dcgan_section(ctx: DemoContext) -> Section:
 
 def _demo_classifier(ctx: DemoContext):
     """The strongest classifier the demo trained so far (the CNN, else the dense one)."""
-    from fashionlab.classify import load_classifier
+    from fashionlab.classifier.predict import load_classifier
 
     for key in ("cnn", "mlp"):
         section = ctx.results.get(key)
@@ -146,7 +146,7 @@ def _demo_classifier(ctx: DemoContext):
 
 
 def conditional_gan_section(ctx: DemoContext) -> Section:
-    from fashionlab.generate import load_generator, sample_images
+    from fashionlab.gan.generate import load_generator, sample_images
     from fashionlab.metrics.agreement import class_agreement, class_histogram
     from fashionlab.viz.grids import save_captioned_grid
 
@@ -260,7 +260,7 @@ def imputation_section(ctx: DemoContext) -> Section:
 
 
 def inpainting_section(ctx: DemoContext) -> Section:
-    from fashionlab.impute.inpaint import InpaintConfig, inpaint
+    from fashionlab.inpaint.train import InpaintConfig, inpaint
 
     b = ctx.budget
     config = InpaintConfig(out=str(ctx.path("inpaint")), data_dir=ctx.config.data_dir,

@@ -1,0 +1,7 @@
+"""``python -m fashionlab.cli``."""
+
+import sys
+
+from fashionlab.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Picture inpainting: a GAIN model trained on Fashion-MNIST, and fill for your own pictures."""

@@ -1,0 +1,2 @@
+"""The shared floor: run folders, checkpoints, device, Ctrl-C stop, schedules, the model
+registry. It imports nothing above it."""
