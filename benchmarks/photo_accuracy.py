@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashionlab.classify import LoadedClassifier, load_classifier
+from fashionlab.classifier.predict import LoadedClassifier, load_classifier
 from fashionlab.data import CLASS_NAMES, load_fashion_mnist
 from fashionlab.data.photos import BACKGROUNDS, Photo, PhotoStyle, render_photo
 from fashionlab.data.user_images import Conversion, convert_picture, open_picture
