@@ -26,7 +26,8 @@ from fashionlab.classifier.augment import tta_views
 from fashionlab.data import normalize
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError
-from fashionlab.runtime.runs import atomic_write_bytes, prepare_output_file, read_config
+from fashionlab.runtime.files import atomic_write_bytes, prepare_output_file
+from fashionlab.runtime.runs import read_config
 
 FORMATS = ("onnx",)
 KINDS = ("classifier", "gan")
