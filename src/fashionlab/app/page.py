@@ -94,7 +94,7 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                                         label="true class (optional: colours the answer)")
                     with gr.Tab("Upload a photo"):
                         photo = picture_upload(sources=["upload", "clipboard"], label="photo",
-                                               height=320)
+                                               height=320, elem_id="photo")
                         classify_photo = gr.Button("Classify the photo", variant="primary")
                     with gr.Tab("Sketch"):
                         sketch = gr.Sketchpad(type="numpy", label="draw a garment",
@@ -131,7 +131,8 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                     count = gr.Slider(8, GRID_MAX, 32, step=8, label="images")
                     generate = gr.Button("Generate", variant="primary")
                 with gr.Column():
-                    grid = gr.Image(label="generated", format="png", interactive=False)
+                    grid = gr.Image(label="generated", format="png", interactive=False,
+                                    elem_id="grid")
                     grid_file = gr.DownloadButton("Download the grid (PNG)", value=None)
         generate.click(_in_page(functools.partial(_generate, runs, folder), folder),
                        [dropdowns["gan"], wanted, seed, scale, count], [grid, grid_file],
@@ -147,11 +148,11 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                         type="numpy", sources=["upload", "clipboard"], height=380,
                         label="upload a picture, then paint the region to fill",
                         brush=gr.Brush(colors=["#ff2020"], color_mode="fixed"),
-                        transforms=(), layers=False)
+                        transforms=(), layers=False, elem_id="fill-editor")
                     fill = gr.Button("Fill the painted region", variant="primary")
                 with gr.Column():
                     filled = gr.Image(label="seen (28x28), the region (red), filled",
-                                      format="png", interactive=False)
+                                      format="png", interactive=False, elem_id="filled")
         fill.click(_in_page(functools.partial(_fill, runs), folder),
                    [dropdowns["inpaint"], editor], filled, api_name="fill")
 
@@ -160,7 +161,8 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
 
             with gr.Row():
                 with gr.Column():
-                    table = gr.File(file_types=[".csv"], type="filepath", label="CSV file")
+                    table = gr.File(file_types=[".csv"], type="filepath", label="CSV file",
+                                    elem_id="csv")
                     method = gr.Dropdown(["auto", *IMPUTERS], value="auto", label="method")
                     impute = gr.Button("Fill the empty cells", variant="primary")
                 with gr.Column():

@@ -51,9 +51,9 @@ class Conversion:
 
     trim_distance: float = 0.05  # the dataset's: trim what lies within 5% of the largest
     # RGB distance of the background colour
-    resample: str = "box"  # longest edge -> 28: box (area average) | lanczos | nearest (the
-    # dataset's "subsampling", which aliases the noise of a large photo)
-    sharpen: int = 100  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
+    resample: str = "lanczos"  # longest edge -> 28: lanczos | box (area average) | nearest
+    # (the dataset's "subsampling", which aliases the noise of a large photo)
+    sharpen: int = 50  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
     # radius and sigma 1.0); 0 = no sharpening
     stretch: bool = True  # the garment's brightest pixel -> 255, as in the dataset's images
 
