@@ -15,7 +15,7 @@
   (seeds 0..N-1): the test accuracy of this model moves by about half a point by seed.
   ``--ema-decay D`` adds a row for the same training with a weight average (``fashionlab
   train classifier --model mlp --ema-decay D``): same model, batch size and epochs, the
-  averaged weights evaluated. 0.999 was chosen on the validation split (see README).
+  averaged weights evaluated. 0.999 was chosen on the validation split (docs/classifiers.md).
 
 ``--mode cnn`` (issue 4): training throughput of the ``cnn`` model at batch 128, SGD, on
 ``--device`` (default cpu; on cuda the DataLoader loop copies each batch to the GPU).
@@ -40,7 +40,6 @@ Run with ``nice``; the load average is printed, since the machine is shared:
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -56,6 +55,7 @@ from fashionlab.data import load_fashion_mnist, normalize
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.models import create_model
 from fashionlab.runtime.device import DEVICES, Distributed, configure_backends, resolve_device
+from fashionlab.runtime.threads import load_average
 
 
 class PerSampleImages(Dataset):
@@ -88,10 +88,6 @@ def dataloader_loop(model, optimizer, loader, max_batches: int | None = None,
         optimizer.step()
         seen += len(y)
     return seen
-
-
-def load_average() -> str:
-    return " ".join(f"{v:.1f}" for v in os.getloadavg())
 
 
 def bench_mlp(args, data) -> None:

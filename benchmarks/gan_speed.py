@@ -10,7 +10,13 @@ epoch are EXTRAPOLATED from the timed steps to one epoch of 60,000 images
 - "fashionlab": ``fashionlab.gan.train.train_one_epoch`` exactly as ``train gan`` runs
   it (resident data tensor, sliced batches, one D pass over real+fake, losses kept
   as tensors), in fp32 and with bf16 autocast.
+- "phase convT": the same trainer with ``--model-arg conv_transpose=phase``: the
+  generator's transposed convolutions computed as stride-1 convolutions, one per output
+  phase (``fashionlab/gan/conv_transpose.py``; equal outputs and gradients, tested).
 - the ``lite`` default model, for scale.
+
+bf16 rows run only where the CPU computes bf16 natively (AVX512-BF16 / AMX; or on a
+GPU), or with ``--bf16``: emulated bf16 is many times slower than fp32.
 
 Configurations are interleaved over ``--rounds`` and the median step time is kept,
 so a machine busy with other work slows every row alike. Run with ``nice``:
@@ -60,7 +66,8 @@ from fashionlab.data import load_fashion_mnist, to_tanh_range
 from fashionlab.gan.step import make_amp
 from fashionlab.gan.train import GanConfig, train_one_epoch
 from fashionlab.models import create_model
-from fashionlab.runtime.device import Distributed, configure_backends, resolve_device
+from fashionlab.runtime.device import Distributed, configure_backends, fast_bf16, resolve_device
+from fashionlab.runtime.threads import choose_threads, load_average
 
 EPOCH_IMAGES = 60_000
 
@@ -115,12 +122,12 @@ def plain_port(images: torch.Tensor, batch: int, device: torch.device) -> Callab
 
 
 def ours(images: torch.Tensor, model: str, precision: str, device: torch.device,
-         batch: int | None = None) -> Callable[[int], None]:
+         batch: int | None = None, **model_args) -> Callable[[int], None]:
     """A step function running our trainer's epoch loop for ``steps`` steps."""
     torch.manual_seed(0)
     config = GanConfig(model=model, precision=precision, device=str(device.type),
-                       batch_size=batch).resolved()
-    generator, discriminator = (m.to(device) for m in create_model(model, "gan"))
+                       batch_size=batch, model_args=model_args).resolved()
+    generator, discriminator = (m.to(device) for m in create_model(model, "gan", **model_args))
     opt_g = torch.optim.Adam(generator.parameters(), config.lr_g, betas=config.betas,
                              fused=True)
     opt_d = torch.optim.Adam(discriminator.parameters(), config.lr_d, betas=config.betas,
@@ -153,10 +160,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (median kept)")
     parser.add_argument("--no-lite", action="store_true", help="skip the lite model rows")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = PyTorch's default)")
+                        help="torch CPU threads (0 = what the command line would choose: the "
+                             "cores no other program is using)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bf16 rows even where bf16 is emulated (slow)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads or choose_threads().threads)
+    print(f"load average at start: {load_average()}")
 
     device = resolve_device(args.device)
     configure_backends()
@@ -165,13 +175,18 @@ def main() -> None:
     rows: dict[str, tuple[Callable[[int], None], int]] = {
         "plain PyTorch port (DataLoader), fp32": (plain_port(images, batch, device), batch),
         "fashionlab trainer, fp32": (ours(images, "dcgan", "fp32", device), batch),
-        "fashionlab trainer, bf16 autocast": (ours(images, "dcgan", "bf16", device), batch),
+        "fashionlab trainer, fp32, phase convT": (
+            ours(images, "dcgan", "fp32", device, conv_transpose="phase"), batch),
     }
+    bf16 = args.bf16 or fast_bf16(device)
+    if bf16:
+        rows["fashionlab trainer, bf16 autocast"] = (ours(images, "dcgan", "bf16", device), batch)
     if not args.no_lite:
         lite_batch = GanConfig(model="lite").resolved().batch_size
         rows["lite model (default), fp32"] = (ours(images, "lite", "fp32", device), lite_batch)
-        rows["lite model (default), bf16 autocast"] = (ours(images, "lite", "bf16", device),
-                                                       lite_batch)
+        if bf16:
+            rows["lite model (default), bf16 autocast"] = (ours(images, "lite", "bf16", device),
+                                                           lite_batch)
     for run, _ in rows.values():  # warm-up: allocator, oneDNN kernel selection
         run(2)
     times: dict[str, list[float]] = {name: [] for name in rows}
@@ -184,7 +199,9 @@ def main() -> None:
     port_epoch = EPOCH_IMAGES / batch * statistics.median(times[next(iter(rows))])
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"{args.rounds} rounds x {args.steps} timed steps per row (median step kept); "
-          f"s/epoch EXTRAPOLATED to {EPOCH_IMAGES:,} images")
+          f"s/epoch EXTRAPOLATED to {EPOCH_IMAGES:,} images; load average {load_average()}")
+    if not bf16:
+        print("no bf16 rows: this CPU has no native bf16 (AVX512-BF16 / AMX); --bf16 adds them")
     print(f"{'trainer':<40} {'batch':>5} {'s/step':>8} {'images/s':>9} {'s/epoch':>8} "
           f"{'port/this':>9}")
     for name, (_, b) in rows.items():

@@ -66,7 +66,7 @@ MissForest-like fit. ``fashionlab impute
 /work/shared/data/air-quality/PRSA_Data_Aotizhongxin_20130301-20170228.csv --out OUT.csv``
 (35,064 rows, 16 numeric columns, the other core busy): 161 s with each fold's forests
 fitted on at most 2,000 rows (``FOREST_ROWS``; 267 s when each forest took up to 5,000;
-109 s before ``start_blend``, see the README). The benchmark tables, 800 rows per fold at
+109 s before ``start_blend``, see docs/imputation.md). The benchmark tables, 800 rows per fold at
 most, are below that cap.
 
 Before, GainImputer's defaults of commit 09b8b00 (``start_folds=5``,

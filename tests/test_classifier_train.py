@@ -197,7 +197,7 @@ def test_weights_that_do_not_match_the_config_are_an_error(data, tmp_path, capsy
     (["--model", "cnn", "--fast-mlp", "on"], "--fast-mlp on does not apply"),
     (["--model", "mlp", "--model-arg", "widths=[8,8,8]"], "'mlp' has no option 'widths'"),
     (["--model", "cnn", "--model-arg", "widths"], "--model-arg wants KEY=VALUE"),
-    (["--threads", "-1"], "threads must be 0 (PyTorch's default) or more, got -1"),
+    (["--threads", "-1"], "threads must be 0 (automatic) or more, got -1"),
     (["--tta-shift", "-1"], "tta_shift must be 0 to 3 pixels, got -1"),
     (["--lr", "nan"], "lr must be a finite number, got nan"),
     (["--time-budget", "inf"], "time_budget must be a finite number, got inf"),
@@ -337,6 +337,7 @@ RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", warmup_epochs=1, we
     ("mlp", {"model_args": TINY["mlp"], "batch_size": 8, "ema_decay": 0.9, "fast_mlp": "on"},
      40),
 ])
+@pytest.mark.usefixtures("ctrl_c_raises")  # it stops the run with a Ctrl-C
 def test_resume_continues_exactly_like_an_unbroken_run(data, tmp_path, monkeypatch, model,
                                                        settings, steps):
     def config(out):

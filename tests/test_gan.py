@@ -291,6 +291,7 @@ def test_resume_needs_more_epochs_and_a_gan_run(tmp_path, data):
         ({"ema": 1.0}, "ema must be in"),
         ({"model": "mlp"}, "unknown gan model 'mlp'"),
         ({"fid_every": 2}, "needs a feature network"),
+        ({"threads": -1}, r"threads must be 0 \(automatic\) or more, got -1"),
     ],
 )
 def test_bad_settings_are_clear_errors(tmp_path, data, overrides, message):

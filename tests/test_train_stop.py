@@ -26,7 +26,9 @@ from fashionlab.runtime import checkpoints
 from fashionlab.runtime.runs import read_metrics
 from fashionlab.runtime.stop import ctrl_c_stop
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# every test here presses Ctrl-C (or starts a process that gets one): each installs the
+# default SIGINT handler first, since the suite may run with SIGINT ignored (nohup, `&`)
+pytestmark = pytest.mark.usefixtures("one_thread", "ctrl_c_raises")
 
 
 def ctrl_c() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -11,8 +12,9 @@ from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.options import check_choices, option, positive_int
-from fashionlab.runtime.device import device_option
+from fashionlab.runtime.device import check_threads, device_option, threads_option
 from fashionlab.runtime.registry import create_model, get_entry
+from fashionlab.runtime.runs import read_config
 from fashionlab.runtime.schedules import SCHEDULES
 
 MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
@@ -56,14 +58,14 @@ class ClassifierConfig:
         0, "and of them moved by up to PIXELS in each direction ((2 PIXELS + 1)^2 positions; "
         "in the final validation and test passes, evaluate and predict; the per-epoch "
         "validation curve uses the flip only)", metavar="PIXELS")
-    precision: str = option("auto", "auto = bf16 autocast for convolutional models",
+    precision: str = option("auto", "auto = bf16 autocast for convolutional models on a GPU "
+                            "or a CPU with native bf16 (AVX512-BF16, AMX), else fp32",
                             choices=("auto", "fp32", "bf16"))
     compile: bool = option(False, "torch.compile the model (measured slower: the cnn on a CPU, "
                            "WRN-16-8 on an H200; see docs/classifiers.md)")
     fast_mlp: str = option("auto", "the hand-written step for the plain reference MLP",
                            choices=("auto", "on", "off"))
-    threads: int = option(0, "CPU threads (0 = PyTorch's default; 1 is faster on a busy "
-                          "machine)")
+    threads: int = threads_option()
     n_val: int = option(5000, "validation images carved from the 60,000 training images")
     test_subset: int | None = None  # score only the first N test images (quick checks);
     #                                 None = all 10,000
@@ -117,9 +119,7 @@ class ClassifierConfig:
         if not 0 <= self.tta_shift <= MAX_TTA_SHIFT:
             raise FashionlabError(f"tta_shift must be 0 to {MAX_TTA_SHIFT} pixels, "
                                   f"got {self.tta_shift}")
-        if self.threads < 0:
-            raise FashionlabError(f"threads must be 0 (PyTorch's default) or more, "
-                                  f"got {self.threads}")
+        check_threads(self.threads)
         model = create_model(self.model, "classifier", **self.model_args)  # checks model_args
         if self.fast_mlp == "on":
             blockers = fast_mlp_blockers(self, model)
@@ -146,3 +146,14 @@ def fast_mlp_blockers(config: ClassifierConfig, model: nn.Module) -> list[str]:
     if config.precision == "bf16":
         reasons.append("it computes in float32, not bf16")
     return reasons
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A classifier run's config.json, its settings checked against ``ClassifierConfig``'s
+    types, and its test-time shift against the range training allows."""
+    config = read_config(run_dir, "classifier", ClassifierConfig)
+    shift = config.get("tta_shift", 0)
+    if not 0 <= shift <= MAX_TTA_SHIFT:
+        raise FashionlabError(f"{Path(run_dir) / 'config.json'}: tta_shift must be 0 to "
+                              f"{MAX_TTA_SHIFT} pixels, got {shift}")
+    return config

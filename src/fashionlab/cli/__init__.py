@@ -14,8 +14,14 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from fashionlab.cli import classifier, gan, impute, project
-from fashionlab.errors import FashionlabError
+from fashionlab.runtime.threads import prepare_process
+
+# Before anything imports torch (OpenMP reads its variables when it loads): the threads
+# this process trains with, from the cores no other program is using (runtime/threads.py).
+THREADS = prepare_process()
+
+from fashionlab.cli import classifier, gan, impute, project  # noqa: E402
+from fashionlab.errors import FashionlabError  # noqa: E402
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +37,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     classifier.add_show,
     add_train,
     classifier.add_evaluate,
+    classifier.add_audit_data,
     classifier.add_predict,
     project.add_models,
     project.add_runs,
@@ -38,8 +45,12 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     project.add_demo,
     gan.add_score,
     impute.add_impute,
+    impute.add_impute_fit,
+    impute.add_impute_apply,
     impute.add_inpaint,
     impute.add_fill,
+    project.add_export,
+    project.add_app,
 )
 
 
@@ -70,19 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _threads():
+    """The thread count ``THREADS`` chose, for the command (PyTorch's setting restored after);
+    a no-op when the user set OMP_NUM_THREADS (or MKL_NUM_THREADS). ``--threads`` of a
+    command still wins inside it."""
+    from fashionlab.runtime.device import torch_threads
+
+    return torch_threads(None if THREADS is None else THREADS.threads)
+
+
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     """Library warnings (scikit-learn's ConvergenceWarning...) as one ``warning:`` line,
     like the ``error:`` lines, instead of a file name, a line number and source code."""
     return f"warning: {message}\n"
 
 
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` for an error of the operating system (``No space left on device``)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(impute.impute_words(list(sys.argv[1:] if argv is None else argv)))
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
-        return args.func(args) or 0  # a command may return its exit status
+        with _threads():
+            return args.func(args) or 0  # a command may return its exit status
     except FashionlabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -93,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python's advice: point stdout at devnull so the flush at exit cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+    except OSError as exc:  # disk full, permission denied...: the last resort, said in one line
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         warnings.formatwarning = shown
 

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from fashionlab.gan.conv_transpose import PhaseConvTranspose2d
 from fashionlab.runtime.registry import register
 
 CLASSES = 10  # Fashion-MNIST's classes, made by the conditional GAN
@@ -43,12 +44,25 @@ def keras_init(module: nn.Module) -> nn.Module:
 # --------------------------------------------------------------------------- reference DCGAN
 
 
-class DCGANGenerator(nn.Module):
-    """The TensorFlow tutorial's generator: Dense -> 256x7x7 -> ConvT 128 -> ConvT 64 -> ConvT 1."""
+CONV_TRANSPOSE = {"native": nn.ConvTranspose2d, "phase": PhaseConvTranspose2d}
 
-    def __init__(self, noise_dim: int = 100, leaky: bool = False):
+
+class DCGANGenerator(nn.Module):
+    """The TensorFlow tutorial's generator: Dense -> 256x7x7 -> ConvT 128 -> ConvT 64 -> ConvT 1.
+
+    ``conv_transpose="phase"`` computes the transposed convolutions as stride-1
+    convolutions, one per output phase (``gan/conv_transpose.py``): the same parameters
+    and the same function, so a state dict loads either way; only the speed differs.
+    """
+
+    def __init__(self, noise_dim: int = 100, leaky: bool = False,
+                 conv_transpose: str = "native"):
         super().__init__()
         self.noise_dim, self.num_classes = noise_dim, 0
+        if conv_transpose not in CONV_TRANSPOSE:
+            raise TypeError(f"conv_transpose must be one of {', '.join(CONV_TRANSPOSE)}, "
+                            f"got {conv_transpose!r}")
+        ConvT = CONV_TRANSPOSE[conv_transpose]  # noqa: N806 (a class)
 
         def act() -> nn.Module:
             return nn.LeakyReLU(0.3) if leaky else nn.ReLU()  # 0.3: Keras' LeakyReLU default
@@ -58,13 +72,13 @@ class DCGANGenerator(nn.Module):
         )
         # kernel 5, "same" padding: stride 1 keeps 7x7; stride 2 doubles (output_padding 1)
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(256, 128, 5, stride=1, padding=2, bias=False),
+            ConvT(256, 128, 5, stride=1, padding=2, bias=False),
             nn.BatchNorm2d(128),
             act(),
-            nn.ConvTranspose2d(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
+            ConvT(128, 64, 5, stride=2, padding=2, output_padding=1, bias=False),
             nn.BatchNorm2d(64),
             act(),
-            nn.ConvTranspose2d(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
+            ConvT(64, 1, 5, stride=2, padding=2, output_padding=1, bias=False),
             nn.Tanh(),
         )
 
@@ -185,8 +199,12 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 @register("dcgan", "gan", "the reference DCGAN of the TensorFlow tutorial (noise 100)")
-def dcgan(noise_dim: int = 100, leaky: bool = False, dropout: float = 0.3, init: str = "keras"):
-    generator, discriminator = DCGANGenerator(noise_dim, leaky), DCGANDiscriminator(dropout)
+def dcgan(noise_dim: int = 100, leaky: bool = False, dropout: float = 0.3, init: str = "keras",
+          conv_transpose: str = "native"):
+    # conv_transpose: "native" (nn.ConvTranspose2d) or "phase" (one stride-1 conv per
+    # output phase): equal outputs; "native" measured faster on an AVX2 CPU (docs/speed.md)
+    generator = DCGANGenerator(noise_dim, leaky, conv_transpose)
+    discriminator = DCGANDiscriminator(dropout)
     if init == "keras":  # the tutorial's initialisation; "torch" keeps PyTorch's defaults
         keras_init(generator), keras_init(discriminator)
     elif init != "torch":

@@ -44,10 +44,13 @@ from fashionlab.runtime.checkpoints import (
 from fashionlab.runtime.device import (
     Distributed,
     all_reduce_sum,
+    check_threads,
     configure_backends,
     device_option,
     init_distributed,
     seed_everything,
+    threads_option,
+    torch_threads,
 )
 from fashionlab.runtime.registry import create_model, get_entry
 from fashionlab.runtime.runs import (
@@ -105,6 +108,7 @@ class GanConfig:
     device: str = device_option()
     precision: str = option("auto", "auto: bf16 autocast on CUDA, fp32 on CPU",
                             choices=PRECISIONS)
+    threads: int = threads_option()
     data_dir: str | None = data_dir_option()
     out: str = option("runs/gan", "run folder to write")
     resume: str | None = None  # a run folder to continue (its settings win except epochs)
@@ -149,6 +153,7 @@ class GanConfig:
             raise FashionlabError(f"ema must be in [0, 1), got {self.ema}")
         if self.fid_every < 0:
             raise FashionlabError(f"fid_every must be 0 (off) or positive, got {self.fid_every}")
+        check_threads(self.threads)
         if self.fid_every and not self.fid_classifier:
             raise FashionlabError("FID during training needs a feature network: "
                                   "give --fid-classifier CLASSIFIER_RUN (or --fid-every 0)")
@@ -195,6 +200,13 @@ def train_gan(
     if config.resume:
         config, checkpoint = _resume_config(config)
     config = config.resolved()
+    with torch_threads(config.threads or None):
+        return _train(config, checkpoint, data, stop_on_ctrl_c)
+
+
+def _train(config: GanConfig, checkpoint: dict[str, Any] | None, data: FashionMNIST | None,
+           stop_on_ctrl_c: bool) -> GanResult:
+    """``train_gan`` once the settings are final."""
     ctx, device = init_distributed(config.device)
     run = Run(config.out) if ctx.is_main else None
     if data is None:
@@ -328,6 +340,16 @@ def train_one_epoch(
 # --------------------------------------------------------------------------- helpers
 
 
+RUN_FIELDS = {"conditional": bool, "num_classes": int, "noise_dim": int}
+"""The entries of a GAN run's config.json beyond ``GanConfig``'s, with their types."""
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A GAN run's config.json, its settings checked against the types of ``GanConfig``
+    and ``RUN_FIELDS``."""
+    return read_config(run_dir, "gan", GanConfig, RUN_FIELDS)
+
+
 def run_config(config: GanConfig, generator: nn.Module, discriminator: nn.Module) -> dict[str, Any]:
     """The config.json of a GAN run: enough to rebuild the generator without code."""
     return {
@@ -339,6 +361,7 @@ def run_config(config: GanConfig, generator: nn.Module, discriminator: nn.Module
         "noise_dim": generator.noise_dim,
         "parameters": {"generator": sum(p.numel() for p in generator.parameters()),
                        "discriminator": sum(p.numel() for p in discriminator.parameters())},
+        "torch_threads": torch.get_num_threads(),  # what --threads 0 chose: it moves last bits
         "trainer": asdict(config),
     }
 
@@ -370,14 +393,14 @@ def _training_tensors(
 def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
     """The stored config of ``config.resume`` (epochs may be raised) and its checkpoint."""
     run_dir = Path(config.resume)
-    stored = read_config(run_dir, kind="gan")
-    if config.model is not None and config.model != stored["model"]:
+    stored = read_run_config(run_dir)
+    if config.model is not None and config.model != stored.get("model"):
         raise FashionlabError(
             f"{run_dir} was trained with model {stored['model']!r}, not {config.model!r}; "
             "drop --model to continue it, or start a new run with --out"
         )
-    base = config_from(GanConfig, stored["trainer"])
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    base = config_from(GanConfig, stored.get("trainer"), f"{run_dir} trainer settings")
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT, keys=CHECKPOINT_KEYS)
     epochs = config.epochs if config.epochs is not None else base.epochs
     # A run killed after its last checkpoint, before its weights and figures were all
     # written, is finished without training (the loop below then runs no epoch).
@@ -387,6 +410,12 @@ def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
                               f"ask for more with --epochs (got {epochs})")
     return replace(base, epochs=epochs, out=str(run_dir), resume=None,
                    device=config.device), checkpoint
+
+
+CHECKPOINT_KEYS = {"model": str, "epoch": int, "generator": dict, "discriminator": dict,
+                   "ema": dict, "opt_g": dict, "opt_d": dict, "fixed_noise": torch.Tensor,
+                   "best": dict, "rng": dict}
+"""What ``_training_state`` writes, and ``--resume`` checks before reading it."""
 
 
 def _training_state(generator, discriminator, ema, opt_g, opt_d, epoch, fixed_noise, best,

@@ -31,6 +31,7 @@ from fashionlab.impute.gain_training import (
     train_gain,
     weighted_mean,
 )
+from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
 from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
 
@@ -133,10 +134,8 @@ class WindowGainImputer(_TimeSeriesImputer):
         Z = (X - self.mean_) / self.std_
         n_rows, n_columns = Z.shape
         length = min(self.window, n_rows)
-        self.generator_ = WindowGenerator(
-            n_columns, self.window, self.d_model, self.n_layers, self.n_heads, self.dropout
-        ).to(device)
-        self.discriminator_ = WindowDiscriminator(n_columns, self.disc_hidden).to(device)
+        networks = self._networks(n_columns)
+        self.generator_, self.discriminator_ = (net.to(device) for net in networks.values())
         opt_g = torch.optim.AdamW(self.generator_.parameters(), lr=self.lr, weight_decay=1e-4)
         opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
@@ -161,6 +160,7 @@ class WindowGainImputer(_TimeSeriesImputer):
             sums.clear()
 
         def after_step(step: int, logs: dict[str, float]) -> bool:
+            tick()
             for key, value in logs.items():
                 sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
             if step % steps_per_epoch:
@@ -171,15 +171,26 @@ class WindowGainImputer(_TimeSeriesImputer):
 
         self.generator_.train()
         self.discriminator_.train()
-        steps = train_gain(
-            GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
-            GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
-            lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device),
-            GainSchedule(total, lr_factor=lr_factor), after_step)
+        with bar(total, "window-gain training", "step"):
+            steps = train_gain(
+                GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
+                GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
+                lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng,
+                                          device),
+                GainSchedule(total, lr_factor=lr_factor), after_step)
         if sums:  # the time budget ran out inside an epoch: its part, averaged as a whole
             end_epoch(steps // steps_per_epoch + 1)
         self.generator_.eval()
         self.discriminator_.eval()
+
+    def _networks(self, n_columns: int) -> dict[str, torch.nn.Module]:
+        """New networks for ``n_columns`` columns, by attribute name (``fit`` trains them; a
+        saved model loads its weights into them)."""
+        return {
+            "generator_": WindowGenerator(n_columns, self.window, self.d_model, self.n_layers,
+                                          self.n_heads, self.dropout),
+            "discriminator_": WindowDiscriminator(n_columns, self.disc_hidden),
+        }
 
     def _objective(self, fake, fooled, judged, batch):
         """The generator's loss: impute the hidden cells, keep the shown ones, and pass the

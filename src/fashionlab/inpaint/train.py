@@ -42,7 +42,6 @@ from fashionlab.data.user_images import (
     image_files,
     load_mask,
     load_user_images,
-    picture_size,
 )
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
@@ -56,14 +55,22 @@ from fashionlab.impute.gain_training import (
 )
 from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
-from fashionlab.runtime.device import bf16_autocast, torch_threads
+from fashionlab.runtime.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
+from fashionlab.runtime.device import bf16_autocast, fast_bf16, torch_threads
+from fashionlab.runtime.files import prepare_output_file
 from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
-    prepare_output_file,
     read_config,
     read_weights,
+    run_finished,
 )
 from fashionlab.runtime.stop import StopRequest, ctrl_c_stop
 
@@ -98,12 +105,15 @@ class InpaintConfig:
     n_pool: int = option(20000, "training images searched by the nearest-neighbour baseline",
                          parse=positive_int)
     n_figure: int = 8  # test images shown in the figure
-    bf16: bool = True  # conv model: bfloat16 autocast (about 2.5x faster per step on this CPU)
+    bf16: bool = True  # conv model: bfloat16 autocast where the CPU computes bf16 natively
+    #                    (about 2.5x faster per step there; emulated bf16 is slower than fp32)
     threads: int = option(1, "PyTorch CPU threads (1 is fastest on a busy 2-core machine); "
                           "0 = PyTorch's default")
     seed: int = option(0, "seeds the split, weights, batches and masks")
     data_dir: str | None = data_dir_option()
     out: str = option("runs/inpaint", "run folder to write")
+    checkpoint_every: int = option(100, "steps between checkpoints, what --resume continues "
+                                   "from (one is always written at the end)", parse=positive_int)
     dry_run: bool = option(False, "a few steps on few images: checks the whole pipeline in "
                            "seconds")
 
@@ -217,7 +227,32 @@ def inpaint(
     the run is finished (scored, drawn, saved) with what was trained.
     """
     config.validate()
-    cfg = config.effective()
+    return _run(config.effective(), data, stop_on_ctrl_c)
+
+
+def resume_inpaint(run_dir: str | Path, data: FashionMNIST | None = None,
+                   stop_on_ctrl_c: bool = False, data_dir: str | None = None) -> dict:
+    """Continue the inpainting run in ``run_dir`` from its last checkpoint, exactly as if it
+    had not stopped (weights, optimizers, schedules and random states restored); a run
+    killed after its last step is finished without training."""
+    stored = read_config(run_dir, "inpaint")
+    config = config_from(InpaintConfig, {k: v for k, v in stored.items() if k != "kind"})
+    config = InpaintConfig(**{**asdict(config), "out": str(run_dir),
+                              "data_dir": data_dir or config.data_dir})
+    config.validate()
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=_CHECKPOINT_KEYS)
+    if checkpoint["step"] >= config.steps and run_finished(run_dir):
+        raise FashionlabError(f"{run_dir} already has its {config.steps} steps; start a new "
+                              "run with more --steps")
+    return _run(config, data, stop_on_ctrl_c, checkpoint)
+
+
+_CHECKPOINT_KEYS = {"step": int, "seconds": float, "generator": dict, "discriminator": dict,
+                    "opt_g": dict, "opt_d": dict, "decay": list, "rng": dict}
+
+
+def _run(cfg: InpaintConfig, data: FashionMNIST | None, stop_on_ctrl_c: bool,
+         checkpoint: dict | None = None) -> dict:
     run = Run(cfg.out)
     data = data if data is not None else load_fashion_mnist(cfg.data_dir)
     split = data.split(cfg.n_val, cfg.seed)
@@ -226,13 +261,17 @@ def inpaint(
         train = train[:1000]
     val = split.val_images.float().div(255)[:, None][: cfg.n_eval]
     test = data.test_images.float().div(255)[:, None][: cfg.n_eval]
-    run.start({"kind": "inpaint", **asdict(cfg)})
+    if checkpoint is None:
+        run.start({"kind": "inpaint", **asdict(cfg)})
+    else:  # the steps after the checkpoint are trained again
+        run.reopen("inpaint")
+        run.keep_metrics_until(checkpoint["step"], key="step")
 
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):
         generator, discriminator = build_models(cfg)
         with ctrl_c_stop(stop_on_ctrl_c, STOP_MESSAGE) as stop:
-            seconds, steps = _train(generator, discriminator, train, cfg, run, stop)
+            seconds, steps = _train(generator, discriminator, train, cfg, run, stop, checkpoint)
         generator.eval()
         pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
                      [: cfg.n_pool]]
@@ -260,20 +299,43 @@ def inpaint(
 
 
 def _precision(cfg: InpaintConfig):
-    """bfloat16 autocast for the conv model when asked (the MLP gains nothing from it)."""
-    return bf16_autocast(torch.device("cpu"), cfg.bf16 and cfg.model == "conv")
+    """bfloat16 autocast for the conv model when asked and the CPU computes bf16 natively
+    (the MLP gains nothing from it)."""
+    cpu = torch.device("cpu")
+    return bf16_autocast(cpu, cfg.bf16 and cfg.model == "conv" and fast_bf16(cpu))
 
 
 def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run,
-           stop: StopRequest) -> tuple[float, int]:
-    """Train for ``cfg.steps`` steps, or until ``stop`` is requested; (seconds, steps done)."""
+           stop: StopRequest, checkpoint: dict | None = None) -> tuple[float, int]:
+    """Train up to ``cfg.steps`` steps (from ``checkpoint``'s, when given), or until
+    ``stop`` is requested, writing a checkpoint every ``cfg.checkpoint_every`` steps and at
+    the end; (seconds, steps done in all)."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
     decay = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.steps) for o in (opt_g, opt_d)]
     masks_rng = torch.Generator().manual_seed(cfg.seed + 3)
-    start = time.perf_counter()
+    first, earlier = 0, 0.0
+    if checkpoint is not None:
+        load_state(generator, checkpoint["generator"], "the checkpoint's generator")
+        load_state(discriminator, checkpoint["discriminator"], "the checkpoint's discriminator")
+        try:
+            for target, state in ((opt_g, checkpoint["opt_g"]), (opt_d, checkpoint["opt_d"]),
+                                  *zip(decay, checkpoint["decay"], strict=True)):
+                target.load_state_dict(state)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FashionlabError(f"the checkpoint's optimizer state does not fit: {exc}") from None
+        restore_rng(checkpoint["rng"], masks_rng)
+        first, earlier = checkpoint["step"], checkpoint["seconds"]
+    start = time.perf_counter() - earlier
     generator.train()
     log_every = max(1, cfg.steps // 20)
+
+    def save(step: int) -> None:
+        save_checkpoint(run.path / CHECKPOINT, {
+            "step": step, "seconds": time.perf_counter() - start,
+            "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "decay": [d.state_dict() for d in decay], "rng": capture_rng(masks_rng)})
 
     def next_batch(_: int) -> dict[str, torch.Tensor]:
         rows = torch.randint(0, len(train), (cfg.batch_size,), generator=masks_rng)
@@ -282,17 +344,20 @@ def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, ru
         return {"inputs": noise_fill(x, given), "real": x, "given": given, "target": x,
                 "observed": torch.ones_like(x)}
 
-    def log(step: int, losses: dict[str, float]) -> None:
+    def log(done: int, losses: dict[str, float]) -> None:
+        step = first + done
         if step % log_every == 0 or step == cfg.steps or stop.requested:
             run.log_metrics({"step": step, **losses,
                              "seconds": round(time.perf_counter() - start, 2)})
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.requested:
+            save(step)
 
-    steps = train_gain(
+    done = train_gain(
         GainNetworks(generator, discriminator, opt_g, opt_d),
         GainLoss(cfg.hint_rate, gain_objective(cfg.alpha)), next_batch,
-        GainSchedule(cfg.steps, schedulers=decay, stop_requested=lambda: stop.requested),
+        GainSchedule(cfg.steps - first, schedulers=decay, stop_requested=lambda: stop.requested),
         log, precision=lambda: _precision(cfg))
-    return time.perf_counter() - start, steps
+    return time.perf_counter() - start, first + done
 
 
 def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
@@ -300,7 +365,8 @@ def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]
     run's config; a run of another kind, or weights that do not fit the config, are
     clear errors."""
     stored = read_config(run_dir, "inpaint")
-    config = config_from(InpaintConfig, stored)
+    config = config_from(InpaintConfig, stored, str(Path(run_dir) / "config.json"))
+    config.validate()
     generator, _ = build_models(config)
     load_state(generator, read_weights(run_dir), str(run_dir))
     return generator.eval(), config
@@ -355,8 +421,8 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
             continue
         picture = next(usable)
         if drawn is not None:
-            size = picture_size(record["file"])
-            removed = fit_mask(*drawn, size)
+            size = picture.placement.source
+            removed = fit_mask(*drawn, picture.placement)
             if removed is None:
                 record["error"] = (f"{record['file']} is {size[0]}x{size[1]} pixels and the "
                                    f"mask {mask} {drawn[1][0]}x{drawn[1][1]}: a mask has the "
@@ -366,7 +432,7 @@ def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequenc
                 raise FashionlabError(f"the mask {mask} marks no pixel of the 28x28 picture "
                                       "the model sees: paint the region to fill in white")
             region = torch.from_numpy(~removed).float()[None, None]
-        kept.append(picture)
+        kept.append(picture.image)
         masks.append(region)
     done: dict = {"files": [r["file"] for r in records if "error" not in r],
                   "errors": [r for r in records if "error" in r],
@@ -412,7 +478,7 @@ def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str
                 ax.imshow(batch[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, parse_math=False)  # a file name may hold "$"
     return save_figure(fig, path)
 
 

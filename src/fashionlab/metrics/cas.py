@@ -39,7 +39,7 @@ from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
 from fashionlab.errors import FashionlabError
 from fashionlab.metrics.features import as_uint8_images
-from fashionlab.runtime.device import Distributed, resolve_device
+from fashionlab.runtime.device import Distributed, fast_bf16, resolve_device
 from fashionlab.runtime.registry import create_model
 
 # (n, epoch) -> n new uint8 generated images (n, 28, 28) and their int64 labels (n,), the
@@ -52,7 +52,8 @@ class CASConfig:
     """How the CAS classifier is trained; recorded in every CAS result.
 
     The recipe is the classifier trainer's short-run one (SGD with Nesterov momentum, a
-    one-cycle schedule, label smoothing, bf16 autocast for convolutional models). By
+    one-cycle schedule, label smoothing, bf16 autocast for convolutional models where
+    bf16 is native: a GPU or a CPU with AVX512-BF16/AMX). By
     default without augmentation and on one fixed set of generated images; ``crop_padding``
     and ``flip`` add the trainer's augmentation, ``fresh_each_epoch`` a new draw per epoch.
     Measured on the validation split with the issue-5 ``cgan`` (20,000 images per epoch,
@@ -108,8 +109,9 @@ def train_on_images(
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     augment = Augment(recipe.crop_padding, recipe.flip, fill=BACKGROUND)
     aug_generator = torch.Generator(device).manual_seed(config.seed * 1000 + 1)
+    bf16 = uses_convolutions(model) and fast_bf16(device)
     loop = EpochLoop(recipe, model, build_optimizer(model, recipe), augment, aug_generator, None,
-                     uses_convolutions(model), total_steps=config.epochs * steps_per_epoch,
+                     bf16, total_steps=config.epochs * steps_per_epoch,
                      warmup_steps=round(recipe.warmup_epochs * steps_per_epoch))
     order, ctx = torch.Generator().manual_seed(config.seed), Distributed()
     for epoch in range(1, config.epochs + 1):

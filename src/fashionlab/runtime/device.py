@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -45,6 +46,20 @@ def device_option() -> str:
                   parse=_device_argument)
 
 
+def threads_option() -> int:
+    """The ``threads`` field of every config that trains on a CPU (``--threads``)."""
+    return option(0, "CPU threads; 0 = the command line's choice: the cores no other "
+                  "program is using when it starts (runtime/threads.py; from Python: "
+                  "PyTorch's setting). The count changes the last bits of results; a run "
+                  "records it in config.json (torch_threads)")
+
+
+def check_threads(threads: int) -> None:
+    """A FashionlabError for a negative ``threads``."""
+    if threads < 0:
+        raise FashionlabError(f"threads must be 0 (automatic) or more, got {threads}")
+
+
 def resolve_device(name: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
     """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is a clear error.
 
@@ -68,6 +83,33 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """The CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16, lscpu's flags).
+
+    Without them PyTorch emulates bf16 and it is slower than float32, not faster: on
+    an AVX2-only AMD EPYC a bf16 matrix product ran over 200 times slower and a
+    bf16-autocast step of the ``cnn`` 12 times slower (docs/speed.md). Where
+    /proc/cpuinfo cannot be read (not Linux), oneDNN's own check answers."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return native_bf16(f.read())
+    except OSError:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def native_bf16(cpuinfo: str) -> bool:
+    """The ``flags`` of a /proc/cpuinfo text name a native bf16 instruction set."""
+    flags = {word for line in cpuinfo.splitlines() if line.startswith("flags")
+             for word in line.split()}
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """bf16 autocast is worth it on ``device``: any CUDA GPU, a CPU with native bf16."""
+    return device.type == "cuda" or (device.type == "cpu" and cpu_has_fast_bf16())
 
 
 def bf16_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
