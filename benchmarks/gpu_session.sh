@@ -176,10 +176,10 @@ speed() {
   # Issue 25 on one GPU: the GAN trainers' speed (extrapolated to 60,000-image epochs), then
   # the speedruns (time to 94% and 95% test accuracy, rungs chosen on validation) and one
   # long single model for the 96.5% stretch. STRETCH_BUDGET sets the stretch's seconds.
-  local dry=()
-  [ -n "${QUICK:-}" ] && dry=(--dry-run)
+  local dry=() rounds=3 threads=4
+  [ -n "${QUICK:-}" ] && dry=(--dry-run) && rounds=1 && threads=1
   step "GAN speed ($DEV)" 180 $PY benchmarks/gan_speed.py --device $DEV --steps $((BATCHES / 2)) \
-    --rounds 3 --threads 4 --data-dir $DATA
+    --rounds $rounds --threads $threads --data-dir $DATA
   step "speedruns 94% and 95%, stretch ($DEV)" ${LIMIT:-480} $PY benchmarks/gpu_speedrun.py \
     --device $DEV --data-dir $DATA --stretch --stretch-budget ${STRETCH_BUDGET:-240} "${dry[@]}"
   echo "speed done in $SECONDS s"

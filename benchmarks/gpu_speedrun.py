@@ -54,12 +54,16 @@ def ladders(args) -> list[Ladder]:
 
 
 def dry(config: ClassifierConfig) -> ClassifierConfig:
-    return replace(config, steps_per_epoch=3, test_subset=500, n_val=500, batch_size=64)
+    """A dry run's settings: a few steps of a narrow model on few images."""
+    small = {"widths": [8, 16, 32]} if config.model in ("wrn", "cnn") else {}
+    return replace(config, steps_per_epoch=3, test_subset=500, n_val=500, batch_size=64,
+                   model_args={**config.model_args, **small}, epochs=min(config.epochs, 2))
 
 
 def climb(ladder: Ladder, args) -> None:
-    print(f"\ntarget {ladder.target:.0%}: {ladder.config.model} "
-          f"{ladder.config.model_args or ''}, batch {ladder.config.batch_size}, "
+    print(f"\ntarget {ladder.target:.0%}: {ladder.config.model}"
+          f"{f' {ladder.config.model_args}' if ladder.config.model_args else ''}, "
+          f"batch {ladder.config.batch_size}, "
           f"rungs of {', '.join(map(str, ladder.epochs))} epochs", flush=True)
     chosen = None
     for epochs in ladder.epochs:
@@ -68,7 +72,7 @@ def climb(ladder: Ladder, args) -> None:
         seconds = result.history[-1]["train_seconds"]
         print(f"  {epochs:>3} epochs: {seconds:7.2f} s of training, validation "
               f"{result.val_accuracy:.4f}   (load average {load_average()})", flush=True)
-        if result.val_accuracy >= ladder.target:
+        if result.val_accuracy >= (0.0 if args.dry_run else ladder.target):  # dry: any
             chosen = (epochs, result)
             break
     if chosen is None:
@@ -118,10 +122,10 @@ def main() -> None:
     parser.add_argument("--only", type=float, nargs="+", default=None, metavar="TARGET",
                         help="only these targets (0.94, 0.95)")
     parser.add_argument("--dry-run", action="store_true",
-                        help="CPU, tiny sizes, two rungs: checks the script in seconds")
+                        help="CPU, tiny sizes, the first rung taken: checks the script")
     args = parser.parse_args()
-    if args.dry_run:
-        args.device, args.epochs_94, args.epochs_95 = "cpu", [1, 2], [1]
+    if args.dry_run:  # every rung "reaches" its target, so that every path runs
+        args.device, args.epochs_94, args.epochs_95, args.seeds = "cpu", [1, 2], [1], 2
     print(f"load average at start: {load_average()}; device {args.device}")
     for ladder in ladders(args):
         if args.only is None or ladder.target in args.only:
