@@ -1,12 +1,10 @@
 """Image inpainting with GAIN: fill a removed box, or scattered pixels, of Fashion-MNIST images.
 
-A GAIN generator/discriminator pair, either the MLP of the paper on the 784 pixels
-(``model="mlp"``, ``fashionlab.impute.gain_networks``) or a convolutional pair
-(``model="conv"``, ``fashionlab.inpaint.networks``), is trained on training images with
-masks drawn like the ones it will face (every batch gets fresh masks), with the training
-loop shared with :class:`~fashionlab.impute.gain.GainImputer`
-(:mod:`fashionlab.impute.gain_training`). It is scored on held-out images, on the hidden
-pixels only, against two baselines:
+A GAIN pair, the MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional
+one (``model="conv"``, ``fashionlab.inpaint.networks``), is trained on training images with
+masks drawn like the ones it will face (fresh masks every batch), by the GAIN loop it shares
+with GainImputer (``fashionlab.impute.gain_training``). It is scored on held-out images, on
+the hidden pixels only, against two baselines:
 
 * mean fill: each hidden pixel gets that pixel's mean over the training images;
 * nearest neighbour: the training image closest on the visible pixels (Euclidean,
