@@ -4,6 +4,9 @@
 #   bash benchmarks/gpu_session.sh check   # 188 s on an H200: CUDA, bf16, speed rows, probes
 #   bash benchmarks/gpu_session.sh train   # 331 s (sizes in docs/gpu.md): long runs side by side
 #   bash benchmarks/gpu_session.sh stretch # 457 s on an H200: four wide ResNets at once, averaged
+#   bash benchmarks/gpu_session.sh speed   # issue 25, not yet run on a GPU (sized for ~8 min):
+#                                          # dcgan and lite s/epoch, the 94% and 95% speedruns,
+#                                          # the 96.5% single-model stretch (gpu_speedrun.py)
 #
 # Data and feature networks travel in ./device-data (git-ignored):
 #   device-data/fashion-mnist   the four IDX .gz files (a copy of ../shared/data/fashion-mnist)
@@ -13,7 +16,7 @@
 # `train` reads its sizes from the environment (defaults below), so they can be set from
 # what `check` measured without editing this file. DEVICE=cpu QUICK=1 runs both modes as a
 # tiny dry run on a machine without a GPU (to check this script, not to measure; PROBES=""
-# skips the wide-ResNet probes, slow on a CPU).
+# skips the wide-ResNet probes, slow on a CPU): DEVICE=cpu QUICK=1 bash ... speed.
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -169,6 +172,19 @@ stretch() {
   echo "stretch done in $SECONDS s"
 }
 
+speed() {
+  # Issue 25 on one GPU: the GAN trainers' speed (extrapolated to 60,000-image epochs), then
+  # the speedruns (time to 94% and 95% test accuracy, rungs chosen on validation) and one
+  # long single model for the 96.5% stretch. STRETCH_BUDGET sets the stretch's seconds.
+  local dry=()
+  [ -n "${QUICK:-}" ] && dry=(--dry-run)
+  step "GAN speed ($DEV)" 180 $PY benchmarks/gan_speed.py --device $DEV --steps $((BATCHES / 2)) \
+    --rounds 3 --threads 4 --data-dir $DATA
+  step "speedruns 94% and 95%, stretch ($DEV)" ${LIMIT:-480} $PY benchmarks/gpu_speedrun.py \
+    --device $DEV --data-dir $DATA --stretch --stretch-budget ${STRETCH_BUDGET:-240} "${dry[@]}"
+  echo "speed done in $SECONDS s"
+}
+
 pack() {  # pack NAME RUN [tar options]: $OUT/NAME.tar.gz of $RUNS/RUN
   local name=$1 run=$2
   shift 2
@@ -185,5 +201,6 @@ case ${1:-} in
   check) check 2>&1 | tee "$OUT/check.log" ;;
   train) train 2>&1 | tee "$OUT/train.log" ;;
   stretch) stretch 2>&1 | tee "$OUT/stretch.log" ;;
-  *) echo "usage: $0 check|train|stretch" >&2; exit 2 ;;
+  speed) speed 2>&1 | tee "$OUT/speed.log" ;;
+  *) echo "usage: $0 check|train|stretch|speed" >&2; exit 2 ;;
 esac

@@ -12,12 +12,11 @@ import torch
 from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
+from fashionlab.inpaint.fill import box_mask, fill_pictures
 from fashionlab.inpaint.train import (
     InpaintConfig,
-    box_mask,
     draw_masks,
     fill,
-    fill_pictures,
     inpaint,
     mean_fill,
     nearest_fill,

@@ -97,7 +97,7 @@ def _load(kind: str, path: Path) -> Any:
         from fashionlab.gan.generate import load_generator
 
         return load_generator(path, "cpu")
-    from fashionlab.inpaint.train import load_inpainter
+    from fashionlab.inpaint.fill import load_inpainter
 
     return load_inpainter(path)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from fashionlab.classifier.config import ClassifierConfig
+
 # The CNN training recipe chosen on the validation split (benchmarks/classifier_accuracy.py),
 # as ClassifierConfig keyword arguments: SGD with Nesterov momentum, one-cycle, label
 # smoothing, crops and flips on tensors, an EMA of the weights, test-time flip averaging.
@@ -23,6 +25,10 @@ class Recipe:
 
     about: str
     settings: dict[str, Any]
+
+    def config(self, **options: Any) -> ClassifierConfig:
+        """The recipe's ClassifierConfig, ``options`` winning over its settings."""
+        return ClassifierConfig(**{**self.settings, **options})
 
 
 RECIPES: dict[str, Recipe] = {

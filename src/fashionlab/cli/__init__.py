@@ -45,6 +45,8 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     project.add_demo,
     gan.add_score,
     impute.add_impute,
+    impute.add_impute_fit,
+    impute.add_impute_apply,
     impute.add_inpaint,
     impute.add_fill,
     project.add_export,
@@ -102,7 +104,7 @@ def os_error_message(exc: OSError) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(impute.impute_words(list(sys.argv[1:] if argv is None else argv)))
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:

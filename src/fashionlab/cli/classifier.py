@@ -69,8 +69,8 @@ def run_train_classifier(args: argparse.Namespace) -> None:
                                    stop_on_ctrl_c=True)
         config = result.config
     else:
-        base = RECIPES[args.recipe].settings if args.recipe else {}
-        config = ClassifierConfig(**{**base, **given})
+        config = RECIPES[args.recipe].config(**given) if args.recipe else \
+            ClassifierConfig(**given)
         if args.dry_run:
             config = config.dry_run()
         result = train_classifier(config, stop_on_ctrl_c=True)

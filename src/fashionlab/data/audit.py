@@ -269,7 +269,7 @@ def audit(data: FashionMNIST, config: AuditConfig) -> dict[str, Any]:
 
 def audit_data(config: AuditConfig) -> dict[str, Any]:
     """Read the official files (read only), audit them and draw the figure (``config.out``)."""
-    from fashionlab.runtime.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
 
     config.validate()
     out = prepare_output_file(config.out) if config.out else None  # fail before the work

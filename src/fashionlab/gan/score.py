@@ -255,7 +255,7 @@ def save_closest_pairs(generated: torch.Tensor, train: torch.Tensor,
                        pairs: list[dict[str, Any]], path: str | Path) -> Path:
     """The generated images closest to a training image (top row) over that training
     image (bottom row), with the pixel distance."""
-    from fashionlab.runtime.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
     from fashionlab.viz.grids import pair_cells, save_captioned_grid
 
     path = prepare_output_file(path)
@@ -365,9 +365,9 @@ def format_memorisation(memo: dict[str, Any]) -> list[str]:
         lines.append(
             f"near copies of training images ({space}): {m['near_copies']:,} "
             f"({100 * m['near_copy_fraction']:.2f}%; nearest-training distance mean "
-            f"{m['mean_nearest']:.3f}, min {m['min_nearest']:.3f}, threshold "
-            f"{m['threshold']:.3f} = the {100 * memo['quantile']:g}% quantile of training "
-            "images' own)")
+            f"{m['mean_nearest']:.3f}, min {m['min_nearest']:.3f}; threshold "
+            f"{m['threshold']:.3f}: {100 * memo['quantile']:g}% of training images are that "
+            "close to another)")
     if "figure" in memo:
         lines.append(f"closest pairs: {memo['figure']}")
     return lines

@@ -18,7 +18,9 @@ import numpy as np
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, get_imputer_class, make_imputer
-from fashionlab.impute.csv_io import read_table, write_table
+from fashionlab.impute.csv_io import Table, read_table, write_table
+from fashionlab.impute.evaluation import evaluate_methods, fit_fill
+from fashionlab.impute.patterns import PATTERNS, load_mask, named_groups, pattern_mask, save_mask
 from fashionlab.impute.progress import shown
 from fashionlab.options import format_key_values, fraction, option
 from fashionlab.runtime.files import prepare_output_file
@@ -32,25 +34,6 @@ AUTO_MAX_CELLS = 200_000  # a larger table is scored on a seeded block of rows o
 #                           cells: 4,000 rows of 50 columns scored the five candidates in 127 s
 #                           where MICE alone took 498 s on all 100,000 rows (on a loaded
 #                           machine: docs/impute-large-tables.md)
-
-
-def fit_fill(method: str, params: dict | None, random_state: int,
-             values: np.ndarray) -> np.ndarray:
-    """``values`` filled by a new ``method`` imputer; a parameter value it refuses (the
-    imputer raises ValueError or TypeError) becomes a FashionlabError that names it, and so
-    does a fill that is not finite (a cell a reader of the file would refuse)."""
-    imputer = make_imputer(method, params, random_state)
-    given = f" with {format_key_values(params)}" if params else ""
-    try:
-        with np.errstate(over="ignore", invalid="ignore"):  # judged on the result below
-            filled = imputer.fit_transform(values)
-    except (ValueError, TypeError) as exc:
-        raise FashionlabError(f"{method}{given}: {exc}") from exc
-    if not np.isfinite(filled).all():
-        raise FashionlabError(f"{method}{given} filled cells with values that are not finite "
-                              "numbers (an overflow); rescale the large columns, or choose "
-                              "another --method")
-    return filled
 
 
 def check_output_path(input_path: Path, out: Path, force: bool) -> Path:
@@ -92,6 +75,21 @@ class ImputeConfig:
         None, "comma-separated methods that --evaluate scores (default: the candidates of "
         f"auto: {','.join(AUTO_METHODS)})", flag="--compare", metavar="NAMES",
         parse=lambda text: tuple(text.split(",")))
+    pattern: str = option(
+        "random", f"shape of the cells --evaluate hides, one of: {', '.join(PATTERNS)} (block: "
+        "runs drawn from each column's own gap lengths; outage: every column of one station, "
+        "named <station>_<variable>, see --groups; subsequence: runs of 24 rows)")
+    groups: tuple[str, ...] | None = option(
+        None, "comma-separated column-name prefixes, one per station, for --pattern outage "
+        "(default: the names before '_', else every column at once)", metavar="PREFIXES",
+        parse=lambda text: tuple(text.split(",")))
+    mask_file: Path | None = option(
+        None, "score on the cells marked 1 in this mask (.npy or CSV of 0/1, one row per data "
+        "row, one column per numeric column) instead of --evaluate's")
+    save_mask: Path | None = option(None, "write the cells --evaluate hid to this file (.npy "
+                                    "or CSV of 0/1), for --mask-file")
+    samples: int | None = option(None, "draw this many fills (window-gain): write the median "
+                                 "and a calibrated 90% interval, <col>_q05 and <col>_q95")
     seed: int = option(0, "seeds the imputer and the hidden cells")
     params: dict = option(
         factory=dict, flag="--param",
@@ -114,6 +112,7 @@ class ImputeResult:
     choice: list[dict] = field(default_factory=list)  # AUTO's scores, as ``scores``
     choice_note: str = ""  # why AUTO chose without scores, when it did
     choice_rows: range | None = None  # the block of rows AUTO scored on; None = every row
+    intervals: object = None  # --samples: ``fashionlab.impute.intervals.Intervals``
 
 
 def impute_csv(config: ImputeConfig,
@@ -138,8 +137,16 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
                               f"one of: {', '.join(IMPUTERS)}")
     else:
         make_imputer(config.method, config.params)  # an unknown parameter fails first
-    if config.out is None and config.evaluate is None:
+    if config.samples is not None:
+        from fashionlab.impute.intervals import check_samples
+        check_samples(config.samples, config.method)
+    if config.out is None and config.evaluate is None and config.mask_file is None:
         raise FashionlabError("give --out OUTPUT.csv to write the filled file, or --evaluate")
+    if config.pattern not in PATTERNS:
+        raise FashionlabError(f"unknown gap pattern {config.pattern!r}; choose one of: "
+                              f"{', '.join(PATTERNS)}")
+    if config.mask_file is not None and config.evaluate is not None:
+        raise FashionlabError("give --evaluate FRACTION or --mask-file, not both")
     if config.evaluate is not None and not 0 < config.evaluate < 1:
         raise FashionlabError(
             f"--evaluate must be a fraction between 0 and 1, got {config.evaluate}"
@@ -155,13 +162,8 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
     )
     columns = len(result.numeric_columns)
     shape = f"{_count(columns, 'numeric column')} of {_count(result.rows, 'row')}"
-    if config.evaluate is not None:
-        methods = config.evaluate_methods or auto_methods(columns)
-        note = _slow_note("gain", columns) if "gain" in methods else ""
-        say(f"scoring {_count(len(methods), 'method')} on {config.evaluate:g} of the observed "
-            f"cells of {shape}...{note}")
-        result.scores = evaluate_methods(table.values, config.evaluate, methods, config.seed,
-                                         {config.method: config.params}, say)
+    if config.evaluate is not None or config.mask_file is not None:
+        result.scores = _evaluate(config, table, result.numeric_columns, shape, say)
     if out is not None:
         result.method = config.method
         if config.method == AUTO:
@@ -173,9 +175,36 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
                 say)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
             f"{result.method}...{_slow_note(result.method, columns)}")
-        filled = fit_fill(result.method, config.params, config.seed, table.values)
+        if config.samples is None:
+            filled = fit_fill(result.method, config.params, config.seed, table.values)
+        else:
+            from fashionlab.impute.intervals import sample_intervals, with_interval_columns
+            result.intervals = sample_intervals(result.method, config.params, table.values,
+                                                config.samples, config.seed)
+            filled, table = result.intervals.median, with_interval_columns(table, result.intervals)
         write_table(table, filled, out, config.flags, exclusive=not config.force)
     return result
+
+
+def _evaluate(config: ImputeConfig, table: Table, columns: list[str], shape: str,
+              say: Callable[[str], None]) -> list[dict]:
+    """``--evaluate`` / ``--mask-file``: the scores of each method on the hidden cells."""
+    methods = config.evaluate_methods or auto_methods(len(columns))
+    note = _slow_note("gain", len(columns)) if "gain" in methods else ""
+    if config.mask_file is not None:
+        mask = load_mask(config.mask_file, table.values.shape)
+        what = f"the cells of {config.mask_file}"
+    else:
+        groups = named_groups(columns, config.groups) if config.groups else None
+        mask = pattern_mask(table.values, config.pattern, config.evaluate, config.seed,
+                            columns=columns, groups=groups)
+        shaped = "" if config.pattern == "random" else f" ({config.pattern} pattern)"
+        what = f"{config.evaluate:g} of the observed cells{shaped}"
+        if config.save_mask is not None:
+            save_mask(config.save_mask, mask)
+    say(f"scoring {_count(len(methods), 'method')} on {what} of {shape}...{note}")
+    return evaluate_methods(table.values, config.evaluate, methods, config.seed,
+                            {config.method: config.params}, say, mask=mask)
 
 
 def auto_methods(columns: int) -> tuple[str, ...]:
@@ -236,49 +265,13 @@ def _slow_note(method: str, columns: int) -> str:
             f"132-column table in two thirds of the time)")
 
 
-def evaluate_methods(
-    values: np.ndarray, fraction: float, methods: tuple[str, ...] | list[str], seed: int = 0,
-    params: dict[str, dict] | None = None, say: Callable[[str], None] = lambda line: None,
-) -> list[dict]:
-    """Hide ``fraction`` of the observed cells, fill them with each method, score each.
-
-    ``params`` maps a method to its keyword arguments (default: the method's defaults);
-    ``say`` gets a line as each method starts (``  gain...``).
-
-    Errors are MAE and RMSE on values min-max scaled per column with the observed
-    range (so they compare across columns and files), over the hidden cells only.
-    """
-    import time
-
-    from fashionlab.impute.masking import hide_completely_at_random, minmax_errors
-
-    hidden_values, hidden = hide_completely_at_random(values, fraction, random_state=seed)
-    if not hidden.any():
-        raise FashionlabError(f"--evaluate {fraction} hides no cell; use a larger fraction")
-    empty = np.isnan(hidden_values).all(axis=0)
-    if empty.any():
-        raise FashionlabError(
-            f"--evaluate {fraction} empties a whole column; use a smaller fraction"
-        )
-    scores = []
-    for name in methods:
-        say(f"  {name}...")
-        start = time.perf_counter()
-        filled = fit_fill(name, (params or {}).get(name), seed, hidden_values)
-        seconds = time.perf_counter() - start
-        errors = minmax_errors(values, filled, hidden)
-        scores.append({"method": name, "mae": errors["mae"], "rmse": errors["rmse"],
-                       "cells": errors["cells"], "seconds": seconds})
-    return scores
-
-
 def format_result(result: ImputeResult, config: ImputeConfig) -> str:
     """The lines ``fashionlab impute`` prints."""
     lines = []
     if result.scores:
         lines.append(
-            f"error on {result.scores[0]['cells']:,} hidden cells ({config.evaluate:g} of the "
-            f"observed numeric cells, seed {config.seed}), values min-max scaled per column:"
+            f"error on {result.scores[0]['cells']:,} hidden cells ({_hidden_how(config)}), "
+            "values min-max scaled per column:"
         )
         lines += _score_lines(result.scores)
         if config.params and any(row["method"] == config.method for row in result.scores):
@@ -299,10 +292,22 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
             f"{_count(len(result.numeric_columns), 'numeric column')} of "
             f"{_count(result.rows, 'row')} with {result.method}{given}; wrote {result.out}"
         )
+    if result.intervals is not None:
+        iv = result.intervals
+        lines.append(f"90% intervals from {config.samples} draws: their own 5%-95% spread "
+                     f"covered {iv.raw_coverage:.3f} of {iv.cells:,} calibration cells; "
+                     f"stretched x{iv.scale:.3g} to cover 0.9 (split conformal)")
     if result.text_columns:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")
     return "\n".join(lines)
+
+
+def _hidden_how(config: ImputeConfig) -> str:
+    if config.mask_file is not None:
+        return f"the cells marked in {config.mask_file}"
+    shape = "" if config.pattern == "random" else f", pattern {config.pattern}"
+    return f"{config.evaluate:g} of the observed numeric cells{shape}, seed {config.seed}"
 
 
 def _score_lines(scores: list[dict]) -> list[str]:

@@ -134,10 +134,8 @@ class WindowGainImputer(_TimeSeriesImputer):
         Z = (X - self.mean_) / self.std_
         n_rows, n_columns = Z.shape
         length = min(self.window, n_rows)
-        self.generator_ = WindowGenerator(
-            n_columns, self.window, self.d_model, self.n_layers, self.n_heads, self.dropout
-        ).to(device)
-        self.discriminator_ = WindowDiscriminator(n_columns, self.disc_hidden).to(device)
+        networks = self._networks(n_columns)
+        self.generator_, self.discriminator_ = (net.to(device) for net in networks.values())
         opt_g = torch.optim.AdamW(self.generator_.parameters(), lr=self.lr, weight_decay=1e-4)
         opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
@@ -184,6 +182,15 @@ class WindowGainImputer(_TimeSeriesImputer):
             end_epoch(steps // steps_per_epoch + 1)
         self.generator_.eval()
         self.discriminator_.eval()
+
+    def _networks(self, n_columns: int) -> dict[str, torch.nn.Module]:
+        """New networks for ``n_columns`` columns, by attribute name (``fit`` trains them; a
+        saved model loads its weights into them)."""
+        return {
+            "generator_": WindowGenerator(n_columns, self.window, self.d_model, self.n_layers,
+                                          self.n_heads, self.dropout),
+            "discriminator_": WindowDiscriminator(n_columns, self.disc_hidden),
+        }
 
     def _objective(self, fake, fooled, judged, batch):
         """The generator's loss: impute the hidden cells, keep the shown ones, and pass the

@@ -60,7 +60,7 @@ def writable_target(path: str | Path) -> Path:
                           stacklevel=3)
     try:
         mode = os.stat(target).st_mode
-    except FileNotFoundError:
+    except OSError:  # nothing there, or a folder on the way that is not one: the write says
         return target
     if stat.S_ISREG(mode):
         return target
