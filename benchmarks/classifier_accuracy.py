@@ -62,7 +62,7 @@ first table scored 0.9300 with no averaging, 0.9314 with the flip (the recipe), 
 shifts / four diagonal 1-pixel shifts / four 2-pixel shifts): within the noise, for 5x
 the prediction cost. Later (session 12), on the chosen pair (pool-first, grid 3), every
 1-pixel shift (``--tta-shift 1``, 18 views) did help on validation, in two pairs:
-``benchmarks/tta_choice.py``, numbers in the README; the five-minute command now uses it.
+``benchmarks/tta_choice.py``, numbers in docs/classifiers.md; the five-minute command now uses it.
 
 A grid head (session 7): the narrow pool-first ``cnn`` averaged its last 7x7 maps to one
 value per channel before the linear layer. ``head_grid`` keeps a g x g grid of them (3: 3x3
@@ -229,7 +229,7 @@ GPU_CANDIDATES = {
     "wrn-16-4": GPU_RECIPE,
     "wrn-16-8": replace(GPU_RECIPE, model_args={"widths": [128, 256, 512]}),
 }
-# Several at once on the one GPU (a single run leaves it room: see the README), predicting
+# Several at once on the one GPU (a single run leaves it room: see docs/gpu.md), predicting
 # together: the 96.5% stretch. Four for 400 s: validation 0.9616 (2026-11-28); two get
 # more epochs each in the same time (one call of the GPU session holds one such run).
 GPU_CANDIDATES["4 x wrn-16-8"] = Ensemble(GPU_CANDIDATES["wrn-16-8"], members=4)

@@ -15,7 +15,7 @@
   (seeds 0..N-1): the test accuracy of this model moves by about half a point by seed.
   ``--ema-decay D`` adds a row for the same training with a weight average (``fashionlab
   train classifier --model mlp --ema-decay D``): same model, batch size and epochs, the
-  averaged weights evaluated. 0.999 was chosen on the validation split (see README).
+  averaged weights evaluated. 0.999 was chosen on the validation split (docs/classifiers.md).
 
 ``--mode cnn`` (issue 4): training throughput of the ``cnn`` model at batch 128, SGD, on
 ``--device`` (default cpu; on cuda the DataLoader loop copies each batch to the GPU).

@@ -1,4 +1,4 @@
-"""Issue 5's README table: GAN quality side by side, 10,000 generated vs the 10,000 test images.
+"""Issue 5's GAN quality table (docs/gans.md): 10,000 generated vs the 10,000 test images.
 
 For each GAN run given on the command line (the first is the reference, normally
 ``dcgan``): FID, KID, precision, recall, and for conditional runs the classifier
@@ -91,7 +91,7 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], config: ScoreConfig) -> str:
-    """The README table, its commands and the note on what the numbers are."""
+    """The docs table (docs/gans.md), its commands and the note on what the numbers are."""
     head = ("| run | model | epochs | train wall time (s) | FID | KID x 1000 | precision | recall "
             "| agreement | CAS |")
     lines = [head, "|" + "---|" * 10]

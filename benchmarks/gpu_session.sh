@@ -2,7 +2,7 @@
 # The GPU checks and long runs, prepared to fit a short loan of a CUDA machine.
 #
 #   bash benchmarks/gpu_session.sh check   # 188 s on an H200: CUDA, bf16, speed rows, probes
-#   bash benchmarks/gpu_session.sh train   # 331 s (sizes in README): long runs side by side
+#   bash benchmarks/gpu_session.sh train   # 331 s (sizes in docs/gpu.md): long runs side by side
 #   bash benchmarks/gpu_session.sh stretch # 457 s on an H200: four wide ResNets at once, averaged
 #   bash benchmarks/gpu_session.sh speed   # issue 25, not yet run on a GPU (sized for ~8 min):
 #                                          # dcgan and lite s/epoch, the 94% and 95% speedruns,

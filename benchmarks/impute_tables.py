@@ -28,6 +28,7 @@ masks, and ``gain/mf``: the mean over the masks of each mask's GAIN /
 MissForest-like ratio, its standard error and the masks GAIN wins.
 
 Target (issue 6): GAIN's RMSE no worse than the MissForest-like baseline (gain/mf <= 1).
+How each of GainImputer's defaults was chosen: ``benchmarks/impute_tables_notes.md``.
 
 Measured with GainImputer's defaults of commit 5a32ac4 (``start_blend=0.5``: the
 starting fill blends the mixture's with cross-fitted extra-trees forests', chosen on
@@ -65,7 +66,7 @@ MissForest-like fit. ``fashionlab impute
 /work/shared/data/air-quality/PRSA_Data_Aotizhongxin_20130301-20170228.csv --out OUT.csv``
 (35,064 rows, 16 numeric columns, the other core busy): 161 s with each fold's forests
 fitted on at most 2,000 rows (``FOREST_ROWS``; 267 s when each forest took up to 5,000;
-109 s before ``start_blend``, see the README). The benchmark tables, 800 rows per fold at
+109 s before ``start_blend``, see docs/imputation.md). The benchmark tables, 800 rows per fold at
 most, are below that cap.
 
 Before, GainImputer's defaults of commit 09b8b00 (``start_folds=5``,
@@ -263,8 +264,9 @@ defaults (one thread per job, two jobs side by side), printed the same: ``--vali
 --seed 0 --masks 3 --tables air,diabetes`` air 0.933 +- 0.020 (3/3), diabetes 0.948 +-
 0.027 (2/3).
 
-The starting fill alone (a scratch script: GainImputer's ``_start``, integer columns
-rounded, / MissForest-like, masks 0-5 of wine and diabetes, 0-2 of air): pulling each
+The starting fill alone (a scratch script: GainImputer's ``_start`` of then, now the
+``mixture-forest`` imputer; integer columns rounded, / MissForest-like, masks 0-5 of wine
+and diabetes, 0-2 of air): pulling each
 component's covariance 0.25 / 0.5 (the default) / 0.75 / 0.9 of the way to the pooled
 one: wine 0.990 / 0.998 / 1.020 / 1.027 (ridge 1e-2 instead of 1e-3: 0.992); 0.25 against
 0.5: diabetes 0.962 / 0.948, air 0.948 / 0.951; choosing 0.25 or 0.5 with the number of

@@ -95,8 +95,14 @@ def test_evaluate_reports_accuracy_and_per_class_metrics(capsys, mlp_run, fashio
     assert set(report["per_class"]) == set(CLASS_NAMES)
     matrix = np.array(report["confusion_matrix"])
     assert matrix.sum() == 10000 and np.trace(matrix) == round(report["accuracy"] * 10000)
+    # the official files hold no exact copy of a test image in train, and 12 near copies
+    # (fashionlab audit-data, docs/metrics.md): the clean-test accuracy leaves them out
+    clean = report["clean_test"]
+    assert clean["excluded"] == {"exact": 0, "near": 12} and clean["samples"] == 9988
+    assert abs(clean["accuracy"] - report["accuracy"]) < 0.002
     code, text, _ = run_cli(capsys, "evaluate", str(mlp_run), "--data-dir", str(fashion_dir))
     assert "Ankle boot" in text and "precision" in text
+    assert f"clean test: accuracy {clean['accuracy']:.4f} on the 9,988 test images" in text
     # without --data-dir: the folder the run was trained from (the caches are empty and
     # nothing can be downloaded here)
     code, again, _ = run_cli(capsys, "evaluate", str(mlp_run), "--json")

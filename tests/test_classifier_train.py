@@ -337,6 +337,7 @@ RECIPE = dict(optimizer="sgd", lr=0.05, schedule="onecycle", warmup_epochs=1, we
     ("mlp", {"model_args": TINY["mlp"], "batch_size": 8, "ema_decay": 0.9, "fast_mlp": "on"},
      40),
 ])
+@pytest.mark.usefixtures("ctrl_c_raises")  # it stops the run with a Ctrl-C
 def test_resume_continues_exactly_like_an_unbroken_run(data, tmp_path, monkeypatch, model,
                                                        settings, steps):
     def config(out):

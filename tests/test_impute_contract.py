@@ -12,17 +12,18 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute import IMPUTERS, get_imputer_class, hide_completely_at_random
+from fashionlab.impute.timeseries import _TimeSeriesImputer
 
 # Small settings so that the whole suite stays fast; the defaults are exercised by the benchmark.
 FAST = {
     "missforest": {"n_estimators": 5, "max_iter": 2},
     "mice": {"max_iter": 3},
     "gain": {"n_iterations": 60, "batch_size": 32, "n_generators": 2, "forest_trees": 5},
+    "mixture-forest": {"forest_trees": 5},
 }
-# The plain-table imputers this suite covers (time-series imputers have their own tests).
-TABLE_METHODS = [
-    m for m in ("mean", "median", "knn", "mice", "missforest", "gain") if m in IMPUTERS
-]
+# Every registered plain-table imputer (time-series imputers have their own tests): one
+# registered later is covered without being listed here.
+TABLE_METHODS = [m for m, cls in IMPUTERS.items() if not issubclass(cls, _TimeSeriesImputer)]
 
 
 def make(name: str, **kwargs):
@@ -118,6 +119,11 @@ def test_other_missing_value_marker():
     X = np.array([[1.0, -1.0], [3.0, 4.0], [-1.0, 8.0], [5.0, 6.0]])
     filled = make("mean", missing_values=-1).fit_transform(X)
     assert filled[2, 0] == 3.0 and filled[0, 1] == 6.0
+
+
+def test_the_suite_covers_every_plain_table_imputer():
+    assert {"mean", "median", "knn", "mice", "missforest", "gain", "mixture-forest"} == set(
+        TABLE_METHODS)
 
 
 def test_unknown_method_lists_the_valid_ones():

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from fashionlab.impute import GainImputer, hide_completely_at_random
-from fashionlab.impute.gain import generate
+from fashionlab.impute.gain_training import generate
 from fashionlab.impute.gaussian import (
     choose_components,
     fit_mixture,
@@ -40,7 +40,7 @@ def test_filling_is_the_mean_of_the_generators():
     assert len(imputer.generators_) == 3
     assert {h["generator"] for h in imputer.history_} == {0, 1, 2}
     x, given = imputer._scaled(X_missing)
-    x_in = imputer._start(x, given)  # the mixture's fill (of the Yeo-Johnson transforms)
+    x_in = imputer.start_fill_.scaled_fill(x, given)  # the starting fill, G's input
     with torch.no_grad():  # each generator corrects the mixture's fill
         each = [generate(g, x_in, given, True).double().numpy() * imputer.span_ + imputer.low_
                 for g in imputer.generators_]
@@ -230,10 +230,11 @@ def test_mixture_follows_clusters_that_one_normal_averages_away():
 def test_auto_components_is_stored_and_used_by_the_imputer():
     X_missing, _ = hide_completely_at_random(two_clusters(200), 0.2, random_state=2)
     imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
-    assert imputer.n_components_ in (2, 3) and len(imputer.component_scores_) == 3
-    assert imputer.means_.shape == (imputer.n_components_, 4)
+    fill = imputer.start_fill_
+    assert fill.n_components_ in (2, 3) and len(fill.component_scores_) == 3
+    assert fill.means_.shape == (fill.n_components_, 4)
     fixed = GainImputer(**FAST, n_generators=1, n_components=1, random_state=0).fit(X_missing)
-    assert fixed.n_components_ == 1 and fixed.component_scores_ is None
+    assert fixed.start_fill_.n_components_ == 1 and fixed.start_fill_.component_scores_ is None
 
 
 def test_early_stopping_can_keep_step_zero_the_mixture_fill():
@@ -247,7 +248,7 @@ def test_early_stopping_can_keep_step_zero_the_mixture_fill():
                   if h["generator"] == k and "held_out_mse" in h]
         assert [step for _, step in checks] == [0, 250, 500] and min(checks)[1] == 0
     x, given = imputer._scaled(X_missing)
-    base = imputer._start(x, given)  # the mixture's expected fill, mapped back
+    base = imputer.start_fill_.scaled_fill(x, given)  # the mixture's expected fill, mapped back
     base = base.clamp(0, 1).double().numpy() * imputer.span_ + imputer.low_  # as G's output
     missing = np.isnan(X_missing)
     np.testing.assert_allclose(imputer.transform(X_missing)[missing], base[missing], rtol=1e-5)
@@ -301,12 +302,12 @@ def test_yeo_johnson_start_fills_skewed_columns_better():
         imputer = GainImputer(**FAST, n_generators=1, n_components=1, start_transform=transform,
                               random_state=0).fit(X_missing)
         x, given = imputer._scaled(X_missing)
-        start = imputer._start(x, given).double().numpy() * imputer.span_ + imputer.low_
+        start = imputer._unscaled(imputer.start_fill_.scaled_fill(x, given))
         np.testing.assert_allclose(start[~hidden], X_missing[~hidden], atol=1e-5)  # given: kept
         errors[transform] = minmax_errors(X, start, hidden)["rmse"]
         filled = imputer.transform(X_missing)
         assert np.isfinite(filled).all() and (filled[hidden] >= X_missing[~hidden].min()).all()
-    assert (imputer.lambdas_[2:] < 0).all()  # right skew: the high values are compressed
+    assert (imputer.start_fill_.lambdas_[2:] < 0).all()  # right skew: high values compressed
     assert errors["yeo-johnson"] < 0.9 * errors[None], errors
 
 
@@ -340,11 +341,11 @@ def test_start_folds_fill_each_training_row_from_a_mixture_fitted_without_it():
                           start_folds=3, start_blend=0, random_state=0).fit(X_missing)
     x, observed = imputer._scaled(X_missing)
     x64, observed64 = x.double(), observed.double()
-    folds = imputer.row_folds_
+    folds = imputer.start_fill_.row_folds_
     assert sorted(torch.bincount(folds).tolist()) == [30, 30, 30]
     rows = torch.arange(len(x))
-    start = imputer._train_start(x, observed, rows)
-    for f, mixture in enumerate(imputer.fold_mixtures_):
+    start = imputer.start_fill_.cross_fitted_fill(x, observed, rows)
+    for f, mixture in enumerate(imputer.start_fill_.fold_mixtures_):
         out = folds != f
         expected = fit_mixture(x64[out], observed64[out], 1)  # one normal: no seed involved
         for fitted, reference in zip(mixture, expected, strict=True):
@@ -352,18 +353,18 @@ def test_start_folds_fill_each_training_row_from_a_mixture_fitted_without_it():
         fill = mixture_fill(x[~out], observed[~out], *mixture)
         torch.testing.assert_close(start[~out], fill)
     # the fill at filling time is the mixture fitted on every row; the default has no folds
-    torch.testing.assert_close(imputer._start(x, observed),
+    torch.testing.assert_close(imputer.start_fill_.scaled_fill(x, observed),
                                mixture_fill(x, observed, *fit_mixture(x64, observed64, 1)))
-    assert not torch.allclose(start, imputer._start(x, observed))
+    assert not torch.allclose(start, imputer.start_fill_.scaled_fill(x, observed))
     with torch.no_grad():  # filling: G corrects each fold mixture's fill, then the average
-        fills = [generate(imputer.generators_[0], imputer._start(x, observed, f), observed, True)
-                 for f in range(len(imputer.fold_mixtures_))]
+        fills = [generate(imputer.generators_[0], imputer.start_fill_.scaled_fill(x, observed, f),
+                          observed, True) for f in range(len(imputer.start_fill_.fold_mixtures_))]
     expected = torch.stack(fills).mean(0).double().numpy() * imputer.span_ + imputer.low_
     missing = np.isnan(X_missing)
     np.testing.assert_allclose(imputer.transform(X_missing)[missing], expected[missing],
                                rtol=1e-5)
     plain = GainImputer(**FAST, n_generators=1, start_folds=0, random_state=0).fit(X_missing)
-    assert plain.fold_mixtures_ is None and plain.row_folds_ is None
+    assert plain.start_fill_.fold_mixtures_ is None and plain.start_fill_.row_folds_ is None
 
 
 def test_a_tiny_table_holds_out_a_cell_and_stops_early():
@@ -399,8 +400,9 @@ def test_a_standardised_generator_input_is_the_mixtures_transform():
         if transform is None:
             assert (g.transform[0] == 1).all()  # no transform: standardisation only
         else:
-            assert torch.equal(g.transform[0], imputer.lambdas_) and (g.transform[0] < 1).any()
-        x_in = imputer._start(x, given)
+            assert torch.equal(g.transform[0], imputer.start_fill_.lambdas_)
+            assert (g.transform[0] < 1).any()
+        x_in = imputer.start_fill_.scaled_fill(x, given)
         with torch.no_grad():
             torch.testing.assert_close(g(x_in, given), g.generator(
                 yeo_johnson(x_in, *g.transform).float(), given))
@@ -415,14 +417,17 @@ def test_defaults_and_the_previous_defaults():
                                                                   0.5)
     X_missing, _ = hide_completely_at_random(correlated(100), 0.2, random_state=7)
     new = GainImputer(**FAST, n_generators=1, random_state=0).fit(X_missing)
-    assert len(new.fold_mixtures_) == 5 and isinstance(new.generators_[0], _StandardisedInput)
-    assert len(new.fold_forests_) == 5 and all(len(f) == 5 for f in new.fold_forests_)
+    assert len(new.start_fill_.fold_mixtures_) == 5
+    assert isinstance(new.generators_[0], _StandardisedInput)
+    assert len(new.start_fill_.fold_forests_) == 5
+    assert all(len(f) == 5 for f in new.start_fill_.fold_forests_)
     assert new.stop_steps_ == [FAST["n_iterations"]]  # no early stopping
     previous = {"validation_fraction": 0.05, "start_folds": 0, "generator_input": "scaled",
                 "start_blend": 0}
     old = GainImputer(**FAST, **previous, n_generators=1, random_state=0).fit(X_missing)
-    assert old.fold_mixtures_ is None and not isinstance(old.generators_[0], _StandardisedInput)
-    assert old.fold_forests_ is None
+    assert old.start_fill_.fold_mixtures_ is None
+    assert not isinstance(old.generators_[0], _StandardisedInput)
+    assert old.start_fill_.fold_forests_ is None
     assert any("held_out_mse" in h for h in old.history_)
 
 
@@ -430,8 +435,8 @@ def test_a_three_row_table_fits_with_the_default_folds():
     X = correlated(3, seed=2)
     X[0, 1] = X[2, 3] = np.nan
     imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X)
-    assert len(imputer.fold_mixtures_) == 3  # one row per fold, fits on two rows each
-    assert all(len(m[0]) <= 2 for m in imputer.fold_mixtures_)
+    assert len(imputer.start_fill_.fold_mixtures_) == 3  # one row per fold, fits on two rows each
+    assert all(len(m[0]) <= 2 for m in imputer.start_fill_.fold_mixtures_)
     filled = imputer.transform(X)
     assert np.isfinite(filled).all()
 
@@ -441,7 +446,8 @@ def test_a_table_of_fewer_rows_than_normals_fits(rows):
     # "auto" tries 1, 2 and 3 normals, which k-means cannot start on two rows
     X = np.array([[1.0, 2.0, 5.0], [3.0, np.nan, 4.0]])[:rows]
     imputer = GainImputer(**FAST, n_generators=1, random_state=0).fit(X)
-    assert imputer.n_components_ <= rows and len(imputer.component_scores_) == rows
+    fill = imputer.start_fill_
+    assert fill.n_components_ <= rows and len(fill.component_scores_) == rows
     filled = imputer.transform(X)
     assert np.isfinite(filled).all()
     np.testing.assert_array_equal(filled[~np.isnan(X)], X[~np.isnan(X)])
@@ -463,16 +469,17 @@ def test_start_blend_mixes_fold_forests_into_the_mixtures_fill():
     X_missing, _ = hide_completely_at_random(curved(90), 0.2, random_state=8)
     imputer = GainImputer(**FAST, n_generators=1, start_folds=3, start_blend=0.25,
                           forest_trees=10, random_state=0).fit(X_missing)
-    assert all(len(forest.estimators_) == 10 for forests in imputer.fold_forests_
+    assert all(len(forest.estimators_) == 10 for forests in imputer.start_fill_.fold_forests_
                for forest in forests)
     x, observed = imputer._scaled(X_missing)
-    folds, given = imputer.row_folds_, observed.bool()
-    start = imputer._train_start(x, observed, torch.arange(len(x)))
-    assert len(imputer.fold_forests_) == 3
-    for f, forests in enumerate(imputer.fold_forests_):
+    fill = imputer.start_fill_
+    folds, given = fill.row_folds_, observed.bool()
+    start = imputer.start_fill_.cross_fitted_fill(x, observed, torch.arange(len(x)))
+    assert len(imputer.start_fill_.fold_forests_) == 3
+    for f, forests in enumerate(imputer.start_fill_.fold_forests_):
         rows = folds == f
-        mixture = imputer._mixture_start(x[rows], observed[rows], imputer.fold_mixtures_[f])
-        assert torch.equal(imputer._start(x[rows], observed[rows], f), start[rows])
+        mixture = fill.mixture_fill(x[rows], observed[rows], fill.fold_mixtures_[f])
+        assert torch.equal(imputer.start_fill_.scaled_fill(x[rows], observed[rows], f), start[rows])
         for c, forest in enumerate(forests):
             other = np.delete(mixture.double().numpy(), c, 1)
             np.testing.assert_allclose(forest_predict(forest, other), forest.predict(other))
@@ -484,11 +491,11 @@ def test_start_blend_mixes_fold_forests_into_the_mixtures_fill():
             # each forest never saw its fold: it reproduces the cells it was fitted on (the
             # other folds' rows), not the fold's own
             seen = (folds != f) & given[:, c]
-            inputs = imputer._mixture_start(x[seen], observed[seen], imputer.fold_mixtures_[f])
+            inputs = fill.mixture_fill(x[seen], observed[seen], fill.fold_mixtures_[f])
             np.testing.assert_allclose(forest.predict(np.delete(inputs.numpy(), c, 1)),
                                        x[seen, c].numpy(), atol=1e-6)
             own = rows & given[:, c]
-            inputs = imputer._mixture_start(x[own], observed[own], imputer.fold_mixtures_[f])
+            inputs = fill.mixture_fill(x[own], observed[own], fill.fold_mixtures_[f])
             assert not np.allclose(forest.predict(np.delete(inputs.numpy(), c, 1)),
                                    x[own, c].numpy(), atol=1e-3)
 
@@ -505,20 +512,20 @@ def test_start_blend_fills_bent_columns_better_than_the_mixture_alone():
 
 
 def test_start_blend_forests_fit_on_a_sample_of_a_long_table(monkeypatch):
-    import fashionlab.impute.gain as gain
+    import fashionlab.impute.mixture_forest as mixture_forest
 
     X_missing, _ = hide_completely_at_random(curved(90), 0.2, random_state=10)
     params = {**FAST, "n_generators": 1, "start_folds": 3, "forest_trees": 3, "random_state": 0}
     observed = ~np.isnan(X_missing)
     full = GainImputer(**params).fit(X_missing)
-    for f, forests in enumerate(full.fold_forests_):  # below the cap: every row seen
-        rows = (full.row_folds_ != f).numpy()
+    for f, forests in enumerate(full.start_fill_.fold_forests_):  # below the cap: all rows seen
+        rows = (full.start_fill_.row_folds_ != f).numpy()
         for c, forest in enumerate(forests):
             assert forest.estimators_[0].tree_.n_node_samples[0] == observed[rows, c].sum()
-    monkeypatch.setattr(gain, "FOREST_ROWS", 25)
+    monkeypatch.setattr(mixture_forest, "FOREST_ROWS", 25)
     capped = GainImputer(**params).fit(X_missing)  # 25 of each fold's 60 rows
     assert all(15 <= forest.estimators_[0].tree_.n_node_samples[0] <= 25
-               for forests in capped.fold_forests_ for forest in forests)
+               for forests in capped.start_fill_.fold_forests_ for forest in forests)
     assert np.isfinite(capped.transform(X_missing)).all()
 
 
@@ -534,7 +541,7 @@ def test_forest_splits_draw_from_half_the_other_columns_at_most_the_cap():
     params = {**FAST, "n_generators": 1, "forest_trees": 2, "random_state": 0}
     for most, expected in ((None, 5), (3, 3)):  # 11 other columns: half is 5
         imputer = GainImputer(**params, forest_max_columns=most).fit(X_missing)
-        assert {forest.max_features for forests in imputer.fold_forests_
+        assert {forest.max_features for forests in imputer.start_fill_.fold_forests_
                 for forest in forests} == {expected}
 
 
@@ -550,7 +557,7 @@ def test_parallel_forests_fill_the_same_cells():
     params = {**FAST, "n_generators": 1, "forest_trees": 8, "random_state": 0}
     one = GainImputer(**params).fit(X_missing)
     two = GainImputer(**params, n_jobs=2).fit(X_missing)
-    assert {forest.n_jobs for forests in two.fold_forests_ for forest in forests} == {2}
+    assert {forest.n_jobs for forests in two.start_fill_.fold_forests_ for forest in forests} == {2}
     np.testing.assert_array_equal(one.transform(X_missing), two.transform(X_missing))
 
 

@@ -12,12 +12,11 @@ import torch
 from conftest import synthetic_fashion
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
+from fashionlab.inpaint.fill import box_mask, fill_pictures
 from fashionlab.inpaint.train import (
     InpaintConfig,
-    box_mask,
     draw_masks,
     fill,
-    fill_pictures,
     inpaint,
     mean_fill,
     nearest_fill,
@@ -190,22 +189,29 @@ def test_fill_refuses_runs_that_cannot_fill(conv_run, tmp_path, capsys):
 def test_a_mask_goes_through_the_same_fit_as_its_picture(tmp_path):
     from PIL import Image
 
-    from fashionlab.data.user_images import fit_mask, load_mask
+    from fashionlab.data.user_images import fit_mask, load_mask, read_user_picture
 
-    # a 56x28 picture fits into 24x12 pixels, centred: rows 8-19, columns 2-25
+    # A dark 30x20 garment at columns 10-39, rows 4-23 of a white 56x28 picture: trimmed to
+    # it, fitted to 28x19 (its longest edge to 28), pasted at row 4 of the 28x28 frame.
+    photo = Image.new("L", (56, 28), 255)
+    photo.paste(40, (10, 4, 40, 24))
+    photo.save(tmp_path / "photo.png")
+    placement = read_user_picture(tmp_path / "photo.png").placement
+    assert placement.size == (28, 19) and placement.offset == (0, 4)
     painted = Image.new("L", (56, 28), 0)
-    painted.paste(255, (0, 0, 28, 28))  # the left half of the picture
+    painted.paste(255, (0, 0, 28, 28))  # the left half of the picture: 18 of the 30 columns
     painted.save(tmp_path / "half.png")
-    removed = fit_mask(*load_mask(tmp_path / "half.png"), (56, 28))
+    removed = fit_mask(*load_mask(tmp_path / "half.png"), placement)
     expected = np.zeros((28, 28), dtype=bool)
-    expected[8:20, 2:14] = True
+    expected[4:23, :17] = True  # 18 * 28 / 30 = 16.8 columns, each more than half light
     assert np.array_equal(removed, expected)
-    assert fit_mask(*load_mask(tmp_path / "half.png"), (60, 28)) is None  # another size
+    painted.crop((0, 0, 50, 28)).save(tmp_path / "other.png")
+    assert fit_mask(*load_mask(tmp_path / "other.png"), placement) is None  # another size
     # a 28x28 mask is taken as it is; transparent pixels count as dark, whatever their colour
     layer = Image.new("RGBA", (28, 28), (255, 255, 255, 0))
     layer.paste((255, 255, 255, 255), (3, 4, 9, 6))
     layer.save(tmp_path / "layer.png")
-    removed = fit_mask(*load_mask(tmp_path / "layer.png"), (300, 200))
+    removed = fit_mask(*load_mask(tmp_path / "layer.png"), placement)
     assert removed.sum() == 12 and removed[4:6, 3:9].all()
 
 

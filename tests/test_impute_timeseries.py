@@ -15,8 +15,8 @@ from fashionlab.impute.timeseries import (
     LinearInterpolationImputer,
     LocfImputer,
     NearestStationImputer,
-    WindowGainImputer,
 )
+from fashionlab.impute.window_gain import WindowGainImputer
 
 NAN = np.nan
 

@@ -90,7 +90,7 @@ def test_score_samples_every_metric_and_cas_at_the_noise_scale(
         return ScoreConfig(run=str(cgan_run), classifier=str(classifier_run), n=200,
                            kid_subset_size=100, kid_subsets=5, cas_model="mlp", cas_epochs=2,
                            cas_samples=100, cas_fresh=True, device="cpu",
-                           data_dir=str(fashion_dir), noise_scale=scale)
+                           data_dir=str(fashion_dir), noise_scale=scale, memorisation=False)
 
     plain, wide = score_run(small(1.0)), score_run(small(1.5))
     assert asked == [1.0, 1.5]  # CAS's own draws

@@ -156,3 +156,33 @@ def test_resume_finishes_a_gan_killed_while_writing_its_weights(tmp_path, monkey
     assert finished.keys() == expected.keys()
     assert all(torch.equal(finished[k], expected[k]) for k in expected)
     assert run_finished(tmp_path / "gan")
+
+
+def test_inpaint_resumes_bit_for_bit_after_a_kill(tmp_path, monkeypatch):
+    from conftest import synthetic_fashion
+    from fashionlab.inpaint import train as inpainting
+    from fashionlab.runtime.runs import read_weights
+
+    data = synthetic_fashion(n_train=300, n_test=40)
+    settings = dict(model="mlp", steps=10, checkpoint_every=3, n_val=100, n_eval=20,
+                    n_pool=50, width=4, batch_size=16)
+    whole = inpainting.inpaint(inpainting.InpaintConfig(**settings, out=str(tmp_path / "w")),
+                               data)
+    log = inpainting.Run.log_metrics
+
+    def killed_at_step_8(self, row):
+        if row["step"] == 8:
+            raise _Killed
+        log(self, row)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(inpainting.Run, "log_metrics", killed_at_step_8)
+        with pytest.raises(_Killed):
+            inpainting.inpaint(inpainting.InpaintConfig(**settings, out=str(tmp_path / "k")),
+                               data)
+    resumed = inpainting.resume_inpaint(tmp_path / "k", data)  # from the step-6 checkpoint
+    assert resumed["steps"] == 10 and resumed["test"] == whole["test"]
+    a, b = read_weights(tmp_path / "w"), read_weights(tmp_path / "k")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(FashionlabError, match="already has its 10 steps"):
+        inpainting.resume_inpaint(tmp_path / "k", data)

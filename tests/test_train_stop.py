@@ -26,7 +26,9 @@ from fashionlab.runtime import checkpoints
 from fashionlab.runtime.runs import read_metrics
 from fashionlab.runtime.stop import ctrl_c_stop
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+# every test here presses Ctrl-C (or starts a process that gets one): each installs the
+# default SIGINT handler first, since the suite may run with SIGINT ignored (nohup, `&`)
+pytestmark = pytest.mark.usefixtures("one_thread", "ctrl_c_raises")
 
 
 def ctrl_c() -> None:
@@ -217,10 +219,11 @@ def test_ctrl_c_in_the_train_command_keeps_the_run(fashion_dir, tmp_path):
 
 
 def test_a_stopped_inpainting_run_is_scored_and_saved(monkeypatch, tmp_path):
+    import fashionlab.impute.gain_training as training
     import fashionlab.inpaint.train as inpainting
 
     data = synthetic_fashion(n_train=300, n_test=40)
-    calls = ctrl_c_at_call(monkeypatch, inpainting, "gain_train_step", call=4)
+    calls = ctrl_c_at_call(monkeypatch, training, "gain_train_step", call=4)
     results = inpainting.inpaint(inpainting.InpaintConfig(
         model="mlp", steps=50, width=4, n_val=100, n_eval=40, n_pool=100,
         out=str(tmp_path / "run")), data, stop_on_ctrl_c=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashionlab.data.photos import BACKGROUNDS, PhotoStyle, render_photo
 from fashionlab.data.user_images import load_user_image
 from fashionlab.errors import FashionlabError
 
@@ -33,7 +34,7 @@ def test_pictures_of_more_than_8_bits_keep_their_content(tmp_path, name, array):
     image = load_user_image(save(tmp_path / name, array))
     assert image.shape == (28, 28) and image.dtype == eight_bits.dtype
     assert image.max() >= 250  # the range is stretched: the garment is bright
-    assert image[0].max() == 0 and image[:, 0].max() == 0  # inverted, black background
+    assert image[:, 0].max() == 0 and image[:, -1].max() == 0  # inverted, black background
     correlation = np.corrcoef(image.flatten().float(), eight_bits.flatten().float())[0, 1]
     assert correlation > 0.98
 
@@ -42,7 +43,7 @@ def test_a_float_picture_with_nan_and_inf_cells_is_read(tmp_path):
     array = PICTURE.astype(np.float32)
     array[0, 0], array[5, 5] = np.nan, np.inf
     image = load_user_image(save(tmp_path / "holes.tif", array))
-    assert image.max() >= 250 and image[0].max() == 0
+    assert image.max() >= 250 and image[:, 0].max() == 0
 
 
 @pytest.mark.parametrize("name, picture", [
@@ -56,3 +57,48 @@ def test_a_picture_of_one_flat_grey_level_is_a_clear_error(tmp_path, name, pictu
     picture.save(tmp_path / name)
     with pytest.raises(FashionlabError, match=f"{name} shows nothing: every pixel has the same"):
         load_user_image(tmp_path / name)
+
+
+def shirt() -> np.ndarray:
+    """A Fashion-MNIST-like shirt: light, textured, its longest edge the full 28 rows."""
+    image = np.zeros((28, 28), dtype=np.uint8)
+    image[:, 7:21] = 160 + 3 * np.arange(28)[:, None]  # the body, lighter towards the hem
+    image[0:9, 2:26] = 230  # the sleeves
+    image[0:3, 11:17] = 0  # the neckline
+    return image
+
+
+@pytest.mark.parametrize("background", BACKGROUNDS)
+def test_a_photo_becomes_the_image_it_was_rendered_from(tmp_path, background):
+    # The dataset's conversion undoes the photo: trimmed to the garment, background to
+    # black, longest edge 28, whatever the background (a dark one is not negated), margin,
+    # scale, small rotation, size or JPEG quality.
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        photo = render_photo(shirt(), rng, PhotoStyle(backgrounds=(background,), angle=2))
+        path = tmp_path / f"photo{i}{photo.suffix}"
+        path.write_bytes(photo.data)
+        seen = load_user_image(path).numpy().astype(float)
+        assert np.corrcoef(seen.flatten(), shirt().flatten())[0, 1] > 0.85, (background, i)
+        assert seen[:, 0].max() < 40 and seen[:, -1].max() < 40  # black either side
+        assert seen.max() >= 200  # stretched: the garment is bright
+
+
+def test_margins_and_specks_do_not_change_what_the_model_sees(tmp_path):
+    seen = []
+    for size, place in (((120, 120), (20, 30)), ((500, 380), (300, 10))):
+        canvas = Image.new("RGB", size, (235, 228, 220))
+        coverage = Image.fromarray(shirt()).resize((84, 84), Image.Resampling.BICUBIC)
+        canvas.paste((40, 30, 60), place, coverage)  # a dark garment on a light background
+        canvas.putpixel((2, size[1] - 3), (0, 0, 0))  # a speck of dust far from the garment
+        canvas.save(tmp_path / "photo.png")
+        seen.append(load_user_image(tmp_path / "photo.png").numpy().astype(float))
+    assert np.abs(seen[0] - seen[1]).mean() < 4
+
+
+def test_a_photo_of_only_background_is_a_clear_error(tmp_path):
+    noise = np.random.default_rng(0).normal(225, 4, (200, 300, 3)).clip(0, 255)
+    Image.fromarray(noise.astype(np.uint8)).save(tmp_path / "wall.jpg", quality=70)
+    with pytest.raises(FashionlabError, match="wall.jpg shows nothing: no part of it differs "
+                       "from its background colour"):
+        load_user_image(tmp_path / "wall.jpg")

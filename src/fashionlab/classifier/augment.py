@@ -103,23 +103,30 @@ def _format_of(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def tta_log_probs(model: nn.Module, images: torch.Tensor, flip: bool = False, shift: int = 0,
-                  fill: float = 0.0) -> torch.Tensor:
-    """Log of ``model``'s softmax averaged over views of ``images`` (B, C, H, W): the images,
+def tta_views(images: torch.Tensor, flip: bool = False, shift: int = 0,
+              fill: float = 0.0) -> list[torch.Tensor]:
+    """The views of ``images`` (B, C, H, W) that test-time averaging scores: the images,
     their mirror images when ``flip``, and both moved by every offset of up to ``shift``
     pixels in each direction (the uncovered border filled with ``fill``, as ``random_crop``
-    pads), so ``(2 shift + 1)^2`` positions. Returns (B, classes) float32."""
+    pads), so ``(2 shift + 1)^2`` positions."""
     if shift < 0:
         raise ValueError(f"shift cannot be negative, got {shift}")
     height, width = images.shape[-2:]
     padded = torch.nn.functional.pad(images, (shift,) * 4, value=fill) if shift else images
-    log_probs = []
+    views = []
     for dy in range(2 * shift + 1):
         for dx in range(2 * shift + 1):
             view = padded[..., dy : dy + height, dx : dx + width]
-            log_probs.append(model(view).float().log_softmax(1))
-            if flip:
-                log_probs.append(model(view.flip(3)).float().log_softmax(1))
+            views += [view, view.flip(3)] if flip else [view]
+    return views
+
+
+def tta_log_probs(model: nn.Module, images: torch.Tensor, flip: bool = False, shift: int = 0,
+                  fill: float = 0.0) -> torch.Tensor:
+    """Log of ``model``'s softmax averaged over the ``tta_views`` of ``images`` (B, C, H,
+    W). Returns (B, classes) float32."""
+    log_probs = [model(view).float().log_softmax(1)
+                 for view in tta_views(images, flip, shift, fill)]
     if len(log_probs) == 1:
         return log_probs[0]
     return torch.logsumexp(torch.stack(log_probs), 0) - math.log(len(log_probs))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -13,6 +14,7 @@ from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.options import check_choices, option, positive_int
 from fashionlab.runtime.device import check_threads, device_option, threads_option
 from fashionlab.runtime.registry import create_model, get_entry
+from fashionlab.runtime.runs import read_config
 from fashionlab.runtime.schedules import SCHEDULES
 
 MAX_TTA_SHIFT = 3  # pixels: 49 positions (98 with the flip) per image
@@ -144,3 +146,14 @@ def fast_mlp_blockers(config: ClassifierConfig, model: nn.Module) -> list[str]:
     if config.precision == "bf16":
         reasons.append("it computes in float32, not bf16")
     return reasons
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A classifier run's config.json, its settings checked against ``ClassifierConfig``'s
+    types, and its test-time shift against the range training allows."""
+    config = read_config(run_dir, "classifier", ClassifierConfig)
+    shift = config.get("tta_shift", 0)
+    if not 0 <= shift <= MAX_TTA_SHIFT:
+        raise FashionlabError(f"{Path(run_dir) / 'config.json'}: tta_shift must be 0 to "
+                              f"{MAX_TTA_SHIFT} pixels, got {shift}")
+    return config

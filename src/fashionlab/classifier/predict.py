@@ -13,6 +13,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from torch import nn
 
 from fashionlab.classifier.augment import tta_log_probs
+from fashionlab.classifier.config import read_run_config
 from fashionlab.data import CLASS_NAMES, FashionMNIST, load_fashion_mnist, normalize
 from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import BACKGROUND
@@ -20,7 +21,7 @@ from fashionlab.data.user_images import image_files, load_user_images
 from fashionlab.errors import FashionlabError
 from fashionlab.runtime.device import resolve_device
 from fashionlab.runtime.registry import create_model
-from fashionlab.runtime.runs import load_state, read_config, read_metrics, read_weights
+from fashionlab.runtime.runs import load_state, read_metrics, read_weights
 
 
 @dataclass
@@ -61,7 +62,7 @@ class LoadedClassifier:
 
 def load_classifier(run_dir: str | Path, device: str = "auto") -> LoadedClassifier:
     """Rebuild the model of a classifier run from config.json and its safetensors weights."""
-    config = read_config(run_dir, kind="classifier")
+    config = read_run_config(run_dir)
     state = read_weights(run_dir)
     model = create_model(config.get("model", "?"), "classifier", **config.get("model_args", {}))
     load_state(model, state, f"the classifier in {run_dir}")
@@ -122,9 +123,14 @@ def ensemble_proba(classifiers: Sequence[LoadedClassifier], images: torch.Tensor
     """uint8 images (N, 28, 28) -> the mean of the classifiers' probabilities (N, 10).
 
     Averaging independently trained models is the classic ensemble: their mistakes differ
-    in part, so the mean is right more often than a typical member.
+    in part, so the mean is right more often than a typical member. Probabilities that are
+    not finite are an error, not a "nan%" verdict.
     """
-    return torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    probs = torch.stack([c.predict_proba(images) for c in classifiers]).mean(0)
+    if not bool(torch.isfinite(probs).all()):  # finite weights can still overflow
+        raise FashionlabError("the classifier's probabilities are not finite numbers (NaN): "
+                              "its weights overflow float32; train the run again")
+    return probs
 
 
 def _load_classifiers(
@@ -142,11 +148,13 @@ def evaluate_run(
     device: str = "auto",
 ) -> dict[str, Any]:
     """Test-set report of a classifier run, or of the ensemble of several runs (their mean
-    probabilities; see ``classification_report``)."""
+    probabilities; see ``classification_report``), with ``clean_test``: the accuracy on
+    the test images that have no exact or near copy in the training set."""
     run_dirs, classifiers = _load_classifiers(run_dir, device, "evaluate")
     data = load_fashion_mnist(data_dir, recorded=classifiers[0].config["trainer"].get("data_dir"))
-    report = classification_report(ensemble_proba(classifiers, data.test_images),
-                                   data.test_labels)
+    probs = ensemble_proba(classifiers, data.test_images)
+    report = classification_report(probs, data.test_labels)
+    report["clean_test"] = clean_test_accuracy(probs, data)
     models = [c.config["model"] for c in classifiers]
     if len(run_dirs) == 1:
         report.update(run=str(run_dirs[0]), model=models[0], split="test")
@@ -154,6 +162,23 @@ def evaluate_run(
         report.update(runs=[str(r) for r in run_dirs],
                       model=f"ensemble of {len(models)} ({', '.join(models)})", split="test")
     return report
+
+
+def clean_test_accuracy(probs: torch.Tensor, data: FashionMNIST) -> dict[str, Any]:
+    """Accuracy on the test images without an exact or near copy among the training images
+    (``fashionlab.data.audit.training_copies``): a copy seen in training can inflate the usual
+    number."""
+    from fashionlab.data.audit import NEAR_DUPLICATE_RMS, training_copies
+
+    copies = training_copies(data.train_images, data.test_images)
+    clean = torch.from_numpy(~(copies["exact"] | copies["near"]))
+    correct = probs.argmax(1) == data.test_labels
+    return {
+        "accuracy": float(correct[clean].float().mean()) if clean.any() else float("nan"),
+        "samples": int(clean.sum()),
+        "excluded": {"exact": int(copies["exact"].sum()), "near": int(copies["near"].sum())},
+        "near_duplicate_rms": NEAR_DUPLICATE_RMS,
+    }
 
 
 def predict_files(
@@ -167,10 +192,11 @@ def predict_files(
     ``"top"``, and the other files are still classified."""
     paths = image_files(paths)
     _, classifiers = _load_classifiers(run_dir, device, "predict")
-    results, images = load_user_images(paths)
+    results, pictures = load_user_images(paths)
     readable = [result for result in results if "error" not in result]
     if readable:
-        for result, p in zip(readable, ensemble_proba(classifiers, torch.stack(images)),
+        images = torch.stack([picture.image for picture in pictures])
+        for result, p in zip(readable, ensemble_proba(classifiers, images),
                              strict=True):
             values, indices = p.topk(min(top, len(p)))
             result["top"] = [

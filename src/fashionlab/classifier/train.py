@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from fashionlab.classifier.augment import Augment
-from fashionlab.classifier.config import ClassifierConfig, fast_mlp_blockers
+from fashionlab.classifier.config import ClassifierConfig, fast_mlp_blockers, read_run_config
 from fashionlab.classifier.fast_mlp import FastMLPTrainer
 from fashionlab.classifier.loop import (
     EpochLoop,
@@ -57,7 +57,7 @@ from fashionlab.runtime.device import (
     torch_threads,
 )
 from fashionlab.runtime.registry import create_model
-from fashionlab.runtime.runs import Run, config_from, load_state, read_config, run_finished
+from fashionlab.runtime.runs import Run, config_from, load_state, run_finished
 from fashionlab.runtime.schedules import EMA
 from fashionlab.runtime.stop import ctrl_c_stop
 
@@ -100,9 +100,9 @@ def resume_classifier(
     ``epochs`` sets a new total, beyond the checkpoint's epoch (the learning-rate schedule
     then stretches or shrinks to it); ``device`` and ``data_dir`` may differ from the run's.
     """
-    stored = read_config(run_dir, kind="classifier")
-    config = config_from(ClassifierConfig, stored["trainer"])
-    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    stored = read_run_config(run_dir)
+    config = config_from(ClassifierConfig, stored.get("trainer"), f"{run_dir} trainer settings")
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=CHECKPOINT_KEYS)
     config = replace(config, out=str(run_dir), epochs=epochs or config.epochs,
                      device=device or config.device, data_dir=data_dir or config.data_dir)
     # A run killed after its last checkpoint, before its weights, scores or figures were
@@ -268,6 +268,12 @@ def _train(config: ClassifierConfig, stop_on_ctrl_c: bool,
             write_classifier_figures(run.path, test["probs"], data, history)
         run.finish("classifier")
     return result
+
+
+CHECKPOINT_KEYS = {"epoch": int, "model": dict, "optimizer": dict, "ema": dict,
+                   "ema_updates": int, "fast": dict, "step": int, "train_seconds": (int, float),
+                   "cpu_seconds": (int, float), "rng": dict, "augment": torch.Tensor}
+"""What ``_training_state`` writes, and ``resume_classifier`` checks before reading it."""
 
 
 def _training_state(epoch, model, optimizer, ema, fast, loop, cpu_seconds, batch_order,

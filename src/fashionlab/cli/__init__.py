@@ -37,6 +37,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     classifier.add_show,
     add_train,
     classifier.add_evaluate,
+    classifier.add_audit_data,
     classifier.add_predict,
     project.add_models,
     project.add_runs,
@@ -44,8 +45,12 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction], None]] = (
     project.add_demo,
     gan.add_score,
     impute.add_impute,
+    impute.add_impute_fit,
+    impute.add_impute_apply,
     impute.add_inpaint,
     impute.add_fill,
+    project.add_export,
+    project.add_app,
 )
 
 
@@ -91,9 +96,15 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
     return f"warning: {message}\n"
 
 
+def os_error_message(exc: OSError) -> str:
+    """``PATH: reason`` for an error of the operating system (``No space left on device``)."""
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(impute.impute_words(list(sys.argv[1:] if argv is None else argv)))
     shown = warnings.formatwarning
     warnings.formatwarning = _one_line_warning
     try:
@@ -109,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python's advice: point stdout at devnull so the flush at exit cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a command killed by it
+    except OSError as exc:  # disk full, permission denied...: the last resort, said in one line
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         warnings.formatwarning = shown
 

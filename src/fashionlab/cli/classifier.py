@@ -13,7 +13,7 @@ from fashionlab.cli.common import (
     resume_check,
 )
 from fashionlab.errors import FashionlabError
-from fashionlab.options import add_options, given_options, positive_int
+from fashionlab.options import add_options, config_from_args, given_options, positive_int
 
 
 def add_show(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def add_show(sub: argparse._SubParsersAction) -> None:
 
 def run_show(args: argparse.Namespace) -> None:
     from fashionlab.data import CLASS_NAMES, load_fashion_mnist, parse_class
-    from fashionlab.runtime.runs import prepare_output_file
+    from fashionlab.runtime.files import prepare_output_file
     from fashionlab.viz.grids import CAPTIONED_MAX, save_sample_grid
 
     if args.n > CAPTIONED_MAX:
@@ -107,6 +107,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
         return
     print(f"{report['model']} on the {report['samples']:,} test images: "
           f"accuracy {report['accuracy']:.4f}")
+    clean = report["clean_test"]
+    print(f"clean test: accuracy {clean['accuracy']:.4f} on the {clean['samples']:,} test images "
+          f"without a copy in the training set ({clean['excluded']['exact']} exact and "
+          f"{clean['excluded']['near']} near copies left out; `fashionlab audit-data`)")
     print(f"{'class':<12} {'precision':>9} {'recall':>7} {'f1':>6} {'support':>7}")
     for name, row in report["per_class"].items():
         print(f"{name:<12} {row['precision']:>9.4f} {row['recall']:>7.4f} {row['f1']:>6.4f} "
@@ -143,3 +147,26 @@ def run_predict(args: argparse.Namespace) -> int:
     return report_unusable(results)
 
 
+
+
+def add_audit_data(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.data.audit import AuditConfig
+
+    p = sub.add_parser(
+        "audit-data", help="duplicates, train/test overlap and suspected label errors in the "
+        "Fashion-MNIST files",
+        description="Count exact and near duplicates within the training set, training images "
+        "that are also in the test set, and images that a cross-validated model confidently "
+        "puts in another class; print the counts and draw a figure. The data folder is only "
+        "read.",
+    )
+    add_options(p, AuditConfig)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run_audit_data)
+
+
+def run_audit_data(args: argparse.Namespace) -> None:
+    from fashionlab.data.audit import AuditConfig, audit_data, format_audit
+
+    report = audit_data(config_from_args(AuditConfig, args))
+    print(json.dumps(report, indent=2) if args.json else format_audit(report))

@@ -94,7 +94,7 @@ def run_score(args: argparse.Namespace) -> None:
 
     config = config_from_args(ScoreConfig, args)
     if args.out:
-        from fashionlab.runtime.runs import prepare_output_file
+        from fashionlab.runtime.files import prepare_output_file
 
         prepare_output_file(args.out)  # fail before the work, not after
     report = score_run(config)

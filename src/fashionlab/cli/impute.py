@@ -8,7 +8,8 @@ import sys
 from fashionlab.cli.common import (
     report_unusable,
 )
-from fashionlab.options import add_options, config_from_args
+from fashionlab.options import add_options, config_from_args, given_options, refuse_with_resume
+from fashionlab.runtime.runs import read_config
 
 
 def add_impute(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +34,56 @@ def run_impute(args: argparse.Namespace) -> None:
     print(format_result(result, config))
 
 
+SUBCOMMANDS = {"fit": "impute-fit", "apply": "impute-apply"}  # `impute fit` = `impute-fit`
+
+
+def impute_words(argv: list[str]) -> list[str]:
+    """``impute fit ...`` / ``impute apply ...`` as the commands ``impute-fit`` /
+    ``impute-apply``; every other ``impute FILE ...`` is left as it was (a file named ``fit``
+    is then given as ``./fit``)."""
+    if len(argv) >= 2 and argv[0] == "impute" and argv[1] in SUBCOMMANDS:
+        return [SUBCOMMANDS[argv[1]], *argv[2:]]
+    return argv
+
+
+def add_impute_fit(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.impute.fit_apply import ImputeFitConfig
+
+    p = sub.add_parser(
+        "impute-fit", help="fit an imputer on a history CSV file once and save it (also "
+        "`impute fit`)", description="Fit an imputer on a history CSV file and save it to a "
+        "model folder (JSON and safetensors, loaded without unpickling) for `impute apply`.")
+    add_options(p, ImputeFitConfig)
+    p.set_defaults(func=run_impute_fit)
+
+
+def run_impute_fit(args: argparse.Namespace) -> None:
+    from fashionlab.impute.fit_apply import ImputeFitConfig, fit_model
+
+    done = fit_model(config_from_args(ImputeFitConfig, args))
+    print(f"fitted {done['method']} on {done['rows']:,} rows of {done['columns']} numeric "
+          f"columns; wrote {done['out']}")
+
+
+def add_impute_apply(sub: argparse._SubParsersAction) -> None:
+    from fashionlab.impute.fit_apply import ImputeApplyConfig
+
+    p = sub.add_parser(
+        "impute-apply", help="fill a CSV file with a model saved by `impute fit` (also "
+        "`impute apply`)", description="Fill the empty numeric cells of a CSV file with a "
+        "fitted model folder; no statistic of the new file enters the model.")
+    add_options(p, ImputeApplyConfig)
+    p.set_defaults(func=run_impute_apply)
+
+
+def run_impute_apply(args: argparse.Namespace) -> None:
+    from fashionlab.impute.fit_apply import ImputeApplyConfig, apply_model
+
+    done = apply_model(config_from_args(ImputeApplyConfig, args))
+    print(f"filled {done['cells']:,} empty cells of {done['rows']:,} rows with "
+          f"{done['method']}; wrote {done['out']}")
+
+
 def add_inpaint(sub: argparse._SubParsersAction) -> None:
     from fashionlab.inpaint.train import InpaintConfig
 
@@ -43,13 +94,23 @@ def add_inpaint(sub: argparse._SubParsersAction) -> None:
         "a figure original / masked / filled.",
     )
     add_options(p, InpaintConfig)
+    p.add_argument("--resume", default=None, metavar="RUN",
+                   help="continue this run from its last checkpoint, with its own settings "
+                   "(only --data-dir may be given with it)")
     p.set_defaults(func=run_inpaint)
 
 
 def run_inpaint(args: argparse.Namespace) -> None:
-    from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint
+    from fashionlab.inpaint.train import InpaintConfig, format_results, inpaint, resume_inpaint
 
-    print(format_results(inpaint(config_from_args(InpaintConfig, args), stop_on_ctrl_c=True)))
+    if args.resume:
+        given = given_options(InpaintConfig, args)
+        refuse_with_resume(InpaintConfig, given, read_config(args.resume, "inpaint"),
+                           ("data_dir",))
+        results = resume_inpaint(args.resume, stop_on_ctrl_c=True, data_dir=given.get("data_dir"))
+    else:
+        results = inpaint(config_from_args(InpaintConfig, args), stop_on_ctrl_c=True)
+    print(format_results(results))
 
 
 def add_fill(sub: argparse._SubParsersAction) -> None:
@@ -57,7 +118,8 @@ def add_fill(sub: argparse._SubParsersAction) -> None:
         "fill", help="fill a removed region of your own pictures with an inpainting run",
         description="Fill a box, or a region you paint, of your own pictures with the GAIN "
         "model of a `fashionlab inpaint` run. Each picture is read as `predict` reads it "
-        "(28x28 grey, aspect kept, inverted when its background is light), the region is "
+        "(Fashion-MNIST's own conversion: trimmed to the garment, 28x28 grey, negated when "
+        "its background is light), the region is "
         "removed and the model fills it; the figure shows each picture, the region (red) and "
         "the fill.",
     )
@@ -86,7 +148,7 @@ def box_option(text: str) -> tuple[int, ...]:
 
 def run_fill(args: argparse.Namespace) -> int:
     """Like ``predict``: each unusable picture is an error line, and makes the status 2."""
-    from fashionlab.inpaint.train import fill_pictures
+    from fashionlab.inpaint.fill import fill_pictures
 
     done = fill_pictures(args.run, args.images, args.box, args.out, args.mask)
     if done["figure"]:

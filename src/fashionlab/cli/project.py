@@ -1,4 +1,4 @@
-"""Commands about the whole project: models, runs, demo."""
+"""Commands about the whole project: models, runs, demo, export, app."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fashionlab.options import (
     add_options,
     config_from_args,
     format_key_values,
+    positive_int,
 )
 
 
@@ -72,3 +73,50 @@ def run_demo(args: argparse.Namespace) -> None:
     from fashionlab.report.demo import DemoConfig, run_demo
 
     run_demo(config_from_args(DemoConfig, args, profile=args.profile or "default"))
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export", help="write a classifier or GAN run's model as an ONNX file",
+        description="Export the model of a classifier run (uint8 images (N, 28, 28) in, "
+        "probabilities (N, 10) out, with the run's test-time averaging) or of a GAN run "
+        "(noise, and labels for a conditional one, in; images in [-1, 1] out) to ONNX, to "
+        "run it with onnxruntime alone.")
+    p.add_argument("run", help="classifier or GAN run folder")
+    p.add_argument("--format", default="onnx", choices=("onnx",), help="file format")
+    p.add_argument("--out", required=True, metavar="FILE.onnx", help="the file to write")
+    p.add_argument("--best", action="store_true",
+                   help="GAN runs: the best-FID epoch's generator instead of the last one")
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> None:
+    from fashionlab.export import export_run
+
+    done = export_run(args.run, args.out, args.format, args.best)
+    inputs = ", ".join(f"{k} {v}" for k, v in done["inputs"].items())
+    outputs = ", ".join(f"{k} {v}" for k, v in done["outputs"].items())
+    print(f"wrote {done['out']}: the {done['model']} {done['kind']} of {done['run']}; "
+          f"inputs {inputs}; outputs {outputs}")
+
+
+def add_app(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "app", help="a local web page to classify, generate, fill pictures and CSV files",
+        description="Serve a web page (Gradio) with the tabs Classify, Generate, Fill and "
+        "Impute over the run folders under --runs (those `fashionlab demo` writes). Needs "
+        'the app extra: pip install -e ".[app]".')
+    p.add_argument("--runs", default="runs", help="the folder searched for run folders")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (0.0.0.0: every network of this machine)")
+    p.add_argument("--port", type=positive_int, default=None,
+                   help="the port (default: the first free one from 7860)")
+    p.set_defaults(func=run_app)
+
+
+def run_app(args: argparse.Namespace) -> None:
+    try:
+        from fashionlab.app.page import serve
+    except ImportError as exc:
+        raise FashionlabError(f'the app needs Gradio: pip install -e ".[app]" ({exc})') from None
+    serve(args.runs, args.host, args.port)

@@ -63,6 +63,15 @@ FILES: dict[str, str] = {
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
 
+# file name -> bytes of its decompressed content: an IDX header (8 or 16 bytes), then one
+# byte per label or per pixel. Reading stops one byte past it: a gzip bomb is never inflated.
+SIZES: dict[str, int] = {
+    "train-images-idx3-ubyte.gz": 16 + 60_000 * 28 * 28,
+    "train-labels-idx1-ubyte.gz": 8 + 60_000,
+    "t10k-images-idx3-ubyte.gz": 16 + 10_000 * 28 * 28,
+    "t10k-labels-idx1-ubyte.gz": 8 + 10_000,
+}
+
 MIRRORS: tuple[str, ...] = (
     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
     "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
@@ -196,21 +205,34 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def read_idx_file(path: Path, expected_sha256: str | None = None) -> np.ndarray:
-    """Decompress (when gzip'd, whatever the name), verify and parse one IDX file."""
+def read_idx_file(path: Path, expected_sha256: str | None = None,
+                  expected_size: int | None = None) -> np.ndarray:
+    """Decompress (when gzip'd, whatever the name), verify and parse one IDX file. With
+    ``expected_size`` (the decompressed bytes), at most one byte more is ever read or
+    inflated: a larger file, or a gzip bomb, is refused before its checksum."""
+    limit = -1 if expected_size is None else expected_size + 1
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == GZIP_MAGIC
+            f.seek(0)
+            if gzipped:
+                with gzip.GzipFile(fileobj=f) as inflated:
+                    raw = inflated.read(limit)
+            else:
+                raw = f.read(limit)
     except FileNotFoundError:
         raise FashionlabError(f"{path} does not exist") from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise FashionlabError(
+            f"{path} is not a complete gzip file ({exc}); delete it and download it again"
+        ) from None
     except OSError as exc:
         raise FashionlabError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise FashionlabError(
-                f"{path} is not a complete gzip file ({exc}); delete it and download it again"
-            ) from None
+    if expected_size is not None and len(raw) > expected_size:
+        raise FashionlabError(
+            f"{path} holds more than the {expected_size:,} bytes of this Fashion-MNIST file "
+            "(decompressed); it is not Fashion-MNIST: delete it and download it again"
+        )
     if expected_sha256 is not None:
         digest = hashlib.sha256(raw).hexdigest()
         if digest != expected_sha256:
@@ -223,7 +245,7 @@ def read_idx_file(path: Path, expected_sha256: str | None = None) -> np.ndarray:
 
 def read_folder(folder: Path) -> FashionMNIST:
     """Read and verify the four files in ``folder`` (each .gz, or unzipped)."""
-    arrays = {name: read_idx_file(_find(folder, name) or folder / name, sha)
+    arrays = {name: read_idx_file(_find(folder, name) or folder / name, sha, SIZES[name])
               for name, sha in FILES.items()}
 
     def tensor(name: str, dtype: torch.dtype) -> torch.Tensor:
@@ -353,7 +375,7 @@ def _download_one(url: str, target: Path, sha256: str, timeout: float) -> None:
                 while chunk := response.read(1 << 16):
                     out.write(chunk)
                     bar.update(len(chunk))
-        read_idx_file(tmp, sha256)  # raises on a truncated or wrong file
+        read_idx_file(tmp, sha256, SIZES[target.name])  # raises on a truncated or wrong file
         shutil.move(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,29 +1,86 @@
-"""Turn a user's own picture (any size, any colour) into a Fashion-MNIST-like 28x28 image.
+"""Turn a user's own picture (a photo, a scan, a sketch) into a Fashion-MNIST 28x28 image.
 
-Fashion-MNIST shows light garments on a black background, centred, filling most
-of a 28x28 frame. A photo usually shows a dark garment on a light background, so
-we convert to grayscale, invert when the border is light, fit the longer side into
-the frame keeping the aspect ratio, and pad with black. Pictures of more than 8 bits a
-pixel (16-bit PNGs, integer or float TIFFs) have their own range of values stretched
-onto 0-255 first; a picture of one flat grey level is refused.
+Fashion-MNIST was made from Zalando's product photos by a published conversion (the
+dataset's README): trim the edges close to the corner pixels' colour (5% distance),
+resize the longest edge to 28, sharpen, extend the shorter edge to 28 centred, negate
+the intensities, convert to 8-bit grey. ``convert_picture`` follows it, with what a
+photo that is not on pure white needs besides:
+
+* the background colour is the median of the picture's outer pixels rather than one
+  corner's, and the trimming looks at a median-filtered copy, so a light gradient,
+  noise or JPEG speckles around the garment are trimmed too;
+* the picture is negated only when that background is light: a garment photographed on
+  a dark background is already light on dark;
+* the background is brought to black and the garment's brightest pixel to 255 (as in
+  99% of the dataset's images), so a grey or tinted background, or a grey garment, gives
+  the contrast the models were trained on.
+
+Pictures of more than 8 bits a pixel (16-bit PNGs, integer or float TIFFs) have their own
+range of values stretched onto 0-255 first; transparent pixels count as background; a
+picture of one flat grey level, or with nothing that stands out from its background, is
+refused, and so is one larger than ``MAX_PIXELS``.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from fashionlab.errors import FashionlabError
 
 MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
 SIDE = 28
-CONTENT = 24  # the garment fills about 24 of the 28 pixels in Fashion-MNIST
+DETECT_SIDE = 160  # the background and the garment's box are found on a copy this small
+PEAK_PERCENTILE = 99.5  # the garment's "brightest" level, robust to a few speckles
 # What a folder given to ``fashionlab predict`` contributes: its files with these suffixes.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
+RESAMPLING = {"nearest": Image.Resampling.NEAREST, "box": Image.Resampling.BOX,
+              "lanczos": Image.Resampling.LANCZOS}
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """Settings of ``convert_picture``. The defaults were chosen on photos rendered from
+    validation images (``benchmarks/photo_accuracy.py --choose``, docs/photos.md)."""
+
+    trim_distance: float = 0.05  # the dataset's: trim what lies within 5% of the largest
+    # RGB distance of the background colour
+    resample: str = "lanczos"  # longest edge -> 28: lanczos | box (area average) | nearest
+    # (the dataset's "subsampling", which aliases the noise of a large photo)
+    sharpen: int = 50  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
+    # radius and sigma 1.0); 0 = no sharpening
+    stretch: bool = True  # the garment's brightest pixel -> 255, as in the dataset's images
+
+    def __post_init__(self) -> None:
+        if self.resample not in RESAMPLING:
+            raise FashionlabError(f"unknown resampling {self.resample!r}; choose one of: "
+                                  f"{', '.join(RESAMPLING)}")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a picture went in the 28x28 frame: ``box`` is the part of it kept (left, top,
+    right, bottom, as fractions of its width and height), resized to ``size`` (width,
+    height) pixels and pasted at ``offset`` (x, y); ``source`` is the picture's full size."""
+
+    box: tuple[float, float, float, float]
+    size: tuple[int, int]
+    offset: tuple[int, int]
+    source: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class UserPicture:
+    """A user's picture as a model sees it: ``image`` uint8 (28, 28), and its placement."""
+
+    image: torch.Tensor
+    placement: Placement
 
 
 def image_files(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
@@ -48,60 +105,161 @@ def image_files(paths: list[str | Path] | tuple[str | Path, ...]) -> list[Path]:
     return files
 
 
-def load_user_images(paths: list[Path]) -> tuple[list[dict], list[torch.Tensor]]:
-    """Each file read by ``load_user_image``, in order: a record ``{"file": ...}`` per file,
-    with ``"error"`` (the reason) for one that is not a usable picture, and the pictures
-    of the others (in the order of their records)."""
-    records, images = [], []
+def load_user_images(paths: list[Path]) -> tuple[list[dict], list[UserPicture]]:
+    """Each file read by ``read_user_picture``, in order: a record ``{"file": ...}`` per
+    file, with ``"error"`` (the reason) for one that is not a usable picture, and the
+    pictures of the others (in the order of their records)."""
+    records, pictures = [], []
     for path in paths:
         try:
-            images.append(load_user_image(path))
+            pictures.append(read_user_picture(path))
             records.append({"file": str(path)})
         except FashionlabError as exc:
             records.append({"file": str(path), "error": str(exc)})
-    return records, images
+    return records, pictures
 
 
 def load_user_image(path: str | Path) -> torch.Tensor:
     """Read one image file and return a uint8 tensor (28, 28) ready for a classifier."""
-    gray, _ = _read_gray(path, background=255)
-    darkest, lightest = gray.getextrema()
+    return read_user_picture(path).image
+
+
+def read_user_picture(path: str | Path, conversion: Conversion = Conversion()) -> UserPicture:
+    """Read one image file and convert it (``convert_picture``), with its placement."""
+    picture, full_size = _read(path, background=255, mode="RGB")
+    image, placement = convert_picture(picture, conversion, name=str(path), source=full_size)
+    return UserPicture(torch.from_numpy(image), placement)
+
+
+def convert_picture(picture: Image.Image, conversion: Conversion = Conversion(),
+                    name: str = "the picture", source: tuple[int, int] | None = None,
+                    ) -> tuple[np.ndarray, Placement]:
+    """An 8-bit picture ("L" or "RGB"; see ``as_8bit`` for others) -> the uint8 (28, 28)
+    image of the dataset's conversion (module docstring) and its ``Placement``.
+    ``name`` names the picture in errors; ``source`` is its full size when it was decoded
+    smaller (JPEG draft mode)."""
+    rgb = picture.convert("RGB")
+    darkest, lightest = rgb.convert("L").getextrema()
     if darkest == lightest:
-        raise FashionlabError(f"{path} shows nothing: every pixel has the same grey level "
+        raise FashionlabError(f"{name} shows nothing: every pixel has the same grey level "
                               f"(a blank or fully transparent picture)")
-    return torch.from_numpy(fit_to_fashion_mnist(gray))
+    background, box = _garment_box(rgb, conversion.trim_distance, name)
+    crop = rgb.crop(tuple(round(f * s) for f, s in zip(box, rgb.size * 2, strict=True)))
+    gray = crop.convert("L")
+    level = round(_luma(background))
+    if level > 127:  # a light background: negate, as the dataset did
+        gray, level = ImageOps.invert(gray), 255 - level
+    # The background -> 0 and the garment's peak -> 255 (one linear map, as a lookup table),
+    # before sharpening, so that the sharpening's overshoot is clipped alike at any contrast.
+    peak = float(np.percentile(np.asarray(gray), PEAK_PERCENTILE)) if conversion.stretch else 255
+    if peak <= level:
+        raise FashionlabError(f"{name} shows nothing: no part of it is darker than its "
+                              "light background (or lighter than its dark one)")
+    gray = gray.point([min(255, max(0, round((v - level) * 255 / (peak - level))))
+                       for v in range(256)])
+    scale = SIDE / max(gray.size)
+    size = (max(1, round(gray.width * scale)), max(1, round(gray.height * scale)))
+    fitted = gray.resize(size, RESAMPLING[conversion.resample])
+    if conversion.sharpen:
+        fitted = fitted.filter(ImageFilter.UnsharpMask(1, conversion.sharpen, 0))
+    canvas = Image.new("L", (SIDE, SIDE), 0)
+    offset = ((SIDE - size[0]) // 2, (SIDE - size[1]) // 2)
+    canvas.paste(fitted, offset)
+    image = np.asarray(canvas, dtype=np.uint8).copy()
+    placement = Placement(box, size, offset, source or picture.size)
+    return image, placement
 
 
-def picture_size(path: str | Path) -> tuple[int, int]:
-    """(width, height) of a picture ``load_user_image`` has read, from its header."""
-    with Image.open(path) as img:
-        return img.size
+def _luma(rgb: np.ndarray) -> float:
+    """The grey level of an RGB colour, with the weights of PIL's "L" conversion."""
+    return float(np.dot(rgb, (0.299, 0.587, 0.114)))
+
+
+def _garment_box(rgb: Image.Image, trim_distance: float, name: str,
+                 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The background colour (the median of the outer pixels) and the box of what differs
+    from it by more than ``trim_distance`` of the largest RGB distance (left, top, right,
+    bottom as fractions of the picture). Both are found on a small copy, and the box once
+    more on a small copy of the box and its surroundings, so that it is as sharp for a
+    small garment in a large photo as for one that fills the frame."""
+    small = rgb.copy()
+    small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.BOX)
+    pixels = np.asarray(small, dtype=np.float32)
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    background = np.median(border, axis=0)
+    box = _box_of(pixels, background, trim_distance)
+    if box is None:
+        colour = ", ".join(f"{c:.0f}" for c in background)
+        raise FashionlabError(
+            f"{name} shows nothing: no part of it differs from its background colour "
+            f"(RGB {colour}) by more than {trim_distance:.0%}")
+    # The box grown by two pixels of the small copy, in pixels of the picture.
+    width, height = rgb.size
+    grow = 2 * max(width, height) / max(small.size)
+    around = (max(0, math.floor(box[0] * width - grow)), max(0, math.floor(box[1] * height - grow)),
+              min(width, math.ceil(box[2] * width + grow)),
+              min(height, math.ceil(box[3] * height + grow)))
+    closer = rgb.crop(around)
+    closer.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.BOX)
+    inner = _box_of(np.asarray(closer, dtype=np.float32), background, trim_distance)
+    if inner is not None:
+        span_x, span_y = around[2] - around[0], around[3] - around[1]
+        box = ((around[0] + inner[0] * span_x) / width, (around[1] + inner[1] * span_y) / height,
+               (around[0] + inner[2] * span_x) / width, (around[1] + inner[3] * span_y) / height)
+    return background, box
+
+
+def _box_of(pixels: np.ndarray, background: np.ndarray, trim_distance: float,
+            ) -> tuple[float, float, float, float] | None:
+    """The box (fractions) of the RGB ``pixels`` farther than ``trim_distance`` from the
+    ``background`` colour; None when there are none."""
+    distance = np.sqrt(((pixels - background) ** 2).sum(-1)) / math.sqrt(3)  # 0-255
+    # A median filter removes isolated specks (dust, a stray pixel) and most of the noise
+    # and JPEG ringing, so that they do not widen the box, and keeps edges where they are.
+    distance_image = Image.fromarray(np.minimum(distance, 255).astype(np.uint8), "L")
+    smooth = np.asarray(distance_image.filter(ImageFilter.MedianFilter(3)))
+    rows, cols = np.nonzero(smooth > trim_distance * 255)
+    if len(rows) == 0:
+        return None
+    height, width = smooth.shape
+    return (cols.min() / width, rows.min() / height, (cols.max() + 1) / width,
+            (rows.max() + 1) / height)
 
 
 def load_mask(path: str | Path) -> tuple[Image.Image, tuple[int, int]]:
     """Read a mask picture: light, opaque pixels mark the region to fill (transparent ones
     count as dark). Returns it in grey and its full size (width, height)."""
-    return _read_gray(path, background=0)
+    return _read(path, background=0, mode="L")
 
 
 def fit_mask(mask: Image.Image, full_size: tuple[int, int],
-             picture: tuple[int, int]) -> np.ndarray | None:
+             placement: Placement) -> np.ndarray | None:
     """The mask as the 28x28 picture the model sees: a bool array, True where a pixel is to
     be filled (more than half of it light in the mask). A mask of 28x28 pixels is taken as
-    it is; another must have the picture's size (``picture``: width, height) and goes
-    through the same fit as the picture. None when the sizes differ."""
+    it is; another must have the picture's size (``placement.source``) and goes through
+    the same crop and fit as the picture. None when the sizes differ."""
     if full_size == (SIDE, SIDE):
-        fitted = np.asarray(mask.resize((SIDE, SIDE), Image.Resampling.BOX), dtype=np.uint8)
-    elif full_size == picture:
-        fitted = _fit(mask, Image.Resampling.BOX)
+        fitted = mask.resize((SIDE, SIDE), Image.Resampling.BOX)
+    elif full_size == placement.source:
+        left, top, right, bottom = placement.box
+        crop = mask.crop((round(left * mask.width), round(top * mask.height),
+                          round(right * mask.width), round(bottom * mask.height)))
+        fitted = Image.new("L", (SIDE, SIDE), 0)
+        fitted.paste(crop.resize(placement.size, Image.Resampling.BOX), placement.offset)
     else:
         return None
-    return fitted >= 128
+    return np.asarray(fitted, dtype=np.uint8) >= 128
 
 
-def _read_gray(path: str | Path, background: int) -> tuple[Image.Image, tuple[int, int]]:
+def open_picture(path: str | Path) -> tuple[Image.Image, tuple[int, int]]:
+    """Open one image file with every check and return it as an 8-bit "RGB" or "L"
+    picture (``as_8bit``; transparent pixels white) with its full size (width, height)."""
+    return _read(path, background=255, mode="RGB")
+
+
+def _read(path: str | Path, background: int, mode: str) -> tuple[Image.Image, tuple[int, int]]:
     """Open one image file with every check (a clear error for each problem) and return it
-    in grey (transparent pixels on ``background``) with its full size (width, height)."""
+    8-bit (transparent pixels on ``background``) with its full size (width, height)."""
     path = Path(path)
     if not path.is_file():
         raise FashionlabError(f"{path} is not a file")
@@ -117,8 +275,10 @@ def _read_gray(path: str | Path, background: int) -> tuple[Image.Image, tuple[in
                         f"{path} is {width}x{height} pixels, larger than the "
                         f"{MAX_PIXELS:,}-pixel limit; shrink it first"
                     )
-                img.draft("L", (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
-                gray = _to_gray(img, background)  # a new image: the file may close
+                img.draft(mode, (SIDE * 8, SIDE * 8))  # JPEG: decode at reduced size
+                picture = as_8bit(img, background)  # a new image: the file may close
+                if mode == "L":
+                    picture = picture.convert("L")
     except FashionlabError:
         raise
     except Image.DecompressionBombError:
@@ -131,10 +291,12 @@ def _read_gray(path: str | Path, background: int) -> tuple[Image.Image, tuple[in
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise FashionlabError(f"{path} could not be decoded as an image: {exc}") from None
-    return gray, (width, height)
+    return picture, (width, height)
 
 
-def _to_gray(img: Image.Image, background: int = 255) -> Image.Image:
+def as_8bit(img: Image.Image, background: int = 255) -> Image.Image:
+    """Any picture as 8-bit "L" or "RGB": more than 8 bits a pixel stretched from its own
+    range, transparent pixels composited onto grey level ``background``."""
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         # More than 8 bits a pixel (16-bit PNGs, integer or float TIFFs): PIL's "L"
         # conversion clips at 255, which blanks them, so the image's own range of finite
@@ -151,22 +313,4 @@ def _to_gray(img: Image.Image, background: int = 255) -> Image.Image:
         rgba = img.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
         img = Image.alpha_composite(canvas, rgba)
-    return img.convert("L")
-
-
-def fit_to_fashion_mnist(gray: Image.Image) -> np.ndarray:
-    """Grayscale image -> uint8 (28, 28): light-on-dark, aspect kept, centred."""
-    arr = np.asarray(gray, dtype=np.uint8)
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    if border.mean() > 127:
-        gray = ImageOps.invert(gray)
-    return _fit(gray, Image.Resampling.LANCZOS)
-
-
-def _fit(gray: Image.Image, resample: Image.Resampling) -> np.ndarray:
-    """The longer side fitted into ``CONTENT`` pixels, aspect kept, centred on a black
-    28x28 canvas: uint8 (28, 28)."""
-    fitted = ImageOps.contain(gray, (CONTENT, CONTENT), resample)
-    canvas = Image.new("L", (SIDE, SIDE), 0)
-    canvas.paste(fitted, ((SIDE - fitted.width) // 2, (SIDE - fitted.height) // 2))
-    return np.asarray(canvas, dtype=np.uint8).copy()
+    return img.convert("L") if img.mode in ("1", "L") else img.convert("RGB")

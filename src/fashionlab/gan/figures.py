@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from fashionlab.data import CLASS_NAMES, from_tanh_range
-from fashionlab.runtime.runs import atomic_write_bytes
+from fashionlab.runtime.files import atomic_write_bytes
 from fashionlab.viz.grids import tile
 
 SAMPLES_DIR = "samples"

@@ -27,14 +27,13 @@ from torch import nn
 
 from fashionlab.data import CLASS_NAMES, from_tanh_range, parse_class
 from fashionlab.errors import FashionlabError
+from fashionlab.gan.train import read_run_config
 from fashionlab.options import option, positive_int
 from fashionlab.runtime.device import device_option, resolve_device
+from fashionlab.runtime.files import atomic_write_bytes, prepare_output_file
 from fashionlab.runtime.registry import create_model
 from fashionlab.runtime.runs import (
-    atomic_write_bytes,
     load_state,
-    prepare_output_file,
-    read_config,
     read_weights,
 )
 
@@ -99,13 +98,13 @@ def load_generator(
     run_dir: str | Path, device: str = "auto", best: bool = False
 ) -> LoadedGenerator:
     """Rebuild a GAN run's generator from config.json and its safetensors weights."""
-    config = read_config(run_dir, kind="gan")
+    config = read_run_config(run_dir)
     name = "generator_best.safetensors" if best else "generator.safetensors"
     if best and not (Path(run_dir) / name).is_file():
         raise FashionlabError(f"{run_dir} has no best epoch (it was trained without FID "
                               "tracking); drop --best")
     state = read_weights(run_dir, name)
-    generator, _ = create_model(config["model"], "gan", **config.get("model_args", {}))
+    generator, _ = create_model(config.get("model", "?"), "gan", **config.get("model_args", {}))
     load_state(generator, state, f"the generator in {run_dir}")
     target = resolve_device(device)
     return LoadedGenerator(generator.to(target).eval(), config, target)

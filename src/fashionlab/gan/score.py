@@ -1,4 +1,4 @@
-"""Score a GAN: FID, KID, precision/recall, classifier agreement and CAS in one report.
+"""Score a GAN: FID, KID, precision/recall, memorisation, agreement and CAS in one report.
 
 ``score_run`` generates images from a GAN run folder and compares them with the 10,000
 real test images; ``score_images`` does the same for any uint8 image arrays (so every
@@ -6,7 +6,10 @@ metric can be used and tested without a GAN). All distances are measured in the
 penultimate features of one project classifier (``--classifier``), whose predictions
 also give the class histogram and, for conditional runs, the agreement with the classes
 that were asked for. Every report records the feature network, the sample counts and
-the KID subset size, and says that these are not Inception-FID numbers.
+the KID subset size, and says that these are not Inception-FID numbers. Memorisation
+(``fashionlab.metrics.memorisation``) compares each generated image with its nearest
+TRAINING image, in pixels and in features, gives MiFID beside FID, and draws the closest
+pairs.
 
 ``noise_scale`` (see ``fashionlab.gan.generate``) changes how the generator is sampled, for
 every metric at once: the scored images and CAS's own draws use the same sampler.
@@ -29,6 +32,7 @@ from fashionlab.metrics.agreement import class_agreement, class_histogram, forma
 from fashionlab.metrics.cas import CASConfig, Sampler, classification_accuracy_score
 from fashionlab.metrics.features import NOT_INCEPTION, ClassifierFeatures, as_uint8_images
 from fashionlab.metrics.fid import KID_SUBSET_SIZE, KID_SUBSETS, frechet_distance, kernel_distance
+from fashionlab.metrics.memorisation import NEAR_COPY_QUANTILE, memorisation_report
 from fashionlab.metrics.prdc import DEFAULT_K, precision_recall
 from fashionlab.options import option, positive_int
 from fashionlab.runtime.device import device_option
@@ -45,7 +49,8 @@ class ScoreConfig:
     n: int = option(10_000, "generated images (as many as the real test images)",
                     parse=positive_int)
     kid_subset_size: int = option(KID_SUBSET_SIZE, "images per KID subset (1,000 as "
-                                  "torchmetrics)", parse=positive_int)
+                                  "torchmetrics; lowered to --n when larger, and said so)",
+                                  parse=positive_int)
     kid_subsets: int = option(KID_SUBSETS, "KID subsets averaged (100 as torchmetrics)",
                               parse=positive_int)
     k: int = option(DEFAULT_K, "neighbours for precision/recall (3 as Kynkaanniemi et al.)",
@@ -71,6 +76,13 @@ class ScoreConfig:
     noise_scale: float = option(
         1.0, "sample the generator's noise as N(0, S^2 I) for every metric and CAS (1.0 = as "
         "in training; above 1: more variety, less fidelity)", metavar="S")
+    memorisation: bool = option(True, "skip the nearest training images, near copies, MiFID "
+                                "and the figure", flag="--no-memorisation")
+    near_copy_quantile: float = option(
+        NEAR_COPY_QUANTILE, "a near copy is closer to a training image than this quantile of "
+        "the training images' distances to their nearest other one", metavar="Q")
+    figure: str | None = option(None, "the closest generated/training pairs (default: "
+                                "RUN/figures/closest_pairs.png)", metavar="PNG")
     device: str = device_option()
     data_dir: str | None = data_dir_option()
 
@@ -78,11 +90,9 @@ class ScoreConfig:
         check_noise_scale(self.noise_scale)
         if self.n < 2:
             raise FashionlabError(f"--n must be at least 2, got {self.n}")
-        if self.n < self.kid_subset_size:
-            raise FashionlabError(
-                f"--n {self.n} is fewer than KID's subset size {self.kid_subset_size}: "
-                f"generate at least {self.kid_subset_size} images or lower --kid-subset-size"
-            )
+        if not 0 < self.near_copy_quantile < 1:
+            raise FashionlabError(f"--near-copy-quantile must be between 0 and 1, got "
+                                  f"{self.near_copy_quantile}")
         if self.cas_samples < 0:
             raise FashionlabError(f"--cas-samples cannot be negative, got {self.cas_samples}")
         if self.cas_crop_padding < 0:
@@ -106,6 +116,8 @@ def score_images(
     cas_train: tuple[torch.Tensor, torch.Tensor] | None = None,
     cas_generated: tuple[torch.Tensor, torch.Tensor] | None = None,
     cas_sampler: Sampler | None = None,
+    train: torch.Tensor | None = None,
+    near_copy_quantile: float = NEAR_COPY_QUANTILE,
 ) -> dict[str, Any]:
     """All metrics of uint8 ``generated`` images against uint8 ``real`` images.
 
@@ -114,33 +126,41 @@ def score_images(
     ``real_labels``) the Classification Accuracy Score. ``cas_train`` = real training
     (images, labels) for CAS's optional real-data baseline; ``cas_generated`` = other
     generated (images, labels) for CAS to train on instead of ``generated``;
-    ``cas_sampler`` = later epochs' draws when ``cas.fresh_each_epoch``.
+    ``cas_sampler`` = later epochs' draws when ``cas.fresh_each_epoch``; ``train`` = the
+    uint8 training images: with them the report holds ``memorisation`` and ``mifid``.
+
+    Each set needs more than ``k`` images (precision/recall's neighbours); a KID subset
+    larger than a set is lowered to its size, and the report says so.
     """
     from fashionlab.classifier.predict import predict_proba
 
     generated = as_uint8_images(generated, "generated images")
     real = as_uint8_images(real, "real images")
-    if len(generated) < kid_subset_size or len(real) < kid_subset_size:
-        raise FashionlabError(
-            f"KID needs at least {kid_subset_size} images in each set (its subset size), got "
-            f"{len(generated)} generated and {len(real)} real: generate more images or lower "
-            "the KID subset size"
-        )
+    for name, images in (("generated", generated), ("real", real)):
+        if len(images) <= max(k, 1):
+            raise FashionlabError(
+                f"{len(images)} {name} image(s) cannot be scored: FID needs at least 2 and "
+                f"precision/recall (k={k}) more than {k}; generate more images")
     start = time.perf_counter()
     fake_features, real_features = features(generated), features(real)
-    kid_mean, kid_std = kernel_distance(real_features, fake_features, kid_subset_size,
-                                        kid_subsets, seed)
     probs = predict_proba(features.model, generated, features.device)
+    fid = frechet_distance(real_features, fake_features)
     report: dict[str, Any] = {
         "note": NOT_INCEPTION,
         "feature_network": features.describe(),
         "samples": {"generated": len(generated), "real": len(real)},
-        "fid": frechet_distance(real_features, fake_features),
-        "kid": {"mean": kid_mean, "std": kid_std, "subset_size": kid_subset_size,
-                "subsets": kid_subsets},
+        "fid": fid,
+        "kid": kernel_distance(real_features, fake_features, kid_subset_size, kid_subsets,
+                               seed),
         "precision_recall": precision_recall(real_features, fake_features, k),
         "class_histogram": class_histogram(probs),
     }
+    if train is not None:
+        train = as_uint8_images(train, "training images")
+        memorisation = memorisation_report(generated, train, fake_features, features(train),
+                                           fid, near_copy_quantile, seed=seed)
+        report["mifid"] = memorisation.pop("mifid")
+        report["memorisation"] = memorisation
     if labels is not None:
         report["agreement"] = class_agreement(probs, labels)
         if cas is not None:
@@ -163,6 +183,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     class (1,000) and CAS is skipped (it needs every class).
     """
     from fashionlab.gan.generate import generate_images
+    from fashionlab.gan.train import read_run_config
     from fashionlab.metrics.features import load_feature_network
     from fashionlab.runtime.runs import read_config
 
@@ -173,6 +194,7 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
             f"{config.run} is a {run_config.get('kind', 'unknown')} run, not a GAN run: "
             "`fashionlab score` scores the run folder of `fashionlab train gan`"
         )
+    run_config = read_run_config(config.run)  # its settings' types checked
     conditional = bool(run_config.get("conditional", False))
     chosen = None
     if config.class_name is not None:
@@ -210,7 +232,13 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
         images, real, features, labels, real_labels,
         config.kid_subset_size, config.kid_subsets, config.k, config.seed, cas,
         (data.train_images, data.train_labels), cas_generated, cas_sampler,
+        data.train_images if config.memorisation else None, config.near_copy_quantile,
     )
+    if config.memorisation:
+        figure = Path(config.figure) if config.figure else (
+            Path(config.run) / "figures" / "closest_pairs.png")
+        report["memorisation"]["figure"] = str(save_closest_pairs(
+            images, data.train_images, report["memorisation"]["closest_pairs"], figure))
     report["samples"]["real_source"] = (
         "Fashion-MNIST test set" if chosen is None
         else f"Fashion-MNIST test images of class {CLASS_NAMES[chosen]}")
@@ -221,6 +249,22 @@ def score_run(config: ScoreConfig) -> dict[str, Any]:
     report["generate_seconds"] = round(generate_seconds, 2)
     report["config"] = asdict(config)
     return report
+
+
+def save_closest_pairs(generated: torch.Tensor, train: torch.Tensor,
+                       pairs: list[dict[str, Any]], path: str | Path) -> Path:
+    """The generated images closest to a training image (top row) over that training
+    image (bottom row), with the pixel distance."""
+    from fashionlab.runtime.files import prepare_output_file
+    from fashionlab.viz.grids import pair_cells, save_captioned_grid
+
+    path = prepare_output_file(path)
+    cells, captions = pair_cells(
+        generated[[p["generated"] for p in pairs]], train[[p["train"] for p in pairs]],
+        [f"generated {p['generated']}" for p in pairs],
+        [f"train {p['train']}\nd={p['pixel_distance']:.2f}" for p in pairs], len(pairs))
+    return save_captioned_grid(cells, captions, path, columns=max(len(pairs), 1),
+                               title="Generated images closest to a training image (below)")
 
 
 def generator_sampler(run: str | Path, seed: int, device: str = "auto",
@@ -259,11 +303,12 @@ def format_score(report: dict[str, Any]) -> str:
         f"{title}: {s['generated']:,} generated vs {s['real']:,} real images",
         (f"feature network: {fn['model']} from {fn.get('run', '?')} "
          f"({fn['layer']} layer, {fn['feature_dim']} features)"),
-        f"FID        {report['fid']:.3f}",
-        (f"KID        {kid['mean']:.5f} +- {kid['std']:.5f} "
-         f"({kid['subsets']} subsets of {kid['subset_size']:,})"),
+        f"FID        {report['fid']:.3f}" + (
+            f"   MiFID {format_mifid(report['mifid'])}" if "mifid" in report else ""),
+        format_kid(kid),
         f"precision  {pr['precision']:.4f}   recall {pr['recall']:.4f}   (k={pr['k']})",
         f"density    {pr['density']:.4f}   coverage {pr['coverage']:.4f}",
+        *(format_memorisation(report["memorisation"]) if "memorisation" in report else []),
         "classified as: " + ", ".join(
             f"{name} {100 * c['fraction']:.1f}%"
             for name, c in report["class_histogram"]["classes"].items()
@@ -293,9 +338,44 @@ def format_score(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def format_kid(kid: dict[str, Any]) -> str:
+    """The KID line: mean +- std, the 95% interval, the subsets (and a lowered size)."""
+    low, high = kid["interval"]
+    line = (f"KID        {kid['mean']:.5f} +- {kid['std']:.5f} (95% of subsets in "
+            f"[{low:.5f}, {high:.5f}]; {kid['subsets']} subsets of {kid['subset_size']:,}")
+    if "requested_subset_size" in kid:
+        line += f", lowered from {kid['requested_subset_size']:,}: fewer images than that"
+    return line + ")"
+
+
+def format_mifid(mifid: dict[str, Any]) -> str:
+    """MiFID, why it equals FID or not, and its value with Kaggle's epsilon."""
+    how = ("<" if mifid["penalised"] else ">=")
+    return (f"{mifid['value']:.3f} (memorisation distance {mifid['memorisation_distance']:.4f} "
+            f"{how} epsilon {mifid['epsilon']:.4f}"
+            f"{': FID divided by it' if mifid['penalised'] else ''}; with Kaggle's epsilon "
+            f"0.1: {mifid['value_at_kaggle_epsilon']:.3f})")
+
+
+def format_memorisation(memo: dict[str, Any]) -> list[str]:
+    """Near copies in pixels and in features, each against its threshold."""
+    lines = []
+    for space in ("pixels", "features"):
+        m = memo[space]
+        lines.append(
+            f"near copies of training images ({space}): {m['near_copies']:,} "
+            f"({100 * m['near_copy_fraction']:.2f}%; nearest-training distance mean "
+            f"{m['mean_nearest']:.3f}, min {m['min_nearest']:.3f}; threshold "
+            f"{m['threshold']:.3f}: {100 * memo['quantile']:g}% of training images are that "
+            "close to another)")
+    if "figure" in memo:
+        lines.append(f"closest pairs: {memo['figure']}")
+    return lines
+
+
 def write_report(report: dict[str, Any], path: str | Path) -> Path:
     """Write the report as JSON, atomically."""
-    from fashionlab.runtime.runs import atomic_write_json, prepare_output_file
+    from fashionlab.runtime.files import atomic_write_json, prepare_output_file
 
     path = prepare_output_file(path)
     atomic_write_json(path, report)

@@ -340,6 +340,16 @@ def train_one_epoch(
 # --------------------------------------------------------------------------- helpers
 
 
+RUN_FIELDS = {"conditional": bool, "num_classes": int, "noise_dim": int}
+"""The entries of a GAN run's config.json beyond ``GanConfig``'s, with their types."""
+
+
+def read_run_config(run_dir: str | Path) -> dict[str, Any]:
+    """A GAN run's config.json, its settings checked against the types of ``GanConfig``
+    and ``RUN_FIELDS``."""
+    return read_config(run_dir, "gan", GanConfig, RUN_FIELDS)
+
+
 def run_config(config: GanConfig, generator: nn.Module, discriminator: nn.Module) -> dict[str, Any]:
     """The config.json of a GAN run: enough to rebuild the generator without code."""
     return {
@@ -383,14 +393,14 @@ def _training_tensors(
 def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
     """The stored config of ``config.resume`` (epochs may be raised) and its checkpoint."""
     run_dir = Path(config.resume)
-    stored = read_config(run_dir, kind="gan")
-    if config.model is not None and config.model != stored["model"]:
+    stored = read_run_config(run_dir)
+    if config.model is not None and config.model != stored.get("model"):
         raise FashionlabError(
             f"{run_dir} was trained with model {stored['model']!r}, not {config.model!r}; "
             "drop --model to continue it, or start a new run with --out"
         )
-    base = config_from(GanConfig, stored["trainer"])
-    checkpoint = load_checkpoint(run_dir / CHECKPOINT)
+    base = config_from(GanConfig, stored.get("trainer"), f"{run_dir} trainer settings")
+    checkpoint = load_checkpoint(run_dir / CHECKPOINT, keys=CHECKPOINT_KEYS)
     epochs = config.epochs if config.epochs is not None else base.epochs
     # A run killed after its last checkpoint, before its weights and figures were all
     # written, is finished without training (the loop below then runs no epoch).
@@ -400,6 +410,12 @@ def _resume_config(config: GanConfig) -> tuple[GanConfig, dict[str, Any]]:
                               f"ask for more with --epochs (got {epochs})")
     return replace(base, epochs=epochs, out=str(run_dir), resume=None,
                    device=config.device), checkpoint
+
+
+CHECKPOINT_KEYS = {"model": str, "epoch": int, "generator": dict, "discriminator": dict,
+                   "ema": dict, "opt_g": dict, "opt_d": dict, "fixed_noise": torch.Tensor,
+                   "best": dict, "rng": dict}
+"""What ``_training_state`` writes, and ``--resume`` checks before reading it."""
 
 
 def _training_state(generator, discriminator, ema, opt_g, opt_d, epoch, fixed_noise, best,

@@ -1,6 +1,17 @@
 """Imputation: scikit-learn-style imputers (GAN-based and baselines), masking and scoring.
 
 ``IMPUTERS`` maps every registered method name to its class (the CLI's ``--method``).
+
+Where things are:
+
+* ``base``: the contract every imputer shares, its parameter rules, the name registry;
+* ``baselines``: mean, median, kNN, MICE-like, MissForest-like (scikit-learn's);
+* ``mixture_forest``: the mixture-and-forests fill (``gaussian``, ``forests``: its parts);
+* ``gain``: GAIN on tables, correcting that fill; ``gain_networks``: its MLPs;
+* ``gain_training``: the one GAIN step and loop (tables, windows, and ``fashionlab.inpaint``);
+* ``timeseries``: LOCF, interpolation, nearest station; ``window_gain`` (with
+  ``window_networks``): GAIN on windows of hours;
+* ``masking``, ``protocols``: hidden cells and their scores; ``table``: the CSV command.
 """
 
 from fashionlab.impute.base import (
@@ -19,6 +30,7 @@ from fashionlab.impute.baselines import (
 )
 from fashionlab.impute.gain import GainImputer
 from fashionlab.impute.masking import hide_completely_at_random, masked_errors
+from fashionlab.impute.mixture_forest import MixtureForestImputer
 from fashionlab.impute.timeseries import (  # registers locf, interpolate, nearest-station
     LinearInterpolationImputer,
     LocfImputer,
@@ -36,6 +48,7 @@ __all__ = [
     "MedianImputer",
     "MiceImputer",
     "MissForestImputer",
+    "MixtureForestImputer",
     "WindowGainImputer",
     "get_imputer_class",
     "hide_completely_at_random",

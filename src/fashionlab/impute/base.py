@@ -12,6 +12,11 @@ back unchanged after ``_impute`` (so no imputer can alter them, even by a
 rounding error), rounds the filled cells of integer columns, and checks in
 ``transform`` that the imputer was fitted and sees as many columns as in ``fit``.
 
+Parameters are checked declaratively, in ``fit`` (scikit-learn's rule: ``__init__`` only
+stores them): a subclass lists a :class:`Rule` per parameter in ``_parameter_rules``, and
+:func:`check_parameters` raises one ``ValueError`` naming the first parameter that breaks
+its rule (``"n_folds must be 0 or an integer >= 2, got 1"``).
+
 The registry maps a short name (``"mean"``, ``"gain"``...) to an imputer class,
 for the CLI's ``--method`` and for the benchmarks: decorate a class with
 ``@register_imputer("name")``.
@@ -21,8 +26,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
+from typing import ClassVar, NamedTuple
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
@@ -83,6 +90,69 @@ def make_imputer(name: str, params: dict | None = None,
     return cls(**params)
 
 
+class Rule(NamedTuple):
+    """What a parameter must be: ``accepts(value)``, described for the error message."""
+
+    description: str  # completes "NAME must be ..."
+    accepts: Callable[[object], bool]
+
+
+def is_integer(value) -> bool:
+    """``value`` is an integer, not a bool."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def is_number(value) -> bool:
+    """``value`` is a real number (not a bool, not NaN)."""
+    return (isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool) and not np.isnan(value))
+
+
+def whole(low: int) -> Rule:
+    """An integer (not a bool) of at least ``low``."""
+    return Rule("a positive integer" if low == 1 else f"an integer >= {low}",
+                lambda v: is_integer(v) and v >= low)
+
+
+def number_in(low: float, high: float, closed: bool = True) -> Rule:
+    """A real number in [low, high] (``closed=False``: [low, high))."""
+    shown = "infinity" if high == np.inf else f"{high:g}"
+    return Rule(f"a number in [{low:g}, {shown}{']' if closed else ')'}",
+                lambda v: is_number(v) and low <= v and (v <= high if closed else v < high))
+
+
+def one_of(*options) -> Rule:
+    """One of ``options`` (compared with ``==``)."""
+    return Rule(" or ".join(map(repr, options)), lambda v: v in options)
+
+
+def either(first: Rule, second: Rule) -> Rule:
+    """``first`` or ``second``."""
+    return Rule(f"{first.description} or {second.description}",
+                lambda v: first.accepts(v) or second.accepts(v))
+
+
+def optional(rule: Rule) -> Rule:
+    """None, or what ``rule`` accepts."""
+    return either(one_of(None), rule)
+
+
+NONZERO_INTEGER = Rule("a nonzero integer", lambda v: is_integer(v) and v != 0)
+
+
+def check_parameters(estimator: object, rules: dict[str, Rule]) -> None:
+    """Raise a ``ValueError`` for the first parameter (in ``rules``' order) its rule refuses."""
+    for name, rule in rules.items():
+        value = getattr(estimator, name)
+        if not rule.accepts(value):
+            raise ValueError(f"{name} must be {rule.description}, got {value!r}")
+
+
+def draw_seed(rng: np.random.Generator) -> int:
+    """An int seed (for torch, scikit-learn or k-means) drawn from our Generator."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
 def is_missing_nan(missing_values: object) -> bool:
     """True when ``missing_values`` is NaN (float NaN or ``np.nan``)."""
     return isinstance(missing_values, numbers.Real) and np.isnan(missing_values)
@@ -107,6 +177,8 @@ class BaseImputer(TransformerMixin, BaseEstimator):
     missing_values: float = np.nan
     round_integers: bool = True
     random_state: int | np.random.RandomState | None = None
+    # What each parameter must be, checked in ``fit`` by ``check_parameters`` (in this order).
+    _parameter_rules: ClassVar[dict[str, Rule]] = {}
 
     # ------------------------------------------------------------------ hooks
 
@@ -137,7 +209,8 @@ class BaseImputer(TransformerMixin, BaseEstimator):
         ------
         ValueError
             If ``X`` is not 2-D numeric data, holds infinity, or has a column
-            with no observed value (drop that column or fill it first).
+            with no observed value (drop that column or fill it first), or a
+            parameter breaks its rule in ``_parameter_rules``.
         """
         X = self._validate(X, reset=True)
         empty = np.flatnonzero(np.isnan(X).all(axis=0))
@@ -149,6 +222,7 @@ class BaseImputer(TransformerMixin, BaseEstimator):
         self.integer_columns_ = (
             integer_columns(X) if self.round_integers else np.zeros(X.shape[1], dtype=bool)
         )
+        check_parameters(self, self._parameter_rules)
         self._fit(X, self._rng())
         return self
 
@@ -214,3 +288,25 @@ class BaseImputer(TransformerMixin, BaseEstimator):
         if isinstance(state, np.random.Generator):
             return state
         return np.random.default_rng(state)
+
+
+class MinMaxImputer(BaseImputer):
+    """An imputer that works on each column scaled to [0, 1] by its observed range (so columns
+    of any scale weigh the same): ``_fit_scaling`` in ``_fit``, then ``_scaled``."""
+
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        self.low_ = np.nanmin(X, axis=0)
+        span = np.nanmax(X, axis=0) - self.low_
+        self.span_ = np.where(span > 0, span, 1.0)
+
+    def _scaled(self, X: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values scaled to [0, 1] with 0 in the gaps, observed mask) as float32 tensors."""
+        observed = ~np.isnan(X)
+        scaled = np.where(observed, (X - self.low_) / self.span_, 0.0)
+        return torch.from_numpy(scaled.astype(np.float32)), torch.from_numpy(
+            observed.astype(np.float32)
+        )
+
+    def _unscaled(self, x: torch.Tensor) -> np.ndarray:
+        """Scaled values back in the columns' units, float64."""
+        return x.double().numpy() * self.span_ + self.low_

@@ -15,8 +15,12 @@ from sklearn.ensemble import ExtraTreesRegressor
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (enables the import below)
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.linear_model import BayesianRidge
+from sklearn.tree import ExtraTreeRegressor
 
-from fashionlab.impute.base import IMPUTERS, BaseImputer, register_imputer
+from fashionlab.impute.base import IMPUTERS, BaseImputer, draw_seed, register_imputer
+from fashionlab.impute.progress import bar, tick
+
+KNN_CHUNK = 2000  # rows filled at a time by the kNN imputer (one progress step)
 
 __all__ = [
     "IMPUTERS",
@@ -26,11 +30,6 @@ __all__ = [
     "MiceImputer",
     "MissForestImputer",
 ]
-
-
-def _seed(rng: np.random.Generator) -> int:
-    """An int seed for a scikit-learn estimator, drawn from our Generator."""
-    return int(rng.integers(0, 2**31 - 1))
 
 
 class _WrappedImputer(BaseImputer):
@@ -145,7 +144,56 @@ class KNearestImputer(_WrappedImputer):
         self.imputer_ = imputer.fit((X - self.low_) / self.span_)
 
     def _impute(self, X):
-        return self.imputer_.transform((X - self.low_) / self.span_) * self.span_ + self.low_
+        scaled = (X - self.low_) / self.span_
+        rows = range(0, len(X), KNN_CHUNK)  # each row's neighbours are found on their own
+        with bar(len(X), "fill: nearest rows", "row") as progress:
+            parts = []
+            for start in rows:
+                parts.append(self.imputer_.transform(scaled[start : start + KNN_CHUNK]))
+                progress.update(len(parts[-1]))
+        return np.concatenate(parts) * self.span_ + self.low_
+
+
+class _CountedTree(ExtraTreeRegressor):
+    """An extra tree that ticks the progress bar once grown: MissForest's unit of work (one
+    column's forest on 100,000 rows takes minutes, too long a step for a bar)."""
+
+    def _fit(self, *args, **kwargs):
+        fitted = super()._fit(*args, **kwargs)
+        tick()
+        return fitted
+
+
+class _CountedForest(ExtraTreesRegressor):
+    """scikit-learn's ExtraTreesRegressor, growing ``_CountedTree``s (the same trees)."""
+
+    def _validate_estimator(self, default=None):
+        super()._validate_estimator(default)
+        self.estimator_ = _CountedTree()
+
+
+class _CountedIterativeImputer(IterativeImputer):
+    """scikit-learn's IterativeImputer, ticking a progress bar (``fashionlab.impute.progress``)
+    at each column it regresses, or at each tree a ``_CountedForest`` grows: a long fit
+    shows how far it is and the time left."""
+
+    def fit_transform(self, X, y=None, **params):
+        trees = getattr(self.estimator, "n_estimators", 1)
+        counted = trees if isinstance(self.estimator, _CountedForest) else 1
+        rounds = f"at most {self.max_iter} rounds of {np.shape(X)[1]} columns"
+        with bar(self.max_iter * np.shape(X)[1] * counted, f"fit ({rounds})",
+                 "tree" if counted > 1 else "column"):
+            return super().fit_transform(X, y, **params)
+
+    def transform(self, X):
+        with bar(len(getattr(self, "imputation_sequence_", ())), "fill", "column"):
+            return super().transform(X)
+
+    def _impute_one_feature(self, *args, fit_mode=True, **kwargs):
+        result = super()._impute_one_feature(*args, fit_mode=fit_mode, **kwargs)
+        if not (fit_mode and isinstance(self.estimator, _CountedForest)):  # trees tick there
+            tick()
+        return result
 
 
 class _Iterative(_WrappedImputer):
@@ -194,9 +242,9 @@ class MiceImputer(_Iterative):
         self.random_state = random_state
 
     def _make(self, rng):
-        return IterativeImputer(
+        return _CountedIterativeImputer(
             estimator=BayesianRidge(), max_iter=self.max_iter, tol=self.tol,
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )
 
 
@@ -247,11 +295,11 @@ class MissForestImputer(_Iterative):
         self.random_state = random_state
 
     def _make(self, rng):
-        forest = ExtraTreesRegressor(
+        forest = _CountedForest(
             n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-            n_jobs=self.n_jobs, random_state=_seed(rng),
+            n_jobs=self.n_jobs, random_state=draw_seed(rng),
         )
-        return IterativeImputer(
+        return _CountedIterativeImputer(
             estimator=forest, max_iter=self.max_iter, initial_strategy="mean",
-            random_state=_seed(rng),
+            random_state=draw_seed(rng),
         )

@@ -1,4 +1,4 @@
-"""Per-column extra-trees forests: the nonlinear half of GainImputer's starting fill.
+"""Per-column extra-trees forests: the nonlinear half of MixtureForestImputer's fill.
 
 Each column gets a forest that predicts it from the row's other cells of a complete
 (already filled) table; a gap's blended fill is ``weight`` times that prediction plus the

@@ -1,15 +1,15 @@
 """Normals and mixtures of normals fitted by EM to a table with gaps, and the fill they imply.
 
-:class:`fashionlab.impute.GainImputer` hands this fill to its generator as the starting
-point it corrects (``start="gaussian"``): the conditional mean of each gap given the
-row's other cells, exact for any pattern of gaps. With one normal the fill is linear in
+:class:`fashionlab.impute.MixtureForestImputer` fills with it (and GainImputer's generator
+corrects that fill): the conditional mean of each gap given the row's other cells, exact
+for any pattern of gaps. With one normal the fill is linear in
 the given cells; a mixture weighs each component's conditional mean by how likely the
 row's given cells are under it, which follows clusters (wine's three cultivars) that a
 single normal averages away. :func:`choose_components` picks the number of components
 on held-out cells.
 
 Skewed columns (pollutant concentrations, rain) fit a normal poorly. With the imputer's
-``start_transform="yeo-johnson"`` the mixture is fitted to each column's Yeo-Johnson
+``power_transform="yeo-johnson"`` the mixture is fitted to each column's Yeo-Johnson
 transform instead (:func:`fit_yeo_johnson`, standardised, on observed cells), and
 :func:`mixture_expected_fill` fills each gap with the *mean of its back-transformed*
 conditional distribution (Gauss-Hermite quadrature over each component's conditional

@@ -12,16 +12,16 @@ A cell that a method cannot fill (say, a column with no observation in its windo
 the column's mean over the observed training values. The imputers follow
 ``fashionlab.impute.base.BaseImputer``'s contract (validation, observed values copied
 back, filled cells of whole-number columns rounded, a column with no observed training
-value rejected) and are registered as ``locf``, ``interpolate``, ``nearest-station`` and
-``window-gain``.
+value rejected) and are registered as ``locf``, ``interpolate`` and ``nearest-station``.
 
 * ``LocfImputer``: last observation carried forward (leading gaps: next observation).
 * ``LinearInterpolationImputer``: linear interpolation in time (edges held constant).
 * ``NearestStationImputer``: a station's variable from the most correlated other
   station's same variable at the same hour, through a straight line fitted on training
   rows; what no donor covers falls back to interpolation in time.
-* ``WindowGainImputer``: a GAIN-style GAN (generator, discriminator, hint) on windows of
-  consecutive hours across all stations; see ``fashionlab.models.ts_imputers``.
+
+:mod:`fashionlab.impute.window_gain` builds its GAN imputer (``window-gain``) on the classes
+here; this module does not import it back.
 """
 
 from __future__ import annotations
@@ -237,15 +237,6 @@ class NearestStationImputer(_TimeSeriesImputer):
         still = np.isnan(out)
         out[still] = fallback[still]
         return out
-
-
-def __getattr__(name: str):
-    # the GAN imputer lives in its own module (it builds on the classes above)
-    if name == "WindowGainImputer":
-        from fashionlab.impute.window_gain import WindowGainImputer
-
-        return WindowGainImputer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

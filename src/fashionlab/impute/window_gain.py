@@ -22,12 +22,18 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
 
 from fashionlab.impute.base import register_imputer
+from fashionlab.impute.gain_training import (
+    GainLoss,
+    GainNetworks,
+    GainSchedule,
+    train_gain,
+    weighted_mean,
+)
+from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
-from fashionlab.models.ts_imputers import WindowDiscriminator, WindowGenerator
+from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
 
 
 @register_imputer("window-gain")
@@ -128,45 +134,72 @@ class WindowGainImputer(_TimeSeriesImputer):
         Z = (X - self.mean_) / self.std_
         n_rows, n_columns = Z.shape
         length = min(self.window, n_rows)
-        self.generator_ = WindowGenerator(
-            n_columns, self.window, self.d_model, self.n_layers, self.n_heads, self.dropout
-        ).to(device)
-        self.discriminator_ = WindowDiscriminator(n_columns, self.disc_hidden).to(device)
+        networks = self._networks(n_columns)
+        self.generator_, self.discriminator_ = (net.to(device) for net in networks.values())
         opt_g = torch.optim.AdamW(self.generator_.parameters(), lr=self.lr, weight_decay=1e-4)
         opt_d = torch.optim.AdamW(self.discriminator_.parameters(), lr=self.lr, weight_decay=1e-4)
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
-        step = 0
         self.history_ = []
         start = time.perf_counter()
-        self.generator_.train()
-        self.discriminator_.train()
-        for epoch in range(self.epochs):
-            sums: dict[str, float] = {}
-            for _ in range(steps_per_epoch):
-                progress = step / total
-                if self.max_seconds is not None:
-                    progress = max(progress, (time.perf_counter() - start) / self.max_seconds)
-                    if progress >= 1:
-                        break
-                for opt in (opt_g, opt_d):
-                    for group in opt.param_groups:
-                        group["lr"] = self.lr * _warmup_cosine(progress)
-                batch = _training_batch(Z, length, self.batch_size, self.hide_rate, rng, device)
-                logs = _gan_step(self, batch, opt_g, opt_d)
-                step += 1
-                for key, value in logs.items():
-                    sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
-            if not sums:  # the time budget ran out before this epoch began
-                break
-            sums.update(epoch=epoch + 1, seconds=round(time.perf_counter() - start, 2))
-            self.history_.append(sums)
+        sums: dict[str, float] = {}
+
+        def lr_factor(step: int) -> float | None:
+            progress = step / total
+            if self.max_seconds is not None:
+                progress = max(progress, (time.perf_counter() - start) / self.max_seconds)
+                if progress >= 1:
+                    return None  # the time budget is spent
+            return _warmup_cosine(progress)
+
+        def end_epoch(epoch: int) -> None:
+            sums.update(epoch=epoch, seconds=round(time.perf_counter() - start, 2))
+            self.history_.append(dict(sums))
             if self.verbose:
                 print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
-            if self.max_seconds is not None and time.perf_counter() - start >= self.max_seconds:
-                break
+            sums.clear()
+
+        def after_step(step: int, logs: dict[str, float]) -> bool:
+            tick()
+            for key, value in logs.items():
+                sums[key] = sums.get(key, 0.0) + value / steps_per_epoch
+            if step % steps_per_epoch:
+                return False
+            end_epoch(step // steps_per_epoch)
+            return self.max_seconds is not None and (
+                time.perf_counter() - start >= self.max_seconds)
+
+        self.generator_.train()
+        self.discriminator_.train()
+        with bar(total, "window-gain training", "step"):
+            steps = train_gain(
+                GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
+                GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
+                lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng,
+                                          device),
+                GainSchedule(total, lr_factor=lr_factor), after_step)
+        if sums:  # the time budget ran out inside an epoch: its part, averaged as a whole
+            end_epoch(steps // steps_per_epoch + 1)
         self.generator_.eval()
         self.discriminator_.eval()
+
+    def _networks(self, n_columns: int) -> dict[str, torch.nn.Module]:
+        """New networks for ``n_columns`` columns, by attribute name (``fit`` trains them; a
+        saved model loads its weights into them)."""
+        return {
+            "generator_": WindowGenerator(n_columns, self.window, self.d_model, self.n_layers,
+                                          self.n_heads, self.dropout),
+            "discriminator_": WindowDiscriminator(n_columns, self.disc_hidden),
+        }
+
+    def _objective(self, fake, fooled, judged, batch):
+        """The generator's loss: impute the hidden cells, keep the shown ones, and pass the
+        imputed cells as observed (the adversarial term is scored on every gap)."""
+        rec_hidden = weighted_mean(torch.abs(fake - batch["target"]), batch["hidden"])
+        rec_shown = weighted_mean(torch.abs(fake - batch["target"]), batch["given"])
+        adv = weighted_mean(fooled, 1 - batch["given"])
+        loss = rec_hidden + self.observed_weight * rec_shown + self.adversarial_weight * adv
+        return loss, {"rec_hidden": rec_hidden, "rec_shown": rec_shown, "adv": adv}
 
     # ------------------------------------------------------------ transform
     def _fill(self, X: np.ndarray) -> np.ndarray:
@@ -218,48 +251,13 @@ def _training_batch(Z, length, batch_size, hide_rate, rng, device) -> dict[str, 
     def tensor(a):
         return torch.as_tensor(a, dtype=torch.float32, device=device)
 
+    filled = tensor(filled)
     return {
+        "inputs": filled,
+        "real": filled,
+        "given": tensor(shown),
         "target": tensor(np.nan_to_num(crops)),
-        "filled": tensor(filled),
-        "shown": tensor(shown),
         "hidden": tensor(hidden),
     }
 
 
-def _masked_l1(pred, target, mask):
-    return (torch.abs(pred - target) * mask).sum() / mask.sum().clamp_min(1)
-
-
-def _gan_step(imputer: WindowGainImputer, batch, opt_g, opt_d) -> dict[str, float]:
-    """One discriminator step then one generator step; returns the losses."""
-    gen, disc = imputer.generator_, imputer.discriminator_
-    shown, hidden = batch["shown"], batch["hidden"]
-    g = gen(batch["filled"], shown)  # (B, T, C)
-    x_hat = shown * batch["filled"] + (1 - shown) * g
-    told = (torch.rand_like(shown) < imputer.hint_rate).float()
-    hint = told * shown + 0.5 * (1 - told)
-    # discriminator: guess which cells were shown, scored on the cells the hint hides
-    logits = disc(x_hat.detach(), hint)
-    loss_d = F.binary_cross_entropy_with_logits(logits, shown, reduction="none") * (1 - told)
-    loss_d = loss_d.sum() / (1 - told).sum().clamp_min(1)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
-    # generator: impute the hidden cells, keep the shown ones, pass imputed cells as observed
-    rec_hidden = _masked_l1(g, batch["target"], hidden)
-    rec_shown = _masked_l1(g, batch["target"], shown)
-    imputed = 1 - shown
-    logits = disc(x_hat, hint)
-    adv = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits), reduction="none")
-    adv = (adv * imputed).sum() / imputed.sum().clamp_min(1)
-    loss_g = rec_hidden + imputer.observed_weight * rec_shown + imputer.adversarial_weight * adv
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    nn.utils.clip_grad_norm_(gen.parameters(), 1.0)
-    opt_g.step()
-    return {
-        "loss_d": loss_d.item(),
-        "rec_hidden": rec_hidden.item(),
-        "rec_shown": rec_shown.item(),
-        "adv": adv.item(),
-    }

@@ -1,11 +1,10 @@
 """Image inpainting with GAIN: fill a removed box, or scattered pixels, of Fashion-MNIST images.
 
-A GAIN generator/discriminator pair (``fashionlab.models.imputers``), either the
-MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional pair
-(``model="conv"``), is trained on training images with masks drawn like the
-ones it will face (every batch gets fresh masks), with the training step shared
-with :class:`~fashionlab.impute.gain.GainImputer`. It is scored on held-out
-images, on the hidden pixels only, against two baselines:
+A GAIN pair, the MLP of the paper on the 784 pixels (``model="mlp"``) or a convolutional
+one (``model="conv"``, ``fashionlab.inpaint.networks``), is trained on training images with
+masks drawn like the ones it will face (fresh masks every batch), by the GAIN loop it shares
+with GainImputer (``fashionlab.impute.gain_training``). It is scored on held-out images, on
+the hidden pixels only, against two baselines:
 
 * mean fill: each hidden pixel gets that pixel's mean over the training images;
 * nearest neighbour: the training image closest on the visible pixels (Euclidean,
@@ -27,7 +26,6 @@ the MLP is the default.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -36,30 +34,32 @@ import torch
 
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import FashionMNIST, data_dir_option
-from fashionlab.data.user_images import (
-    fit_mask,
-    image_files,
-    load_mask,
-    load_user_images,
-    picture_size,
-)
 from fashionlab.errors import FashionlabError, reject_non_finite
-from fashionlab.impute.gain import gain_train_step
-from fashionlab.models.imputers import (
-    ConvGainDiscriminator,
-    ConvGainGenerator,
-    GainDiscriminator,
-    GainGenerator,
+from fashionlab.impute.gain_networks import GainDiscriminator, GainGenerator
+from fashionlab.impute.gain_training import (
+    GainLoss,
+    GainNetworks,
+    GainSchedule,
+    gain_objective,
+    noise_fill,
+    train_gain,
 )
+from fashionlab.inpaint.networks import ConvGainDiscriminator, ConvGainGenerator
 from fashionlab.options import check_choices, fraction, option, positive_int
+from fashionlab.runtime.checkpoints import (
+    CHECKPOINT,
+    capture_rng,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 from fashionlab.runtime.device import bf16_autocast, fast_bf16, torch_threads
 from fashionlab.runtime.runs import (
     Run,
     config_from,
     load_state,
-    prepare_output_file,
     read_config,
-    read_weights,
+    run_finished,
 )
 from fashionlab.runtime.stop import StopRequest, ctrl_c_stop
 
@@ -101,6 +101,8 @@ class InpaintConfig:
     seed: int = option(0, "seeds the split, weights, batches and masks")
     data_dir: str | None = data_dir_option()
     out: str = option("runs/inpaint", "run folder to write")
+    checkpoint_every: int = option(100, "steps between checkpoints, what --resume continues "
+                                   "from (one is always written at the end)", parse=positive_int)
     dry_run: bool = option(False, "a few steps on few images: checks the whole pipeline in "
                            "seconds")
 
@@ -214,7 +216,32 @@ def inpaint(
     the run is finished (scored, drawn, saved) with what was trained.
     """
     config.validate()
-    cfg = config.effective()
+    return _run(config.effective(), data, stop_on_ctrl_c)
+
+
+def resume_inpaint(run_dir: str | Path, data: FashionMNIST | None = None,
+                   stop_on_ctrl_c: bool = False, data_dir: str | None = None) -> dict:
+    """Continue the inpainting run in ``run_dir`` from its last checkpoint, exactly as if it
+    had not stopped (weights, optimizers, schedules and random states restored); a run
+    killed after its last step is finished without training."""
+    stored = read_config(run_dir, "inpaint")
+    config = config_from(InpaintConfig, {k: v for k, v in stored.items() if k != "kind"})
+    config = InpaintConfig(**{**asdict(config), "out": str(run_dir),
+                              "data_dir": data_dir or config.data_dir})
+    config.validate()
+    checkpoint = load_checkpoint(Path(run_dir) / CHECKPOINT, keys=_CHECKPOINT_KEYS)
+    if checkpoint["step"] >= config.steps and run_finished(run_dir):
+        raise FashionlabError(f"{run_dir} already has its {config.steps} steps; start a new "
+                              "run with more --steps")
+    return _run(config, data, stop_on_ctrl_c, checkpoint)
+
+
+_CHECKPOINT_KEYS = {"step": int, "seconds": float, "generator": dict, "discriminator": dict,
+                    "opt_g": dict, "opt_d": dict, "decay": list, "rng": dict}
+
+
+def _run(cfg: InpaintConfig, data: FashionMNIST | None, stop_on_ctrl_c: bool,
+         checkpoint: dict | None = None) -> dict:
     run = Run(cfg.out)
     data = data if data is not None else load_fashion_mnist(cfg.data_dir)
     split = data.split(cfg.n_val, cfg.seed)
@@ -223,13 +250,17 @@ def inpaint(
         train = train[:1000]
     val = split.val_images.float().div(255)[:, None][: cfg.n_eval]
     test = data.test_images.float().div(255)[:, None][: cfg.n_eval]
-    run.start({"kind": "inpaint", **asdict(cfg)})
+    if checkpoint is None:
+        run.start({"kind": "inpaint", **asdict(cfg)})
+    else:  # the steps after the checkpoint are trained again
+        run.reopen("inpaint")
+        run.keep_metrics_until(checkpoint["step"], key="step")
 
     torch.manual_seed(cfg.seed)
     with torch_threads(cfg.threads or None):
         generator, discriminator = build_models(cfg)
         with ctrl_c_stop(stop_on_ctrl_c, STOP_MESSAGE) as stop:
-            seconds, steps = _train(generator, discriminator, train, cfg, run, stop)
+            seconds, steps = _train(generator, discriminator, train, cfg, run, stop, checkpoint)
         generator.eval()
         pool = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))
                      [: cfg.n_pool]]
@@ -237,7 +268,7 @@ def inpaint(
                          "mask": cfg.mask, "stopped_by_user": stop.requested}
         for name, images, seed in (("val", val, cfg.seed + 1), ("test", test, cfg.seed + 2)):
             masks = draw_masks(len(images), cfg, torch.Generator().manual_seed(seed))
-            with _precision(cfg):
+            with precision(cfg):
                 gain_filled = fill(generator, images, masks).float()
             filled = {"gain": gain_filled,
                       "mean": mean_fill(train, images, masks),
@@ -245,7 +276,7 @@ def inpaint(
             results[name] = {k: pixel_errors(images, v, masks) for k, v in filled.items()}
             if name == "test":
                 k = min(cfg.n_figure, len(images))
-                figure = _figure(images[:k], masks[:k], filled["gain"][:k],
+                figure = inpaint_figure(images[:k], masks[:k], filled["gain"][:k],
                                  filled["nearest"][:k], run.figure("inpaint.png"), cfg,
                                  f"inpainting, {cfg.mask} mask")
     results["figure"] = str(figure)
@@ -256,7 +287,7 @@ def inpaint(
     return results
 
 
-def _precision(cfg: InpaintConfig):
+def precision(cfg: InpaintConfig):
     """bfloat16 autocast for the conv model when asked and the CPU computes bf16 natively
     (the MLP gains nothing from it)."""
     cpu = torch.device("cpu")
@@ -264,125 +295,61 @@ def _precision(cfg: InpaintConfig):
 
 
 def _train(generator, discriminator, train: torch.Tensor, cfg: InpaintConfig, run: Run,
-           stop: StopRequest) -> tuple[float, int]:
-    """Train for ``cfg.steps`` steps, or until ``stop`` is requested; (seconds, steps done)."""
+           stop: StopRequest, checkpoint: dict | None = None) -> tuple[float, int]:
+    """Train up to ``cfg.steps`` steps (from ``checkpoint``'s, when given), or until
+    ``stop`` is requested, writing a checkpoint every ``cfg.checkpoint_every`` steps and at
+    the end; (seconds, steps done in all)."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.lr)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=cfg.lr)
     decay = [torch.optim.lr_scheduler.CosineAnnealingLR(o, cfg.steps) for o in (opt_g, opt_d)]
     masks_rng = torch.Generator().manual_seed(cfg.seed + 3)
-    start = time.perf_counter()
+    first, earlier = 0, 0.0
+    if checkpoint is not None:
+        load_state(generator, checkpoint["generator"], "the checkpoint's generator")
+        load_state(discriminator, checkpoint["discriminator"], "the checkpoint's discriminator")
+        try:
+            for target, state in ((opt_g, checkpoint["opt_g"]), (opt_d, checkpoint["opt_d"]),
+                                  *zip(decay, checkpoint["decay"], strict=True)):
+                target.load_state_dict(state)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FashionlabError(f"the checkpoint's optimizer state does not fit: {exc}") from None
+        restore_rng(checkpoint["rng"], masks_rng)
+        first, earlier = checkpoint["step"], checkpoint["seconds"]
+    start = time.perf_counter() - earlier
     generator.train()
     log_every = max(1, cfg.steps // 20)
-    step = 0
-    while step < cfg.steps and not stop.requested:
-        step += 1
+
+    def save(step: int) -> None:
+        save_checkpoint(run.path / CHECKPOINT, {
+            "step": step, "seconds": time.perf_counter() - start,
+            "generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
+            "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "decay": [d.state_dict() for d in decay], "rng": capture_rng(masks_rng)})
+
+    def next_batch(_: int) -> dict[str, torch.Tensor]:
         rows = torch.randint(0, len(train), (cfg.batch_size,), generator=masks_rng)
         x = train[rows]
         given = draw_masks(cfg.batch_size, cfg, masks_rng)
-        with _precision(cfg):
-            losses = gain_train_step(generator, discriminator, opt_g, opt_d, x,
-                                     torch.ones_like(x), given, cfg.hint_rate, cfg.alpha)
-        for schedule in decay:
-            schedule.step()
+        return {"inputs": noise_fill(x, given), "real": x, "given": given, "target": x,
+                "observed": torch.ones_like(x)}
+
+    def log(done: int, losses: dict[str, float]) -> None:
+        step = first + done
         if step % log_every == 0 or step == cfg.steps or stop.requested:
             run.log_metrics({"step": step, **losses,
                              "seconds": round(time.perf_counter() - start, 2)})
-    return time.perf_counter() - start, step
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or stop.requested:
+            save(step)
+
+    done = train_gain(
+        GainNetworks(generator, discriminator, opt_g, opt_d),
+        GainLoss(cfg.hint_rate, gain_objective(cfg.alpha)), next_batch,
+        GainSchedule(cfg.steps - first, schedulers=decay, stop_requested=lambda: stop.requested),
+        log, precision=lambda: precision(cfg))
+    return time.perf_counter() - start, first + done
 
 
-def load_inpainter(run_dir: str | Path) -> tuple[torch.nn.Module, InpaintConfig]:
-    """The trained generator of a ``fashionlab inpaint`` run folder (eval mode), and the
-    run's config; a run of another kind, or weights that do not fit the config, are
-    clear errors."""
-    stored = read_config(run_dir, "inpaint")
-    config = config_from(InpaintConfig, stored)
-    generator, _ = build_models(config)
-    load_state(generator, read_weights(run_dir), str(run_dir))
-    return generator.eval(), config
-
-
-def box_mask(box: Sequence[int]) -> torch.Tensor:
-    """A mask (1, 1, 28, 28), 1 = visible, with the box ``(top, left, height, width)`` of the
-    28x28 picture removed; a box that is empty or leaves the picture is an error."""
-    if len(box) != 4 or not all(isinstance(v, int) for v in box):
-        raise FashionlabError(f"a box is four whole numbers TOP,LEFT,HEIGHT,WIDTH, got {box}")
-    top, left, height, width = box
-    if height < 1 or width < 1 or top < 0 or left < 0 or top + height > 28 or left + width > 28:
-        raise FashionlabError(
-            f"the box TOP,LEFT,HEIGHT,WIDTH = {top},{left},{height},{width} must lie inside the "
-            "28x28 picture the model sees (top + height and left + width at most 28)")
-    mask = torch.ones(1, 1, 28, 28)
-    mask[..., top : top + height, left : left + width] = 0
-    return mask
-
-
-def fill_pictures(run_dir: str | Path, paths: Sequence[str | Path], box: Sequence[int] | None,
-                  out: str | Path, mask: str | Path | None = None) -> dict:
-    """Fill a region of each of the user's pictures with the run's generator, and save a
-    figure: each picture as the model sees it (28x28 grey, like ``fashionlab predict``),
-    with the region in red, and filled.
-
-    The region is the box ``box`` (top, left, height, width; default: the run's box size,
-    centred), or the light pixels of the picture ``mask`` (the size of the pictures, or
-    28x28). A file that is not a usable picture, or not of the mask's size, is left out,
-    with the reason in ``"errors"``; with no usable picture, no figure is written
-    (``"figure"`` is None)."""
-    paths = image_files(list(paths))
-    if len(paths) > MAX_FILL:
-        raise FashionlabError(f"{len(paths)} pictures: give at most {MAX_FILL}, the columns of "
-                              "one figure")
-    if box is not None and mask is not None:
-        raise FashionlabError("give a box or a mask, not both")
-    generator, config = load_inpainter(run_dir)
-    if mask is None and box is None:
-        size = config.box_size if config.mask == "box" else InpaintConfig.box_size
-        box = ((28 - size) // 2, (28 - size) // 2, size, size)
-    region = box_mask(box) if mask is None else None
-    drawn = load_mask(mask) if mask is not None else None
-    out = prepare_output_file(Path(out).expanduser())
-    if out.suffix.lower() != ".png":
-        raise FashionlabError(f"--out must end in .png, got {out.name!r}")
-    records, pictures = load_user_images(paths)
-    usable = iter(pictures)
-    kept, masks = [], []
-    for record in records:
-        if "error" in record:
-            continue
-        picture = next(usable)
-        if drawn is not None:
-            size = picture_size(record["file"])
-            removed = fit_mask(*drawn, size)
-            if removed is None:
-                record["error"] = (f"{record['file']} is {size[0]}x{size[1]} pixels and the "
-                                   f"mask {mask} {drawn[1][0]}x{drawn[1][1]}: a mask has the "
-                                   "size of the pictures, or 28x28")
-                continue
-            if not removed.any():
-                raise FashionlabError(f"the mask {mask} marks no pixel of the 28x28 picture "
-                                      "the model sees: paint the region to fill in white")
-            region = torch.from_numpy(~removed).float()[None, None]
-        kept.append(picture)
-        masks.append(region)
-    done: dict = {"files": [r["file"] for r in records if "error" not in r],
-                  "errors": [r for r in records if "error" in r],
-                  "box": None if box is None else list(box),
-                  "mask": None if mask is None else str(mask),
-                  "model": config.model, "figure": None}
-    if kept:
-        images = torch.stack(kept).float().div(255)[:, None]
-        masks = torch.cat(masks)
-        with torch_threads(config.threads or None), _precision(config):
-            filled = fill(generator, images, masks).float()
-        if box is not None:
-            top, left, height, width = box
-            title = f"your pictures, a {height}x{width} box at row {top}, column {left} removed"
-        else:
-            title = f"your pictures, the light pixels of {Path(mask).name} removed"
-        done["figure"] = str(_figure(images, masks, filled, None, out, config, title))
-    return done
-
-
-def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str):
+def inpaint_figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str):
     """Rows: original, masked (removed pixels in red), GAIN fill, and the nearest-neighbour
     fill when ``nearest`` is given."""
     import matplotlib.pyplot as plt
@@ -407,7 +374,7 @@ def _figure(images, masks, filled, nearest, path, cfg: InpaintConfig, title: str
                 ax.imshow(batch[c, 0].numpy(), cmap="gray", vmin=0, vmax=1)
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, parse_math=False)  # a file name may hold "$"
     return save_figure(fig, path)
 
 
@@ -426,5 +393,5 @@ def format_results(results: dict) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["InpaintConfig", "box_mask", "draw_masks", "fill_pictures", "format_results",
-           "inpaint", "load_inpainter"]
+__all__ = ["InpaintConfig", "draw_masks", "format_results", "inpaint", "inpaint_figure",
+           "resume_inpaint"]

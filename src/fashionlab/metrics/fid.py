@@ -1,10 +1,12 @@
-"""FID and KID between two sets of feature vectors, computed by torchmetrics.
+"""FID and KID between two sets of feature vectors.
 
-torchmetrics' ``FrechetInceptionDistance`` and ``KernelInceptionDistance`` take a custom
-``feature`` module. We extract the features once (``ClassifierFeatures``) and hand them
-to the metrics through ``PrecomputedFeatures``, an identity module with
-``num_features``: FID, KID and precision/recall then see exactly the same vectors, the
-classifier runs once per image, and no Inception weights are ever downloaded.
+We extract the features once (``ClassifierFeatures``): FID, KID and precision/recall
+then see exactly the same vectors, the classifier runs once per image, and no Inception
+weights are ever downloaded. KID is torchmetrics' ``KernelInceptionDistance``, handed the
+features through ``PrecomputedFeatures`` (an identity module with ``num_features``). FID
+is computed here, in float64 with symmetric eigenvalues (``frechet_distance``), because
+torchmetrics' and scipy's square root of a non-symmetric product turn negative or complex
+on few samples (pytorch-fid issues 105 and 117).
 
 ``fid_on_subset`` is the cheap version a GAN trainer calls every few epochs.
 """
@@ -12,7 +14,10 @@ classifier runs once per image, and no Inception weights are ever downloaded.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
+import numpy as np
+import scipy.linalg
 import torch
 from torch import nn
 
@@ -28,7 +33,7 @@ class PrecomputedFeatures(nn.Module):
 
     def __init__(self, num_features: int):
         super().__init__()
-        self.num_features = num_features  # read by FrechetInceptionDistance
+        self.num_features = num_features  # read by torchmetrics
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.dim() != 2 or features.shape[1] != self.num_features:
@@ -47,20 +52,61 @@ def _check_pair(real: torch.Tensor, fake: torch.Tensor) -> int:
     return int(real.shape[1])
 
 
-def frechet_distance(real: torch.Tensor, fake: torch.Tensor, chunk: int = 4096) -> float:
-    """FID between two feature sets (N, d) and (M, d), in float64 by torchmetrics."""
-    from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: only when used
+def _stats(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (d,) and unbiased covariance (d, d) of features (N, d), in float64."""
+    x = x.detach().cpu().double().numpy()
+    return x.mean(0), np.atleast_2d(np.cov(x, rowvar=False))
 
+
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a symmetric positive semi-definite matrix; the tiny
+    negative eigenvalues that rounding gives a singular covariance are clipped to 0."""
+    values, vectors = scipy.linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """FID between two feature sets (N, d) and (M, d), computed so that it cannot lie.
+
+    FID = |mu_r - mu_f|^2 + tr(S_r) + tr(S_f) - 2 tr((S_r S_f)^(1/2)), in float64. The
+    usual code takes the square root of the non-symmetric product S_r S_f (scipy's
+    ``sqrtm``, or torchmetrics' ``eigvals``), which on few samples (a singular covariance)
+    returns complex values or a negative FID. Here the trace comes from the symmetric
+    product A = S_r^(1/2) S_f S_r^(1/2), which has the same eigenvalues:
+    tr((S_r S_f)^(1/2)) = sum of sqrt(eigvalsh(A)), eigenvalues clipped at 0. So the result
+    is a real number >= 0 (a rounding error below 0 is reported as 0).
+
+    With fewer samples than feature dimensions the covariances are singular and FID is
+    biased upwards: a ``UserWarning`` says so, and such numbers compare only at equal N.
+    """
     d = _check_pair(real, fake)
     for name, x in (("real", real), ("generated", fake)):
         if len(x) < 2:
             raise FashionlabError(f"FID needs at least 2 {name} samples, got {len(x)}")
-    metric = FrechetInceptionDistance(feature=PrecomputedFeatures(d)).set_dtype(torch.float64)
-    for start in range(0, len(real), chunk):
-        metric.update(real[start : start + chunk].double().cpu(), real=True)
-    for start in range(0, len(fake), chunk):
-        metric.update(fake[start : start + chunk].double().cpu(), real=False)
-    return float(metric.compute())
+    fewest = min(len(real), len(fake))
+    if fewest <= d:
+        warnings.warn(
+            f"FID from {fewest} samples in {d} feature dimensions: the covariance is singular "
+            "(rank < d), so FID is biased upwards; compare it only with FIDs from as many "
+            "samples", UserWarning, stacklevel=2)
+    mu_r, s_r = _stats(real)
+    mu_f, s_f = _stats(fake)
+    root = _psd_sqrt(s_r)
+    product = root @ s_f @ root
+    eigenvalues = scipy.linalg.eigvalsh((product + product.T) / 2)  # symmetric: real
+    trace_sqrt = np.sqrt(np.clip(eigenvalues, 0, None)).sum()
+    fid = float(((mu_r - mu_f) ** 2).sum() + np.trace(s_r) + np.trace(s_f) - 2 * trace_sqrt)
+    return max(fid, 0.0)
+
+
+def kid_interval(mean: float, std: float) -> tuple[float, float]:
+    """mean +- 1.96 std: where 95% of the one-subset KID estimates fall (normal approximation).
+
+    torchmetrics reports the spread (std) of the estimates over the random subsets, not
+    the error of their mean (the subsets overlap). The interval is therefore wide: it is
+    the honest one to read, and it covers 0 when the two sets cannot be told apart at
+    this subset size (real against real)."""
+    return mean - 1.96 * std, mean + 1.96 * std
 
 
 def kernel_distance(
@@ -69,8 +115,13 @@ def kernel_distance(
     subset_size: int = KID_SUBSET_SIZE,
     subsets: int = KID_SUBSETS,
     seed: int = 0,
-) -> tuple[float, float]:
-    """KID (mean, std over ``subsets`` random subsets of ``subset_size``), polynomial kernel.
+) -> dict[str, Any]:
+    """KID over ``subsets`` random subsets of ``subset_size``, polynomial kernel.
+
+    Returns the mean and std over the subsets, their 95% ``interval`` (``kid_interval``),
+    and the subset size used. A subset larger than either set is lowered to the smaller
+    set's size, with a ``UserWarning``, and the result says so (``requested_subset_size``):
+    torchmetrics would refuse it.
 
     Seeded: torchmetrics draws the subsets from the global generator, so it runs inside a
     forked RNG state seeded with ``seed`` and leaves the caller's state untouched.
@@ -78,25 +129,32 @@ def kernel_distance(
     from torchmetrics.image.kid import KernelInceptionDistance  # slow import: only when used
 
     d = _check_pair(real, fake)
+    for name, x in (("real", real), ("generated", fake)):
+        if len(x) < 2:
+            raise FashionlabError(f"KID needs at least 2 {name} samples, got {len(x)}")
     if subset_size < 2:
         raise FashionlabError(f"the KID subset size must be at least 2, got {subset_size}")
-    for name, x in (("real", real), ("generated", fake)):
-        if len(x) < subset_size:
-            raise FashionlabError(
-                f"KID needs at least {subset_size} {name} samples (its subset size), got "
-                f"{len(x)}: generate more images or lower the KID subset size"
-            )
+    used = min(subset_size, len(real), len(fake))
+    if used < subset_size:
+        warnings.warn(
+            f"the KID subset size {subset_size} is larger than the {len(real)} real and "
+            f"{len(fake)} generated samples: KID uses subsets of {used}", UserWarning,
+            stacklevel=2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         metric = KernelInceptionDistance(
-            feature=PrecomputedFeatures(d), subsets=subsets, subset_size=subset_size
+            feature=PrecomputedFeatures(d), subsets=subsets, subset_size=used
         )
     metric.update(real.double().cpu(), real=True)
     metric.update(fake.double().cpu(), real=False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std)
+        mean, std = (float(v) for v in metric.compute())
+    result = {"mean": mean, "std": std, "interval": list(kid_interval(mean, std)),
+              "subset_size": used, "subsets": subsets}
+    if used < subset_size:
+        result["requested_subset_size"] = subset_size
+    return result
 
 
 @torch.inference_mode()

@@ -23,7 +23,7 @@ from fashionlab.report.context import PROFILES, DemoConfig, DemoContext, Section
 from fashionlab.report.html import Section, render_report
 from fashionlab.report.sections import SECTIONS, WITHOUT_FASHION_MNIST
 from fashionlab.runtime.device import resolve_device
-from fashionlab.runtime.runs import atomic_write_bytes, atomic_write_json, prepare_output_dir
+from fashionlab.runtime.files import atomic_write_bytes, atomic_write_json, prepare_output_dir
 
 
 def run_demo(config: DemoConfig, sections: list[tuple[str, str, SectionFn]] | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from fashionlab.errors import FashionlabError
-from fashionlab.runtime.runs import atomic_write_bytes
+from fashionlab.runtime.files import atomic_write_bytes
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1  # bump when the layout below changes
@@ -42,7 +43,16 @@ def capture_rng(batch_order: torch.Generator) -> dict[str, Any]:
 
 
 def restore_rng(state: dict[str, Any], batch_order: torch.Generator) -> None:
-    """Undo ``capture_rng``: put every random state back."""
+    """Undo ``capture_rng``: put every random state back; a state of the wrong shape (a
+    damaged checkpoint) is a FashionlabError."""
+    try:
+        _restore_rng(state, batch_order)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise FashionlabError(f"the checkpoint's random state is damaged ({exc!r}); start "
+                              "a new run or restore the file") from None
+
+
+def _restore_rng(state: dict[str, Any], batch_order: torch.Generator) -> None:
     torch.set_rng_state(state["torch_cpu"])
     if state["torch_cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["torch_cuda"])
@@ -61,8 +71,11 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     atomic_write_bytes(Path(path), buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint without executing code; damage is a one-line user error."""
+def load_checkpoint(path: str | Path, device: torch.device | str = "cpu",
+                    keys: Mapping[str, type | tuple[type, ...]] | None = None) -> dict[str, Any]:
+    """Read a checkpoint without executing code; damage is a one-line user error, and so
+    is one that lacks an entry of ``keys`` (name -> type: what its trainer wrote) or holds
+    one of another type (a file that loads safely but is not what it claims to be)."""
     path = Path(path)
     if not path.is_file():
         raise FashionlabError(
@@ -79,4 +92,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise FashionlabError(f"{path} is not a fashionlab checkpoint (format {FORMAT})")
+    for key, kind in (keys or {}).items():
+        value = payload.get(key)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise FashionlabError(f"{path} is damaged: its entry {key!r} is "
+                                  f"{type(value).__name__}, not what its trainer writes; "
+                                  "start a new run or restore the file")
     return payload

@@ -12,7 +12,7 @@ Layout::
     RUN/.fashionlab-run    the marker: this folder was written by a fashionlab run
     RUN/.fashionlab-lock   held (flock) by the process training into the folder
 
-Every file is written atomically (temporary file + rename), so a run killed at any
+Every file is written atomically (``fashionlab.runtime.files``), so a run killed at any
 moment leaves either the old file or the new one, never half of one; the temporary
 files a kill leaves behind are removed by the next run or ``--resume`` in the folder.
 One process at a time trains into a folder: a second one is refused with the first
@@ -28,16 +28,23 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from fashionlab.errors import FashionlabError
+from fashionlab.runtime.files import (
+    FILE_MODE,
+    atomic_write_bytes,
+    atomic_write_json,
+    jsonable,
+    prepare_output_dir,
+)
+from fashionlab.runtime.schema import check_fields
 
 T = TypeVar("T")
 
@@ -52,73 +59,6 @@ RUN_FILES = (CONFIG, METRICS, "*.safetensors", "checkpoint.pt", SCORES,
              f"{FIGURES}/*.png", f"{FIGURES}/*.gif", f"{FIGURES}/samples/epoch_*.png")
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()  # what open() would give; mkstemp alone gives 0600
-
-
-def _temp_beside(path: Path) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, _FILE_MODE)
-    return fd, tmp
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
-    path = Path(path)
-    fd, tmp = _temp_beside(path)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, torch.Tensor):
-        return value.tolist()
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def prepare_output_dir(path: str | Path) -> Path:
-    """Create ``path`` (and parents) and check that it is writable, before any work starts."""
-    path = Path(path).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-", delete=True)
-        probe.close()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise FashionlabError(f"cannot write to the output folder {path}: {reason}") from None
-    return path
-
-
-def prepare_output_file(path: str | Path) -> Path:
-    """Check that the file ``path`` can be written (its folder exists or can be made)."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise FashionlabError(f"{path} is a folder; give a file name")
-    prepare_output_dir(path.parent if str(path.parent) else Path("."))
-    return path
-
-
 _HELD: dict[Path, int] = {}  # run folders this process has locked -> the lock file's fd
 
 
@@ -129,7 +69,7 @@ def lock_run_folder(path: Path) -> None:
     path = path.resolve()
     if path in _HELD:
         return
-    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -202,33 +142,28 @@ class Run:
         """Start a fresh metrics log (a new run, not a resumed one)."""
         atomic_write_bytes(self.path / METRICS, b"")
 
-    def keep_metrics_until(self, epoch: int) -> list[dict[str, Any]]:
-        """Drop the metrics rows of the epochs after ``epoch`` (a run resumed from that
-        epoch trains them again); returns the rows kept."""
-        rows = [row for row in read_metrics(self.path) if row.get("epoch", 0) <= epoch]
+    def keep_metrics_until(self, epoch: int, key: str = "epoch") -> list[dict[str, Any]]:
+        """Drop the metrics rows after ``epoch`` (or the step, with ``key="step"``): a run
+        resumed from there trains them again; returns the rows kept."""
+        rows = [row for row in read_metrics(self.path) if row.get(key, 0) <= epoch]
         atomic_write_bytes(self.path / METRICS, "".join(
-            json.dumps(row, default=_jsonable) + "\n" for row in rows).encode())
+            json.dumps(row, default=jsonable) + "\n" for row in rows).encode())
         return rows
 
     def log_metrics(self, row: Mapping[str, Any]) -> None:
         """Append one JSON line to the metrics log."""
         with open(self.path / METRICS, "a") as f:
-            f.write(json.dumps(dict(row), default=_jsonable) + "\n")
+            f.write(json.dumps(dict(row), default=jsonable) + "\n")
 
     def write_scores(self, scores: Mapping[str, Any]) -> None:
         """The run's final scores (scores.json), so that its result can be read later."""
         atomic_write_json(self.path / SCORES, dict(scores))
 
     def save_weights(self, tensors: Mapping[str, torch.Tensor], name: str = WEIGHTS) -> None:
-        """Save a state dict as safetensors, atomically."""
-        fd, tmp = _temp_beside(self.path / name)
-        os.close(fd)
-        try:
-            save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp)
-            os.replace(tmp, self.path / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        """Save a state dict as safetensors, atomically (as every other file of the run:
+        safetensors' own ``save_file`` would write a 0600 temporary file of its own)."""
+        atomic_write_bytes(self.path / name, save(
+            {k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -249,8 +184,19 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
-    """Read a run's config.json, checking that the run is of ``kind`` when given."""
+@dataclass
+class _RunKind:
+    """What every run's config.json holds, whatever its kind."""
+
+    kind: str  # classifier, gan, inpaint
+
+
+def read_config(run_dir: str | Path, kind: str | None = None, schema: type | None = None,
+                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a run's config.json, checking that the run is of ``kind`` when given, and,
+    with ``schema`` (the run's config dataclass), that its settings have that class's
+    types: those at the top level (and ``extra``, name -> type) and those of its
+    "trainer" object (``fashionlab.runtime.schema``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FashionlabError(f"run folder {run_dir} does not exist")
@@ -261,15 +207,22 @@ def read_config(run_dir: str | Path, kind: str | None = None) -> dict[str, Any]:
         raise FashionlabError(f"{run_dir} is not a run folder: it has no {CONFIG}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise FashionlabError(f"{path} is not valid JSON: {exc}") from None
+    check_fields(_RunKind, config, str(path))
     if kind is not None and config.get("kind") != kind:
         found = str(config.get("kind", "unknown"))
         raise FashionlabError(f"{run_dir} is {_a(found)} {found} run, not {_a(kind)} {kind} run")
+    if schema is not None:
+        check_fields(schema, config, str(path), extra)
+        if "trainer" in config:
+            check_fields(schema, config["trainer"], f"{path} (trainer)")
     return config
 
 
-def config_from(cls: type[T], stored: Mapping[str, Any]) -> T:
-    """The config dataclass ``cls`` from settings stored in a run's config.json; a setting
-    that ``cls`` no longer has (a run of an older version) is left out."""
+def config_from(cls: type[T], stored: Mapping[str, Any], where: str = CONFIG) -> T:
+    """The config dataclass ``cls`` from settings stored in a run's config.json (``where``
+    names them in errors), each checked against the type of its field; a setting that
+    ``cls`` no longer has (a run of an older version) is left out."""
+    check_fields(cls, stored, where)
     names = {f.name for f in fields(cls)}
     return cls(**{key: value for key, value in stored.items() if key in names})
 
@@ -301,14 +254,21 @@ def _a(word: str) -> str:
 
 
 def read_weights(run_dir: str | Path, name: str = WEIGHTS) -> dict[str, torch.Tensor]:
-    """Load a run's safetensors weights (no code is executed)."""
+    """Load a run's safetensors weights (no code is executed); weights that are not all
+    finite numbers are an error."""
     path = Path(run_dir) / name
     if not path.is_file():
         raise FashionlabError(f"{run_dir} has no weights ({name}); was the training finished?")
     try:
-        return load_file(path)
+        state = load_file(path)
     except Exception as exc:  # safetensors raises its own error types for corrupt files
         raise FashionlabError(f"{path} is not a valid safetensors file: {exc}") from None
+    for key, tensor in state.items():  # NaN weights would predict "nan%" and exit 0
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise FashionlabError(f"{path} holds weights that are not finite numbers (NaN or "
+                                  f"infinity, in {key}): the training diverged; train the run "
+                                  "again (a lower learning rate)")
+    return state
 
 
 def load_state(module: torch.nn.Module, state: Mapping[str, torch.Tensor], what: str) -> None:

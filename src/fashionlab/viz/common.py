@@ -7,7 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from fashionlab.runtime.runs import atomic_write_bytes
+from fashionlab.runtime.files import atomic_write_bytes
 
 
 def save_figure(fig: plt.Figure, path: str | Path, dpi: int = 100) -> Path:

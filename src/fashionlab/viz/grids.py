@@ -23,7 +23,8 @@ def save_captioned_grid(
     colors: Sequence[str] | None = None,
     title: str | None = None,
 ) -> Path:
-    """uint8 images (N, 28, 28) in a grid, each with its caption underneath."""
+    """uint8 images (N, 28, 28) in a grid, each with its caption underneath; a cell whose
+    caption is None stays empty (padding, see ``pair_cells``)."""
     n = len(images)
     columns = max(1, min(columns, n))
     rows = math.ceil(n / columns)
@@ -31,13 +32,32 @@ def save_captioned_grid(
                              layout="constrained")
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
-        if i < n:
+        if i < n and captions[i] is not None:
             ax.imshow(images[i].numpy(), cmap="gray", vmin=0, vmax=255)
             color = colors[i] if colors is not None else "black"
             ax.set_title(captions[i], fontsize=8, y=-0.22, color=color)
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def pair_cells(
+    first: torch.Tensor, second: torch.Tensor, first_captions: Sequence[str],
+    second_captions: Sequence[str], columns: int,
+) -> tuple[torch.Tensor, list[str | None]]:
+    """Cells for ``save_captioned_grid`` (with ``columns``) that show pairs as columns: each
+    ``columns`` pairs are a row of ``first`` images over a row of their ``second`` images;
+    empty cells pad the last row."""
+    images, captions = [], []
+    blank = torch.zeros(columns, *first.shape[1:], dtype=first.dtype)
+    for start in range(0, len(first), columns):
+        pad = columns - len(first[start : start + columns])
+        for part, text in ((first, first_captions), (second, second_captions)):
+            images += [part[start : start + columns], blank[:pad]]
+            captions += [*text[start : start + columns], *[None] * pad]
+    if not images:
+        return first[:0], []
+    return torch.cat(images), captions
 
 
 def save_sample_grid(
