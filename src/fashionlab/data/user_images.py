@@ -9,6 +9,8 @@ photo that is not on pure white needs besides:
 * the background colour is the median of the picture's outer pixels rather than one
   corner's, and the trimming looks at a median-filtered copy, so a light gradient,
   noise or JPEG speckles around the garment are trimmed too;
+* a garment turned by a few degrees is turned back upright first (the turn that gives it
+  the smallest box: ``fashionlab.data.deskew``), as the dataset's garments are;
 * the picture is negated only when that background is light: a garment photographed on
   a dark background is already light on dark;
 * the background is brought to black and the garment's brightest pixel to 255 (as in
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from fashionlab.data.deskew import upright_angle
 from fashionlab.errors import FashionlabError
 
 MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
@@ -56,6 +59,8 @@ class Conversion:
     sharpen: int = 50  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
     # radius and sigma 1.0); 0 = no sharpening
     stretch: bool = True  # the garment's brightest pixel -> 255, as in the dataset's images
+    deskew: float = 10.0  # the largest turn (degrees) undone to bring a garment upright;
+    # 0 = none
 
     def __post_init__(self) -> None:
         if self.resample not in RESAMPLING:
@@ -65,14 +70,18 @@ class Conversion:
 
 @dataclass(frozen=True)
 class Placement:
-    """Where a picture went in the 28x28 frame: ``box`` is the part of it kept (left, top,
-    right, bottom, as fractions of its width and height), resized to ``size`` (width,
-    height) pixels and pasted at ``offset`` (x, y); ``source`` is the picture's full size."""
+    """Where a picture went in the 28x28 frame: the part ``region`` of it (left, top,
+    right, bottom, as fractions of its width and height) was turned by ``angle`` degrees
+    (counter-clockwise, ``Image.rotate`` with ``expand``), the part ``box`` of that kept
+    (fractions again), resized to ``size`` (width, height) pixels and pasted at ``offset``
+    (x, y); ``source`` is the picture's full size."""
 
     box: tuple[float, float, float, float]
     size: tuple[int, int]
     offset: tuple[int, int]
     source: tuple[int, int]
+    region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+    angle: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -143,9 +152,16 @@ def convert_picture(picture: Image.Image, conversion: Conversion = Conversion(),
     if darkest == lightest:
         raise FashionlabError(f"{name} shows nothing: every pixel has the same grey level "
                               f"(a blank or fully transparent picture)")
-    background, box = _garment_box(rgb, conversion.trim_distance, name)
-    crop = rgb.crop(tuple(round(f * s) for f, s in zip(box, rgb.size * 2, strict=True)))
-    gray = crop.convert("L")
+    background, box, mask = _garment_box(rgb, conversion.trim_distance, name)
+    region, angle = (0.0, 0.0, 1.0, 1.0), upright_angle(mask, conversion.deskew)
+    if angle:
+        region = _grown(box, rgb.size, 0.05)
+        turned = _turn(rgb, region, angle, tuple(round(float(c)) for c in background))
+        # Found again: a turned garment's box is smaller than that of the picture's part.
+        _, box, _ = _garment_box(turned, conversion.trim_distance, name, background)
+    else:
+        turned = rgb
+    gray = _crop(turned, box).convert("L")
     level = round(_luma(background))
     if level > 127:  # a light background: negate, as the dataset did
         gray, level = ImageOps.invert(gray), 255 - level
@@ -166,8 +182,30 @@ def convert_picture(picture: Image.Image, conversion: Conversion = Conversion(),
     offset = ((SIDE - size[0]) // 2, (SIDE - size[1]) // 2)
     canvas.paste(fitted, offset)
     image = np.asarray(canvas, dtype=np.uint8).copy()
-    placement = Placement(box, size, offset, source or picture.size)
+    placement = Placement(box, size, offset, source or picture.size, region, angle)
     return image, placement
+
+
+def _crop(picture: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    """The part ``box`` (fractions of the width and height) of ``picture``."""
+    return picture.crop(tuple(round(f * s) for f, s in zip(box, picture.size * 2, strict=True)))
+
+
+def _grown(box: tuple[float, float, float, float], size: tuple[int, int], margin: float,
+           ) -> tuple[float, float, float, float]:
+    """``box`` grown on each side by ``margin`` of the picture's longer side (in pixels),
+    within the picture."""
+    grow = margin * max(size)
+    return (max(0.0, box[0] - grow / size[0]), max(0.0, box[1] - grow / size[1]),
+            min(1.0, box[2] + grow / size[0]), min(1.0, box[3] + grow / size[1]))
+
+
+def _turn(picture: Image.Image, region: tuple[float, float, float, float], angle: float,
+          fill: tuple[int, ...] | int) -> Image.Image:
+    """The part ``region`` of ``picture`` turned by ``angle`` degrees counter-clockwise,
+    whole (the corners it uncovers filled with ``fill``)."""
+    return _crop(picture, region).rotate(angle, Image.Resampling.BICUBIC, expand=True,
+                                         fillcolor=fill)
 
 
 def _luma(rgb: np.ndarray) -> float:
@@ -176,18 +214,21 @@ def _luma(rgb: np.ndarray) -> float:
 
 
 def _garment_box(rgb: Image.Image, trim_distance: float, name: str,
-                 ) -> tuple[np.ndarray, tuple[float, float, float, float]]:
-    """The background colour (the median of the outer pixels) and the box of what differs
-    from it by more than ``trim_distance`` of the largest RGB distance (left, top, right,
-    bottom as fractions of the picture). Both are found on a small copy, and the box once
-    more on a small copy of the box and its surroundings, so that it is as sharp for a
+                 background: np.ndarray | None = None,
+                 ) -> tuple[np.ndarray, tuple[float, float, float, float], np.ndarray]:
+    """The background colour (the median of the outer pixels, unless given), the box of
+    what differs from it by more than ``trim_distance`` of the largest RGB distance (left,
+    top, right, bottom as fractions of the picture) and the bool mask of those pixels on a
+    small copy of the box and its surroundings. Both are found on a small copy, and the box
+    once more on a small copy of the box and its surroundings, so that it is as sharp for a
     small garment in a large photo as for one that fills the frame."""
     small = rgb.copy()
     small.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.BOX)
     pixels = np.asarray(small, dtype=np.float32)
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background = np.median(border, axis=0)
-    box = _box_of(pixels, background, trim_distance)
+    if background is None:
+        border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        background = np.median(border, axis=0)
+    box, mask = _box_of(pixels, background, trim_distance)
     if box is None:
         colour = ", ".join(f"{c:.0f}" for c in background)
         raise FashionlabError(
@@ -201,29 +242,32 @@ def _garment_box(rgb: Image.Image, trim_distance: float, name: str,
               min(height, math.ceil(box[3] * height + grow)))
     closer = rgb.crop(around)
     closer.thumbnail((DETECT_SIDE, DETECT_SIDE), Image.Resampling.BOX)
-    inner = _box_of(np.asarray(closer, dtype=np.float32), background, trim_distance)
+    inner, closer_mask = _box_of(np.asarray(closer, dtype=np.float32), background,
+                                 trim_distance)
     if inner is not None:
         span_x, span_y = around[2] - around[0], around[3] - around[1]
         box = ((around[0] + inner[0] * span_x) / width, (around[1] + inner[1] * span_y) / height,
                (around[0] + inner[2] * span_x) / width, (around[1] + inner[3] * span_y) / height)
-    return background, box
+        mask = closer_mask
+    return background, box, mask
 
 
 def _box_of(pixels: np.ndarray, background: np.ndarray, trim_distance: float,
-            ) -> tuple[float, float, float, float] | None:
+            ) -> tuple[tuple[float, float, float, float] | None, np.ndarray]:
     """The box (fractions) of the RGB ``pixels`` farther than ``trim_distance`` from the
-    ``background`` colour; None when there are none."""
+    ``background`` colour (None when there are none), and the bool mask of those pixels."""
     distance = np.sqrt(((pixels - background) ** 2).sum(-1)) / math.sqrt(3)  # 0-255
     # A median filter removes isolated specks (dust, a stray pixel) and most of the noise
     # and JPEG ringing, so that they do not widen the box, and keeps edges where they are.
     distance_image = Image.fromarray(np.minimum(distance, 255).astype(np.uint8), "L")
     smooth = np.asarray(distance_image.filter(ImageFilter.MedianFilter(3)))
-    rows, cols = np.nonzero(smooth > trim_distance * 255)
+    mask = smooth > trim_distance * 255
+    rows, cols = np.nonzero(mask)
     if len(rows) == 0:
-        return None
+        return None, mask
     height, width = smooth.shape
     return (cols.min() / width, rows.min() / height, (cols.max() + 1) / width,
-            (rows.max() + 1) / height)
+            (rows.max() + 1) / height), mask
 
 
 def load_mask(path: str | Path) -> tuple[Image.Image, tuple[int, int]]:
@@ -241,9 +285,9 @@ def fit_mask(mask: Image.Image, full_size: tuple[int, int],
     if full_size == (SIDE, SIDE):
         fitted = mask.resize((SIDE, SIDE), Image.Resampling.BOX)
     elif full_size == placement.source:
-        left, top, right, bottom = placement.box
-        crop = mask.crop((round(left * mask.width), round(top * mask.height),
-                          round(right * mask.width), round(bottom * mask.height)))
+        if placement.angle:
+            mask = _turn(mask, placement.region, placement.angle, 0)
+        crop = _crop(mask, placement.box)
         fitted = Image.new("L", (SIDE, SIDE), 0)
         fitted.paste(crop.resize(placement.size, Image.Resampling.BOX), placement.offset)
     else:
