@@ -7,9 +7,10 @@ read back exactly as ``fashionlab predict`` reads one (``read_user_picture``). F
 classifier run the table gives its accuracy on those images as 28x28, on the photos, the
 gap, and the photo accuracy by background.
 
-``--choose`` picks the conversion's settings (``Conversion``: resampling, sharpening,
-stretching) on photos rendered from the runs' *validation* images instead, and reads no
-test image; the defaults in ``fashionlab.data.user_images`` are its choice (docs/photos.md).
+``--choose`` picks the conversion's settings (``Conversion``: the largest turn undone,
+sharpening; resampling and stretching were chosen the same way before the turn existed,
+docs/photos.md) on photos rendered from the runs' *validation* images instead, and reads
+no test image; the defaults in ``fashionlab.data.user_images`` are its choice.
 
     python benchmarks/photo_accuracy.py RUN [RUN ...] --data-dir DIR [--figure PNG]
     python benchmarks/photo_accuracy.py RUN [RUN ...] --data-dir DIR --choose
@@ -32,8 +33,8 @@ from fashionlab.data import CLASS_NAMES, load_fashion_mnist
 from fashionlab.data.photos import BACKGROUNDS, Photo, PhotoStyle, render_photo
 from fashionlab.data.user_images import Conversion, convert_picture, open_picture
 
-CHOICES = {"resample": ("box", "lanczos", "nearest"), "sharpen": (0, 50, 100, 200),
-           "stretch": (True, False)}
+# Every combination is scored by --choose; the other settings keep their defaults.
+CHOICES = {"deskew": (0.0, 5.0, 10.0, 15.0), "sharpen": (0, 50, 100)}
 
 
 def render(images: torch.Tensor, seed: int, angle: float = PhotoStyle.angle) -> list[Photo]:
@@ -82,22 +83,23 @@ def validation_images(classifiers: list[LoadedClassifier], data_dir: str | None,
 
 def choose(classifiers, names, images, labels, seed: int, folder: Path) -> Conversion:
     """Every combination of ``CHOICES`` on validation photos; the best by mean accuracy."""
-    conversions = [Conversion(resample=r, sharpen=s, stretch=t)
-                   for r, s, t in itertools.product(*CHOICES.values())]
+    settings = [dict(zip(CHOICES, values, strict=True))
+                for values in itertools.product(*CHOICES.values())]
+    conversions = [Conversion(**setting) for setting in settings]
     converted = convert(render(images, seed), conversions, folder)
-    print(f"photo accuracy on {len(images):,} validation photos (seed {seed})")
-    print(f"{'resample':<8} {'sharpen':>7} {'stretch':>7} "
+    print(f"photo accuracy on {len(images):,} validation photos (seed {seed}); "
+          f"otherwise {Conversion()}")
+    print(" ".join(f"{k:>8}" for k in CHOICES) + " "
           + " ".join(f"{n:>8}" for n in names) + f" {'mean':>7}")
     scores = []
-    for conversion, batch in zip(conversions, converted, strict=True):
+    for setting, batch in zip(settings, converted, strict=True):
         accuracies = [accuracy(c, batch, labels)[0] for c in classifiers]
         scores.append(float(np.mean(accuracies)))
-        print(f"{conversion.resample:<8} {conversion.sharpen:>7} {conversion.stretch!s:>7} "
+        print(" ".join(f"{v!s:>8}" for v in setting.values()) + " "
               + " ".join(f"{a:>8.4f}" for a in accuracies) + f" {scores[-1]:>7.4f}")
-    best = conversions[int(np.argmax(scores))]
-    print(f"\nchosen on validation: resample={best.resample} sharpen={best.sharpen} "
-          f"stretch={best.stretch}")
-    return best
+    best = settings[int(np.argmax(scores))]
+    print("\nchosen on validation: " + " ".join(f"{k}={v}" for k, v in best.items()))
+    return conversions[int(np.argmax(scores))]
 
 
 def report(classifiers, names, images, labels, seed: int, folder: Path,

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashionlab.data.deskew import upright_angle
 from fashionlab.data.photos import BACKGROUNDS, PhotoStyle, render_photo
-from fashionlab.data.user_images import load_user_image
+from fashionlab.data.user_images import Conversion, convert_picture, fit_mask, load_user_image
 from fashionlab.errors import FashionlabError
 
 # A dark garment-like block on a light background, as a photo shows one (values in 0-1).
@@ -102,3 +103,54 @@ def test_a_photo_of_only_background_is_a_clear_error(tmp_path):
     with pytest.raises(FashionlabError, match="wall.jpg shows nothing: no part of it differs "
                        "from its background colour"):
         load_user_image(tmp_path / "wall.jpg")
+
+
+def turned_photo(degrees: float, size: int = 300) -> Image.Image:
+    """The shirt, dark on an off-white canvas, turned by ``degrees`` counter-clockwise."""
+    canvas = Image.new("RGB", (size, size), (236, 232, 226))
+    coverage = Image.fromarray(shirt()).resize((168, 168), Image.Resampling.BICUBIC)
+    coverage = coverage.rotate(degrees, Image.Resampling.BICUBIC, expand=True)
+    canvas.paste((40, 30, 60), (40, 50), coverage)
+    return canvas
+
+
+@pytest.mark.parametrize("degrees", [-7, -3, 4, 8])
+def test_a_turned_garment_is_turned_back_upright(degrees):
+    upright, _ = convert_picture(turned_photo(0))
+    turned, placement = convert_picture(turned_photo(degrees))
+    kept, _ = convert_picture(turned_photo(degrees), Conversion(deskew=0))
+    assert abs(placement.angle + degrees) <= 1  # it turns it back
+    error = np.abs(turned.astype(float) - upright).mean()
+    assert error < np.abs(kept.astype(float) - upright).mean()  # closer than left turned
+    assert np.corrcoef(turned.flatten(), upright.flatten())[0, 1] > 0.95
+
+
+def test_an_upright_garment_is_not_turned():
+    _, placement = convert_picture(turned_photo(0))
+    assert placement.angle == 0 and placement.region == (0, 0, 1, 1)
+
+
+def test_a_mask_is_turned_with_its_picture(tmp_path):
+    photo = turned_photo(6)
+    seen, placement = convert_picture(photo)
+    # The mask: the garment's own pixels, in the photo's coordinates.
+    mask = Image.fromarray((np.asarray(photo.convert("L")) < 150).astype(np.uint8) * 255)
+    fitted = fit_mask(mask, photo.size, placement)
+    garment = seen >= 128
+    assert (fitted & garment).sum() / (fitted | garment).sum() > 0.8
+
+
+@pytest.mark.parametrize("degrees", [-9, -2.5, 0, 5])
+def test_upright_angle_is_the_turn_that_undoes_a_turn(degrees):
+    block = Image.new("L", (200, 200), 0)
+    block.paste(255, (60, 40, 140, 160))
+    mask = np.asarray(block.rotate(degrees, Image.Resampling.BICUBIC)) >= 128
+    assert upright_angle(mask, 10) == pytest.approx(-degrees, abs=0.5)
+    assert upright_angle(mask, 0) == 0  # no turn asked for
+
+
+def test_upright_angle_of_too_few_pixels_or_a_line_is_none():
+    mask = np.zeros((20, 20), dtype=bool)
+    assert upright_angle(mask, 10) == 0
+    mask[5, 3:15] = True
+    assert upright_angle(mask, 10) == 0

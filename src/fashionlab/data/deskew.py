@@ -22,12 +22,15 @@ def upright_angle(mask: np.ndarray, max_angle: float, step: float = STEP) -> flo
     the True pixels of the bool (H, W) ``mask`` the smallest axis-aligned box, among the
     multiples of ``step`` within [-max_angle, max_angle]; 0.0 when no turn is smaller than
     the box as it is (or the mask holds too few pixels to tell)."""
-    rows, cols = np.nonzero(mask)
-    if max_angle <= 0 or len(rows) < 3:
+    if max_angle <= 0 or mask.sum() < 3:
         return 0.0
-    # The corners of each pixel, so that a one-pixel-wide line still has an area.
-    points = np.concatenate([np.stack([cols + dx, rows + dy], 1)
-                             for dx in (0, 1) for dy in (0, 1)]).astype(np.float64)
+    # The hull depends only on each row's first and last pixel; their corners, so that a
+    # one-pixel-wide line still has an area.
+    rows = np.flatnonzero(mask.any(1))
+    first = mask[rows].argmax(1)
+    last = mask.shape[1] - 1 - mask[rows, ::-1].argmax(1)
+    points = np.concatenate([np.stack([x, rows + dy], 1) for x in (first, last + 1)
+                             for dy in (0, 1)]).astype(np.float64)
     try:
         points = points[ConvexHull(points).vertices]  # the box depends on the hull only
     except QhullError:  # all the points on one line

@@ -40,6 +40,7 @@ from fashionlab.errors import FashionlabError
 MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
 SIDE = 28
 DETECT_SIDE = 160  # the background and the garment's box are found on a copy this small
+TURN_SIDE = 8 * SIDE  # a part of a picture is turned upright at most this large
 PEAK_PERCENTILE = 99.5  # the garment's "brightest" level, robust to a few speckles
 # What a folder given to ``fashionlab predict`` contributes: its files with these suffixes.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp"})
@@ -203,9 +204,11 @@ def _grown(box: tuple[float, float, float, float], size: tuple[int, int], margin
 def _turn(picture: Image.Image, region: tuple[float, float, float, float], angle: float,
           fill: tuple[int, ...] | int) -> Image.Image:
     """The part ``region`` of ``picture`` turned by ``angle`` degrees counter-clockwise,
-    whole (the corners it uncovers filled with ``fill``)."""
-    return _crop(picture, region).rotate(angle, Image.Resampling.BICUBIC, expand=True,
-                                         fillcolor=fill)
+    whole (the corners it uncovers filled with ``fill``), at most ``TURN_SIDE`` pixels a
+    side before the turn (it ends as 28 pixels; turning a large photo is slow)."""
+    part = _crop(picture, region)
+    part.thumbnail((TURN_SIDE, TURN_SIDE), Image.Resampling.BOX)
+    return part.rotate(angle, Image.Resampling.BICUBIC, expand=True, fillcolor=fill)
 
 
 def _luma(rgb: np.ndarray) -> float:
