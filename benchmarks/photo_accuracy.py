@@ -8,9 +8,10 @@ classifier run the table gives its accuracy on those images as 28x28, on the pho
 gap, and the photo accuracy by background.
 
 ``--choose`` picks the conversion's settings (``Conversion``: the largest turn undone,
-sharpening; resampling and stretching were chosen the same way before the turn existed,
-docs/photos.md) on photos rendered from the runs' *validation* images instead, and reads
-no test image; the defaults in ``fashionlab.data.user_images`` are its choice.
+the flattening of the background; resampling, sharpening and stretching were chosen the
+same way before those existed, docs/photos.md) on photos rendered from the runs'
+*validation* images instead, and reads no test image; the defaults in
+``fashionlab.data.user_images`` are its choice.
 
     python benchmarks/photo_accuracy.py RUN [RUN ...] --data-dir DIR [--figure PNG]
     python benchmarks/photo_accuracy.py RUN [RUN ...] --data-dir DIR --choose
@@ -34,7 +35,7 @@ from fashionlab.data.photos import BACKGROUNDS, Photo, PhotoStyle, render_photo
 from fashionlab.data.user_images import Conversion, convert_picture, open_picture
 
 # Every combination is scored by --choose; the other settings keep their defaults.
-CHOICES = {"deskew": (0.0, 5.0, 10.0, 15.0), "sharpen": (0, 50, 100)}
+CHOICES = {"deskew": (0.0, 5.0, 10.0, 15.0), "flatten": (False, True)}
 
 
 def render(images: torch.Tensor, seed: int, angle: float = PhotoStyle.angle) -> list[Photo]:

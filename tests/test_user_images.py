@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from fashionlab.data.background import flatten_background
 from fashionlab.data.deskew import upright_angle
 from fashionlab.data.photos import BACKGROUNDS, PhotoStyle, render_photo
 from fashionlab.data.user_images import Conversion, convert_picture, fit_mask, load_user_image
@@ -154,3 +155,21 @@ def test_upright_angle_of_too_few_pixels_or_a_line_is_none():
     assert upright_angle(mask, 10) == 0
     mask[5, 3:15] = True
     assert upright_angle(mask, 10) == 0
+
+
+def test_a_background_that_changes_across_the_photo_is_made_flat():
+    ys, xs = np.mgrid[0:240, 0:320]
+    ramp = np.stack([200 + 40 * xs / 320, 230 - 30 * ys / 240, 215 + 0 * xs], -1)
+    photo = ramp.round().astype(np.uint8)
+    photo[60:200, 100:220] = (40, 30, 60)  # the garment, reaching no edge
+    photo[100:240, 150:170] = (40, 30, 60)  # a strap down to the bottom edge
+    flat = np.asarray(flatten_background(Image.fromarray(photo), 0.05)).astype(float)
+    background = flat.copy()
+    background[60:240, 100:220] = np.nan
+    assert np.nanmax(background, (0, 1)).max() - np.nanmin(background, (0, 1)).min() <= 6
+    assert np.abs(flat[80:180, 120:200] - (40, 30, 60)).max() <= 25  # the garment stays dark
+    # A flat background is left as it is.
+    plain = photo.copy()
+    plain[:, :100] = plain[:, 220:] = plain[:60] = plain[200:, :150] = plain[200:, 170:] = 220
+    plain = Image.fromarray(plain)
+    assert flatten_background(plain, 0.05) is plain

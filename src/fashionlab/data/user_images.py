@@ -6,6 +6,8 @@ resize the longest edge to 28, sharpen, extend the shorter edge to 28 centred, n
 the intensities, convert to 8-bit grey. ``convert_picture`` follows it, with what a
 photo that is not on pure white needs besides:
 
+* a background that changes across the picture (a gradient, uneven light) is made flat
+  (``fashionlab.data.background``);
 * the background colour is the median of the picture's outer pixels rather than one
   corner's, and the trimming looks at a median-filtered copy, so a light gradient,
   noise or JPEG speckles around the garment are trimmed too;
@@ -34,12 +36,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
+from fashionlab.data.background import DETECT_SIDE, flatten_background
 from fashionlab.data.deskew import upright_angle
 from fashionlab.errors import FashionlabError
 
 MAX_PIXELS = 64_000_000  # larger pictures (8000x8000) are refused before they are decoded
 SIDE = 28
-DETECT_SIDE = 160  # the background and the garment's box are found on a copy this small
 TURN_SIDE = 8 * SIDE  # a part of a picture is turned upright at most this large
 PEAK_PERCENTILE = 99.5  # the garment's "brightest" level, robust to a few speckles
 # What a folder given to ``fashionlab predict`` contributes: its files with these suffixes.
@@ -60,6 +62,8 @@ class Conversion:
     sharpen: int = 50  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
     # radius and sigma 1.0); 0 = no sharpening
     stretch: bool = True  # the garment's brightest pixel -> 255, as in the dataset's images
+    flatten: bool = True  # a background that changes across the photo (a gradient,
+    # uneven light) made flat first (``fashionlab.data.background``)
     deskew: float = 10.0  # the largest turn (degrees) undone to bring a garment upright;
     # 0 = none
 
@@ -153,6 +157,8 @@ def convert_picture(picture: Image.Image, conversion: Conversion = Conversion(),
     if darkest == lightest:
         raise FashionlabError(f"{name} shows nothing: every pixel has the same grey level "
                               f"(a blank or fully transparent picture)")
+    if conversion.flatten:
+        rgb = flatten_background(rgb, conversion.trim_distance)
     background, box, mask = _garment_box(rgb, conversion.trim_distance, name)
     region, angle = (0.0, 0.0, 1.0, 1.0), upright_angle(mask, conversion.deskew)
     if angle:
