@@ -38,13 +38,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args(argv)
 
+    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    start = time.perf_counter()
     from gradio_client import Client, handle_file
 
     from fashionlab.app.page import serve
     from fashionlab.data import load_fashion_mnist
     from fashionlab.data.photos import render_photo
 
-    print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"imports (gradio, torch, scikit-learn...) took {time.perf_counter() - start:.2f} s")
     start = time.perf_counter()
     server = serve(args.runs, block=False)
     print(f"app started in {time.perf_counter() - start:.2f} s (imports not counted) on "

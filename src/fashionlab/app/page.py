@@ -33,6 +33,7 @@ from fashionlab.app.actions import (
 )
 from fashionlab.data import CLASS_NAMES
 from fashionlab.errors import FashionlabError
+from fashionlab.impute import IMPUTERS  # scikit-learn: seconds, at import rather than start
 
 MAX_UPLOAD = "20mb"  # the largest file the server accepts
 BAR_COLOURS = {"true class": "#1f77b4", "top class": "#1f77b4", "predicted": "#d62728",
@@ -157,8 +158,6 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                    [dropdowns["inpaint"], editor], filled, api_name="fill")
 
         with gr.Tab("Impute", id="impute"):
-            from fashionlab.impute.base import IMPUTERS
-
             with gr.Row():
                 with gr.Column():
                     table = gr.File(file_types=[".csv"], type="filepath", label="CSV file",
