@@ -1,8 +1,11 @@
 """Latency of the web app's Classify tab, through its API as a browser's requests reach it.
 
 Starts ``fashionlab app`` over ``--runs`` (start time printed, imports not counted),
-renders a few shop-style photos, then with ``gradio_client`` (one upload and one classify
-request per photo, output files not downloaded):
+renders a few shop-style photos, then sends, per photo, one upload and one classify
+request, as the page's "Use via API" shows them (``--client http``: ``POST .../upload``,
+``POST .../call/classify``, then the answer read from ``GET .../call/classify/EVENT``,
+over one kept-alive connection per client, output files not downloaded) or through
+``gradio_client`` (``--client gradio``, whose own waiting adds to each request):
 
 1. ``--sequential`` requests one after the other: p50, p95 and max;
 2. ``--concurrent`` requests from ``--clients`` clients at once: errors, p50, p95, and
@@ -14,6 +17,7 @@ request per photo, output files not downloaded):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -21,11 +25,57 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q))
+
+
+class HttpClient:
+    """Classify requests over the app's HTTP API (module docstring), one connection."""
+
+    def __init__(self, url: str, run: str):
+        self.http = httpx.Client(base_url=url.rstrip("/") + "/gradio_api", timeout=60)
+        self.run = run
+
+    def predict(self, photo: Path) -> list:
+        with open(photo, "rb") as file:
+            reply = self.http.post("/upload", files={"files": (photo.name, file)})
+        reply.raise_for_status()
+        uploaded = {"path": reply.json()[0], "meta": {"_type": "gradio.FileData"}}
+        reply = self.http.post("/call/classify", json={"data": [self.run, uploaded, ""]})
+        reply.raise_for_status()
+        event, answer = None, None
+        with self.http.stream("GET", f"/call/classify/{reply.json()['event_id']}") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("event:"):
+                    event = line.partition(":")[2].strip()
+                elif line.startswith("data:") and event in ("complete", "error"):
+                    answer = line.partition(":")[2].strip()
+                    break
+        if event != "complete":
+            raise RuntimeError(f"the app answered {event}: {answer}")
+        return json.loads(answer)
+
+
+class GradioClient:
+    """Classify requests through ``gradio_client``."""
+
+    def __init__(self, url: str, run: str):
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False, download_files=False)
+        self.run = run
+
+    def predict(self, photo: Path) -> list:
+        from gradio_client import handle_file
+
+        return self.client.predict(self.run, handle_file(photo), "", api_name="/classify")
+
+
+CLIENTS = {"http": HttpClient, "gradio": GradioClient}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -36,12 +86,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sequential", type=int, default=100)
     parser.add_argument("--concurrent", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--client", choices=CLIENTS, default="http",
+                        help="how requests are sent (module docstring)")
     args = parser.parse_args(argv)
 
     print(f"load average at the start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     start = time.perf_counter()
-    from gradio_client import Client, handle_file
-
     from fashionlab.app.page import serve
     from fashionlab.data import load_fashion_mnist
     from fashionlab.data.photos import render_photo
@@ -64,33 +114,36 @@ def main(argv: list[str] | None = None) -> dict:
 
         def classify(client, i: int) -> float:
             began = time.perf_counter()
-            client.predict(args.run, handle_file(photos[i % len(photos)]), "",
-                           api_name="/classify")
+            client.predict(photos[i % len(photos)])
             return time.perf_counter() - began
 
         try:
-            client = Client(server.url, verbose=False, download_files=False)
+            client = CLIENTS[args.client](server.url, args.run)
             for i in range(5):  # warm-up: the model is loaded on the first request
                 classify(client, i)
             times = [classify(client, i) for i in range(args.sequential)]
             seq = results["sequential"] = {"p50": statistics.median(times),
                                            "p95": percentile(times, 95), "max": max(times)}
-            print(f"{args.sequential} sequential requests: p50 {1000 * seq['p50']:.0f} ms, "
+            print(f"{args.client} client; {args.sequential} sequential requests: "
+                  f"p50 {1000 * seq['p50']:.0f} ms, "
                   f"p95 {1000 * seq['p95']:.0f} ms, max {1000 * seq['max']:.0f} ms")
-            clients = [Client(server.url, verbose=False, download_files=False)
-                       for _ in range(args.clients)]
+            clients = [CLIENTS[args.client](server.url, args.run) for _ in range(args.clients)]
             errors: list[str] = []
 
-            def one(i: int) -> float | None:
-                try:
-                    return classify(clients[i % args.clients], i)
-                except Exception as exc:  # counted and reported: the benchmark's point
-                    errors.append(f"{type(exc).__name__}: {exc}")
-                    return None
+            def client_requests(k: int) -> list[float]:
+                """Client ``k`` sends its share of the requests one after the other."""
+                times = []
+                for i in range(k, args.concurrent, args.clients):
+                    try:
+                        times.append(classify(clients[k], i))
+                    except Exception as exc:  # counted and reported: the benchmark's point
+                        errors.append(f"{type(exc).__name__}: {exc}")
+                return times
 
             began = time.perf_counter()
             with ThreadPoolExecutor(args.clients) as pool:
-                done = [t for t in pool.map(one, range(args.concurrent)) if t is not None]
+                done = [t for times in pool.map(client_requests, range(args.clients))
+                        for t in times]
             wall = time.perf_counter() - began
             results["concurrent"] = {"errors": len(errors), "p50": statistics.median(done),
                                      "p95": percentile(done, 95), "per_second":
