@@ -4,7 +4,9 @@ Starts ``fashionlab app`` over ``--runs`` (start time printed, imports not count
 renders a few shop-style photos, then sends, per photo, one upload and one classify
 request, as the page's "Use via API" shows them (``--client http``: ``POST .../upload``,
 ``POST .../call/classify``, then the answer read from ``GET .../call/classify/EVENT``,
-over one kept-alive connection per client, output files not downloaded) or through
+over one kept-alive connection and one session per client, as a browser tab keeps them
+(Gradio builds each new session's state of the page's 50-odd components: tens of ms);
+output files not downloaded) or through
 ``gradio_client`` (``--client gradio``, whose own waiting adds to each request):
 
 1. ``--sequential`` requests one after the other: p50, p95 and max;
@@ -22,6 +24,7 @@ import os
 import statistics
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,13 +42,15 @@ class HttpClient:
     def __init__(self, url: str, run: str):
         self.http = httpx.Client(base_url=url.rstrip("/") + "/gradio_api", timeout=60)
         self.run = run
+        self.session = uuid.uuid4().hex  # one page, one session
 
     def predict(self, photo: Path) -> list:
         with open(photo, "rb") as file:
             reply = self.http.post("/upload", files={"files": (photo.name, file)})
         reply.raise_for_status()
         uploaded = {"path": reply.json()[0], "meta": {"_type": "gradio.FileData"}}
-        reply = self.http.post("/call/classify", json={"data": [self.run, uploaded, ""]})
+        reply = self.http.post("/call/classify", json={"data": [self.run, uploaded, ""],
+                                                            "session_hash": self.session})
         reply.raise_for_status()
         event, answer = None, None
         with self.http.stream("GET", f"/call/classify/{reply.json()['event_id']}") as stream:
