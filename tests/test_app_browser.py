@@ -2,10 +2,13 @@
 photo and read the predicted class, ask for a class and see a grid, upload a CSV and
 download the filled file.
 
-With FASHIONLAB_SCREENSHOTS=FOLDER it saves a screenshot of each tab there (the README's
-come from ``FASHIONLAB_SCREENSHOTS=docs/images FASHIONLAB_APP_RUNS=runs pytest -m browser
-tests/test_app_browser.py``); FASHIONLAB_APP_RUNS serves those runs instead of the tiny
-untrained ones made here.
+With FASHIONLAB_SCREENSHOTS=FOLDER it saves a screenshot of each tab there.
+FASHIONLAB_APP_RUNS=DIR serves the runs there (those ``fashionlab demo`` makes: a
+classifier, a conditional GAN, an inpainting run) instead of the tiny untrained ones made
+here, and shows the page a photo of a real test image, so that the screenshots show real
+answers. The README's come from ``fashionlab demo --only mlp cgan inpaint --out DIR``,
+then ``FASHIONLAB_SCREENSHOTS=docs/images FASHIONLAB_APP_RUNS=DIR pytest -m browser
+tests/test_app_browser.py`` (docs/app.md).
 """
 
 from __future__ import annotations
@@ -43,6 +46,18 @@ def runs_folder(tmp_path: Path) -> Path:
     return runs
 
 
+def garment(request) -> tuple[np.ndarray, str]:
+    """The garment photographed for the page, and its true class: the first test image (an
+    ankle boot) with real runs, a trouser-like block (its longest edge the full height)
+    with the untrained ones."""
+    if os.environ.get("FASHIONLAB_APP_RUNS"):
+        fashion = request.getfixturevalue("fashion")
+        return fashion.test_images[0].numpy(), CLASS_NAMES[int(fashion.test_labels[0])]
+    block = np.zeros((28, 28), dtype=np.uint8)
+    block[:, 8:20] = 210
+    return block, "Trouser"
+
+
 def shot(page, name: str) -> None:
     folder = os.environ.get("FASHIONLAB_SCREENSHOTS")
     if folder:
@@ -69,21 +84,25 @@ def page(tmp_path):
             server.close()
 
 
-def test_the_page_classifies_generates_and_imputes(page, tmp_path):
-    garment = np.zeros((28, 28), dtype=np.uint8)
-    garment[:, 8:20] = 210  # a trouser-like block, its longest edge the full height
-    photo = render_photo(garment, np.random.default_rng(0), PhotoStyle(backgrounds=("white",)))
+def test_the_page_classifies_generates_and_imputes(page, tmp_path, request):
+    image, truth = garment(request)
+    photo = render_photo(image, np.random.default_rng(0), PhotoStyle(backgrounds=("white",)))
     picture = tmp_path / f"photo{photo.suffix}"
     picture.write_bytes(photo.data)
 
-    # Classify: upload a photo, read the predicted class
+    # Classify: give the true class, upload a photo, read the predicted class
     page.get_by_role("tab", name="Classify").click()
+    page.get_by_label("true class (optional: colours the answer)").click()
+    page.get_by_role("option", name=truth, exact=True).click()
     page.locator("#photo input[type=file]").set_input_files(str(picture))
     page.get_by_role("button", name="Classify the photo").click()
     verdict = page.locator("#verdict p")
     verdict.wait_for()
-    predicted = verdict.inner_text().rsplit(" ", 1)[0]
-    assert predicted in CLASS_NAMES
+    answer, _, given = verdict.inner_text().partition(" (")  # "Sneaker 87% (Ankle boot)"
+    predicted = answer.rsplit(" ", 1)[0]
+    assert predicted in CLASS_NAMES and given == f"{truth})"
+    colour = verdict.evaluate("p => p.style.color")
+    assert colour == ("blue" if predicted == truth else "red")
     page.wait_for_timeout(1000)  # the bar chart draws itself
     shot(page, "classify")
 

@@ -109,9 +109,11 @@ def build_page(runs: Runs, folder: Path) -> gr.Blocks:
                                         interactive=False, format="png")
                         top3 = gr.Label(num_top_classes=3, label="top 3")
                     verdict = gr.HTML(elem_id="verdict")
+                    # No legend: the colours are the answer's (blue right, red wrong).
                     bars = gr.BarPlot(x="class", y="probability", color="bar",
-                                      color_map=BAR_COLOURS, y_lim=[0, 1], sort=list(CLASS_NAMES),
-                                      x_label_angle=-40, label="probabilities", height=260)
+                                      color_map=BAR_COLOURS, colors_in_legend=[], y_lim=[0, 1],
+                                      sort=list(CLASS_NAMES), x_label_angle=-40,
+                                      label="probabilities", height=260)
         answer = [seen, verdict, bars, top3]
         classify_photo.click(_in_page(functools.partial(_classify, runs), folder),
                              [dropdowns["classifier"], photo, truth], answer,
