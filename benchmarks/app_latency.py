@@ -11,7 +11,9 @@ output files not downloaded) or through
 
 1. ``--sequential`` requests one after the other: p50, p95 and max;
 2. ``--concurrent`` requests from ``--clients`` clients at once: errors, p50, p95, and
-   requests per second.
+   requests per second;
+3. where a request's time goes outside Gradio: the same photos read and converted, the
+   model, and the answer made for the page, in this process (medians).
 
     python benchmarks/app_latency.py --runs DIR --run NAME --data-dir DIR
 """
@@ -81,6 +83,28 @@ class GradioClient:
 
 
 CLIENTS = {"http": HttpClient, "gradio": GradioClient}
+
+
+def handler_parts(runs: str, run: str, photos: list[Path]) -> dict[str, float]:
+    """Median seconds of the Classify handler's parts on ``photos`` (three rounds)."""
+    from fashionlab.app.actions import Classified, Runs
+    from fashionlab.app.page import _answer
+    from fashionlab.data.user_images import read_user_picture
+
+    classifier = Runs(runs).load("classifier", run)
+    parts: dict[str, list[float]] = {"read and convert": [], "model": [], "answer": []}
+    for photo in photos * 3:
+        began = time.perf_counter()
+        picture = read_user_picture(photo)
+        read = time.perf_counter()
+        probabilities = classifier.predict_proba(picture.image[None])[0].numpy()
+        modelled = time.perf_counter()
+        _answer(Classified(picture.image.numpy(), probabilities, 0))
+        answered = time.perf_counter()
+        for part, seconds in zip(parts, (read - began, modelled - read, answered - modelled),
+                                 strict=True):
+            parts[part].append(seconds)
+    return {part: statistics.median(times) for part, times in parts.items()}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -159,6 +183,9 @@ def main(argv: list[str] | None = None) -> dict:
                   f"{results['concurrent']['per_second']:.1f} requests/s")
             for error in errors[:5]:
                 print(f"  {error}")
+            results["parts"] = handler_parts(args.runs, args.run, photos)
+            print("outside Gradio, medians: " + ", ".join(
+                f"{part} {1000 * seconds:.1f} ms" for part, seconds in results["parts"].items()))
         finally:
             server.close()
     print(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
