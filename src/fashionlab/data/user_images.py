@@ -6,8 +6,8 @@ resize the longest edge to 28, sharpen, extend the shorter edge to 28 centred, n
 the intensities, convert to 8-bit grey. ``convert_picture`` follows it, with what a
 photo that is not on pure white needs besides:
 
-* a background that changes across the picture (a gradient, uneven light) is made flat
-  (``fashionlab.data.background``);
+* with ``Conversion(flatten=True)``, a background that changes across the picture (a
+  gradient, uneven light) is made flat first (``fashionlab.data.background``);
 * the background colour is the median of the picture's outer pixels rather than one
   corner's, and the trimming looks at a median-filtered copy, so a light gradient,
   noise or JPEG speckles around the garment are trimmed too;
@@ -62,9 +62,10 @@ class Conversion:
     sharpen: int = 50  # UnsharpMask strength in percent, radius 1 (the dataset's Gaussian of
     # radius and sigma 1.0); 0 = no sharpening
     stretch: bool = True  # the garment's brightest pixel -> 255, as in the dataset's images
-    flatten: bool = True  # a background that changes across the photo (a gradient,
-    # uneven light) made flat first (``fashionlab.data.background``)
-    deskew: float = 10.0  # the largest turn (degrees) undone to bring a garment upright;
+    flatten: bool = False  # a background that changes across the photo (a gradient,
+    # uneven light) made flat first (``fashionlab.data.background``); it did not help on
+    # the validation photos (docs/photos.md)
+    deskew: float = 5.0  # the largest turn (degrees) undone to bring a garment upright;
     # 0 = none
 
     def __post_init__(self) -> None:
