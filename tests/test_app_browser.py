@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import make_classifier_run, make_gan_run, make_inpaint_run
 from fashionlab.data import CLASS_NAMES
@@ -118,11 +119,15 @@ def test_the_page_classifies_generates_and_imputes(page, tmp_path, request):
     assert size[0] > 500 and size[1] > 300  # 32 images, 8 a row, 3x
     shot(page, "generate")
 
-    # Fill: upload a picture into the editor, paint a stroke across it, fill
+    # Fill: upload a picture of the garment in the middle, paint a stroke across it, fill
+    centred = Image.new("RGB", (280, 280), (245, 245, 245))
+    coverage = Image.fromarray(image).resize((224, 224), Image.Resampling.BICUBIC)
+    centred.paste((40, 40, 60), (28, 28), coverage)
+    centred.save(tmp_path / "centred.png")
     page.get_by_role("tab", name="Fill").click()
     with page.expect_file_chooser() as chooser:
         page.locator("#fill-editor").get_by_text("Upload an image").click()
-    chooser.value.set_files(str(picture))
+    chooser.value.set_files(str(tmp_path / "centred.png"))
     canvas = page.locator("#fill-editor canvas").first
     canvas.wait_for()
     page.wait_for_timeout(1000)
