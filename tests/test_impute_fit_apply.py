@@ -182,8 +182,16 @@ def test_a_time_series_method_refuses_rows_out_of_time_order(tmp_path, capsys, f
     check_error(capsys, tmp_path, ["impute", "fit", path, "--method", "interpolate", "--out",
                                    tmp_path / "model"], message)
     assert not (tmp_path / "model" / "model.json").exists()
-    check_error(capsys, tmp_path, ["impute", "apply", bad(tmp_path), path, "--out",
+    model = bad(tmp_path)
+    check_error(capsys, tmp_path, ["impute", "apply", model, path, "--out",
                                    tmp_path / "out.csv"], message)
+    check_error(capsys, tmp_path, ["impute", "apply", model, path, "--out",
+                                   tmp_path / "out.csv", "--chunk-rows", "2"], message)
+    for method in ("interpolate", "window-gain"):  # the one-shot command too
+        check_error(capsys, tmp_path, ["impute", path, "--method", method, "--out",
+                                       tmp_path / "out.csv"], message)
+    assert main(["impute", str(path), "--method", "mean", "--out",  # row-wise: no clock needed
+                 str(tmp_path / "mean.csv")]) == 0
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -222,7 +230,8 @@ def test_a_fitted_value_without_a_pickle_free_form_is_refused_when_saved(tmp_pat
 def test_every_saved_method_refuses_a_damaged_or_foreign_folder(tmp_path, capsys, method):
     save_imputer(fitted(method), tmp_path / "model", ["a_pm", "a_t", "b_pm", "b_t"])
     new = write(tmp_path / "new.csv", series(24))
-    model_json, arrays = tmp_path / "model" / "model.json", tmp_path / "model" / "arrays.safetensors"
+    model_json, arrays = (tmp_path / "model" / name for name in ("model.json",
+                                                                   "arrays.safetensors"))
     good_json, good_arrays = model_json.read_text(), arrays.read_bytes()
     damages = {
         "one byte of the arrays": lambda: arrays.write_bytes(

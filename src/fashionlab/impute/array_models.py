@@ -11,7 +11,10 @@ which compute exactly what scikit-learn computes from those arrays:
   predictions are summed in order and divided by their count, as ``ForestRegressor`` does;
 * :class:`ArrayLinear`: a linear regressor (``coef_``, ``intercept_``);
 * :class:`ArrayIterative`: ``IterativeImputer.transform`` replayed (initial fill with the
-  column statistics, then every round's regressor in its order, clipped to the bounds).
+  column statistics, then every round's regressor in its order, clipped to the bounds);
+  one difference: scikit-learn fills an input whose every cell is missing with the column
+  statistics alone, this runs the rounds on it too, so that a row is filled the same
+  whatever rows come with it (a chunk of empty rows, in ``impute apply``).
 """
 
 from __future__ import annotations
@@ -183,7 +186,9 @@ class ArrayIterative:
         X = np.asarray(X, dtype=np.float64, order="F")  # its layout, so sums match bit for bit
         missing = np.isnan(X)
         filled = np.asfortranarray(np.where(missing, self.statistics, X))
-        if self.rounds == 0 or missing.all():
+        # scikit-learn also stops here when every cell of X is missing; not done here, so
+        # that a row's fill never depends on the other rows given with it (apply in chunks)
+        if self.rounds == 0:
             return filled
         for column, others, model in self.steps:
             rows = missing[:, column]
