@@ -95,3 +95,25 @@ def test_a_bad_cell_in_a_late_chunk_is_an_error_and_no_output(tmp_path, capsys):
     assert code == 2 and "holds text 'n/d' in data row 46" in err, err
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.csv").exists() and list(tmp_path.glob(".out.csv*")) == []
+    code = main(["impute", "apply", str(tmp_path / "model"), str(tmp_path / "new.csv"),
+                 "--out", str(tmp_path / "out.csv"), "--chunk-rows", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: --chunk-rows must be a positive number of rows, got 0\n"
+    assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize("text", [
+    # semicolons, decimal commas, Windows line ends, a byte order mark, R's quotes
+    '\ufeff"when";"x";"y"\r\n"d1";1,5;2\r\n"d2";;3\r\n\r\n"d3";2,25;\r\n"d4";3;4\r\n',
+    "x\n1\n\n2.5\n\n\n",  # one column: a blank line inside is an empty cell, at the end not
+])
+def test_chunks_keep_the_files_own_format(tmp_path, text):
+    new = tmp_path / "new.csv"
+    new.write_bytes(text.encode())
+    table = read_table(new)
+    imputer = make_imputer("interpolate", {}, 0).fit(table.values)
+    save_imputer(imputer, tmp_path / "model", [table.header[j] for j in table.numeric])
+    write_table(table, imputer.transform(table.values), tmp_path / "whole.csv", flags=False)
+    assert main(["impute", "apply", str(tmp_path / "model"), str(new), "--out",
+                 str(tmp_path / "out.csv"), "--chunk-rows", "1"]) == 0
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
