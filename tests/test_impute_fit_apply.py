@@ -160,6 +160,13 @@ def test_apply_with_a_model_fitted_on_other_columns_is_refused(tmp_path, capsys)
     other = write(tmp_path / "other.csv", series(24).drop(columns=["b_t"]))
     check_error(capsys, tmp_path, ["impute", "apply", model, other, "--out",
                                    tmp_path / "out.csv"], "it lacks 'b_t'")
+    extra = series(24)
+    extra["c_pm"] = 1.0
+    check_error(capsys, tmp_path, ["impute", "apply", model, write(tmp_path / "extra.csv", extra),
+                                   "--out", tmp_path / "out.csv"], "it has 'c_pm' the model")
+    swapped = write(tmp_path / "swapped.csv", series(24)[["time", "a_t", "a_pm", "b_pm", "b_t"]])
+    check_error(capsys, tmp_path, ["impute", "apply", model, swapped, "--out",
+                                   tmp_path / "out.csv"], "they are in another order")
     units = series(24)
     units["a_t"] *= 1000  # kelvin to millikelvin
     path = write(tmp_path / "units.csv", units)
