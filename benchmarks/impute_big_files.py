@@ -26,8 +26,11 @@ import pandas as pd
 from fashionlab.data.air_quality import find_air_quality_dir
 
 VARIABLES = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEWP", "RAIN", "WSPM"]
-METHODS = {"mice": ["--param", "max_iter=3"],  # row-wise
-           "interpolate": ["--param", "window=24"]}  # windowed
+METHODS = {  # name: (method, its parameters)
+    "mice": ("mice", ["--param", "max_iter=3"]),  # row-wise
+    "interpolate, window 24": ("interpolate", ["--param", "window=24"]),  # windowed
+    "interpolate, one series": ("interpolate", []),  # window=None: carried to each observation
+}
 
 
 def station(folder: Path, name: str = "Aotizhongxin") -> pd.DataFrame:
@@ -69,6 +72,10 @@ def timed(command: list[str]) -> dict:
     return {"seconds": hours * 3600 + minutes * 60 + seconds, "rss_mib": rss / 1024}
 
 
+def slug(name: str) -> str:
+    return re.sub(r"\W+", "_", name)
+
+
 def load() -> str:
     """The load average over 1, 5 and 15 minutes (``/proc/loadavg``)."""
     return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -85,8 +92,8 @@ def main() -> None:
     cli = [sys.executable, "-m", "fashionlab.cli"]
     history = args.work / "history.csv"
     write_big(source, len(source), history)
-    for method, params in METHODS.items():
-        model = args.work / f"model_{method}"
+    for name, (method, params) in METHODS.items():
+        model = args.work / f"model_{slug(name)}"
         if not (model / "model.json").exists():
             subprocess.run([*cli, "impute", "fit", str(history), "--method", method, "--out",
                             str(model), *params], check=True)
@@ -96,11 +103,11 @@ def main() -> None:
         path = args.work / f"big_{rows}.csv"
         if not path.exists():
             write_big(source, rows, path)
-        for method in METHODS:
-            out = args.work / f"filled_{method}_{rows}.csv"
-            got = timed([*cli, "impute", "apply", str(args.work / f"model_{method}"), str(path),
+        for name in METHODS:
+            out = args.work / f"filled_{slug(name)}_{rows}.csv"
+            got = timed([*cli, "impute", "apply", str(args.work / f"model_{slug(name)}"), str(path),
                          "--out", str(out), "--force", "--chunk-rows", str(args.chunk_rows)])
-            print(f"| {rows:,} | {os.path.getsize(path) / 2**20:.1f} | {method} | "
+            print(f"| {rows:,} | {os.path.getsize(path) / 2**20:.1f} | {name} | "
                   f"{got['seconds']:.1f} | {got['rss_mib']:.0f} |", flush=True)
             out.unlink()
     print(f"load average after: {load()}")

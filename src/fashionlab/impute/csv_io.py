@@ -180,10 +180,18 @@ def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray
 def parse_numbers(cells: list[str]) -> tuple[np.ndarray, int, list[int]]:
     """(floats, NaN where a cell is empty or text; how many cells are not empty; indexes of
     the cells that are text)."""
-    values = np.full(len(cells), np.nan)
+    values = [np.nan] * len(cells)
     bad: list[int] = []
     filled = 0
     for i, cell in enumerate(cells):
+        try:  # most cells are plain numbers: float() alone, then the checks of _number
+            value = float(cell)
+        except ValueError:
+            value = None
+        if value is not None and value == value and cell.isascii() and "_" not in cell:
+            values[i] = value
+            filled += 1
+            continue
         cell = cell.strip()
         if cell.lower() in MISSING_MARKERS:
             continue
@@ -193,7 +201,7 @@ def parse_numbers(cells: list[str]) -> tuple[np.ndarray, int, list[int]]:
             bad.append(i)
         else:
             values[i] = value
-    return values, filled, bad
+    return np.array(values, dtype=np.float64), filled, bad
 
 
 def check_numbers(path: Path, label: str, cells: list[str], values: np.ndarray,
@@ -308,7 +316,11 @@ def row_lines(table: Table, filled: np.ndarray, flagged: list[int]) -> list[str]
 def _csv_line(cells: list[str], quote: list[bool], delimiter: str) -> str:
     """One CSV line: a cell in quotes where ``quote`` says so or where it must be (it holds
     the delimiter, a quote or a line break; quotes inside are doubled)."""
+    special = _SPECIAL.get(delimiter) or _SPECIAL.setdefault(
+        delimiter, re.compile('[\n\r"' + re.escape(delimiter) + "]"))
     return delimiter.join(
-        '"' + cell.replace('"', '""') + '"'
-        if wanted or any(c in cell for c in (delimiter, '"', "\n", "\r")) else cell
+        '"' + cell.replace('"', '""') + '"' if wanted or special.search(cell) else cell
         for cell, wanted in zip(cells, quote, strict=True))
+
+
+_SPECIAL: dict[str, re.Pattern] = {}  # per delimiter: the characters that need quotes
