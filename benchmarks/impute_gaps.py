@@ -24,7 +24,8 @@ The PyPOTS peers (SAITS, BRITS, USGAN) run in their own environment
 when that python or that file is missing.
 
 Intervals: ``--samples K`` draws of the window GAN; per bucket, the coverage of the
-calibrated 90% interval on the hidden cells, and the CRPS of the normal with the
+calibrated 90% interval (per gap class and variable, on the
+fit period's hidden cells) on the hidden cells, and the CRPS of the normal with the
 interval's width (sigma = half-width / 1.645) against a reference normal centred on the
 same median fill with the standard deviation of the validation residuals of that bucket.
 
@@ -52,6 +53,7 @@ from fashionlab.impute.base import make_imputer
 from fashionlab.impute.intervals import (
     BUCKETS,
     CLASSES,
+    by_variable,
     calibrate_by_gap,
     draw_fills,
     gap_classes,
@@ -75,6 +77,7 @@ TABULAR = {
 }
 TABULAR_ROWS = 4000  # rows of the fit period the tabular methods are fitted on (random)
 PEERS = ("saits", "brits", "usgan")
+N_VARIABLES = 11  # per station: the intervals are calibrated per gap class and variable
 
 
 def split_masks(truth, name, columns, seed, path: Path):
@@ -136,11 +139,15 @@ def learned_methods(args) -> dict[str, tuple[str, dict, bool]]:
         "missforest": ("missforest", {**TABULAR["missforest"], "random_state": args.seed},
                        True),
         "gain": ("gain", {**TABULAR["gain"], "random_state": args.seed}, True),
-        "window-gain (first cut)": ("window-gain", {**FIRST_CUT_GAN, **gan}, False),
-        "window-gain": ("window-gain", {**GAP_GAN, **gan, **json.loads(args.gan_params)},
-                        False),
+        "window-gain-first-cut": ("window-gain", {**FIRST_CUT_GAN, **gan}, False),
     }
-    return {k: v for k, v in table.items() if k in args.methods}
+    chosen = {k: v for k, v in table.items() if k in args.methods}
+    if "window-gain" in args.methods:
+        grid = json.loads(args.gan_params)
+        for i, extra in enumerate(grid if isinstance(grid, list) else [grid]):
+            label = "window-gain" + (f" {json.dumps(extra)}" if i else "")
+            chosen[label] = ("window-gain", {**GAP_GAN, **gan, **extra}, False)
+    return chosen
 
 
 def run_peers(args, fit, periods, results, cpu) -> None:
@@ -175,19 +182,23 @@ def run_peers(args, fit, periods, results, cpu) -> None:
 def interval_rows(imputer, fit_given, fit, fit_hidden, periods, groups, args) -> dict:
     """Calibrate on the fit period's hidden cells, then per bucket of each period: the
     draws' raw coverage, the calibrated coverage, CRPS and the Gaussian reference's CRPS."""
+    def classes(given):
+        return by_variable(gap_classes(np.isnan(given), groups), N_VARIABLES)
+
     draws = draw_fills(imputer, fit_given, args.samples, args.seed)
-    calibration = calibrate_by_gap(draws, fit, fit_hidden,
-                                   gap_classes(np.isnan(fit_given), groups))
+    calibration = calibrate_by_gap(draws, fit, fit_hidden, classes(fit_given),
+                                   n_classes=len(CLASSES) * N_VARIABLES)
     del draws
-    print(f"  calibration: {dict(zip(CLASSES, calibration.cells.tolist(), strict=True))} "
-          f"cells; raw coverage {calibration.raw_coverage:.3f}; stretch "
-          + ", ".join(f"{c} x{s:.3g}" for c, s in zip(CLASSES, calibration.scale, strict=True)))
+    scale = calibration.scale.reshape(len(CLASSES), N_VARIABLES)
+    print(f"  calibration: {calibration.cells.sum():,} cells in {len(CLASSES)} gap classes x "
+          f"{N_VARIABLES} variables; raw coverage {calibration.raw_coverage:.3f}; stretch "
+          + ", ".join(f"{c} x{s.min():.3g}-{s.max():.3g}" for c, s in zip(
+              CLASSES, scale, strict=True)))
     fills, reference = {}, {}
     for name, p in periods.items():
         draws = draw_fills(imputer, p.given, args.samples, args.seed + 1)
         q05, q95 = np.quantile(draws, [0.05, 0.95], axis=0)
-        fills[name] = (*gap_interval(draws, gap_classes(np.isnan(p.given), groups),
-                                     calibration), q05, q95)
+        fills[name] = (*gap_interval(draws, classes(p.given), calibration), q05, q95)
     median = fills["val"][0]
     for bucket, sel in periods["val"].selections():  # the reference: val residuals' spread
         reference[bucket] = float(np.std(median[sel] - periods["val"].truth[sel]))
@@ -217,8 +228,9 @@ def main() -> None:
                         help="CPU seconds per learned method")
     parser.add_argument("--methods", nargs="+", default=[
         "interpolate", "nearest-station", "mice", "missforest", "gain",
-        "window-gain (first cut)", "window-gain", *PEERS])
-    parser.add_argument("--gan-params", default="{}", help="JSON overrides of GAP_GAN")
+        "window-gain-first-cut", "window-gain", *PEERS])
+    parser.add_argument("--gan-params", default="{}", help="JSON overrides of GAP_GAN, or a "
+                        "list of them (--split val: one row each; intervals for the first)")
     parser.add_argument("--samples", type=int, default=10, help="window-GAN draws (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--masks", type=Path, default=None, help="masks .npz (default: "

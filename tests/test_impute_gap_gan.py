@@ -8,6 +8,7 @@ import pytest
 from fashionlab.impute.intervals import (
     CLASSES,
     OUTAGE,
+    by_variable,
     calibrate_by_gap,
     gap_classes,
     gap_interval,
@@ -113,6 +114,8 @@ def test_gap_classes_know_lengths_and_outages():
     assert classes[10, 0] == CLASSES.index("1 h") and classes[22, 1] == CLASSES.index("2-6 h")
     assert classes[40, 0] == CLASSES.index("25-72 h")
     assert (classes[15:95, 2:4] == OUTAGE).all() and classes[0, 0] == -1
+    split = by_variable(classes, 2)  # station-major: column 1 is variable 1
+    assert split[22, 1] == CLASSES.index("2-6 h") * 2 + 1 and split[0, 0] == -1
 
 
 def test_coverage_is_calibrated_per_gap_class():

@@ -56,10 +56,20 @@ def gap_classes(missing: np.ndarray, groups: Sequence[Sequence[int]] | None = No
     return classes
 
 
+def by_variable(classes: np.ndarray, n_variables: int) -> np.ndarray:
+    """``gap_classes`` split further by variable (column index modulo ``n_variables``, for
+    station-major columns): class ``c`` of variable ``v`` becomes ``c * n_variables + v``;
+    observed cells stay -1. Errors of one kind of gap differ between variables (rain and
+    pressure are not equally hard), so each gets its own width."""
+    variable = np.arange(classes.shape[1]) % n_variables
+    return np.where(classes >= 0, classes * n_variables + variable, -1)
+
+
 @dataclass
 class GapCalibration:
-    """Per class of ``CLASSES``: the conformal quantile ``scale``, the spread floor ``tau``
-    and the number of calibration cells; ``raw_coverage``: the draws' own 5%-95%."""
+    """Per class (of ``CLASSES``, or of ``by_variable``): the conformal quantile ``scale``,
+    the spread floor ``tau`` and the number of calibration cells; ``raw_coverage``: the
+    draws' own 5%-95%."""
 
     scale: np.ndarray
     tau: np.ndarray
@@ -74,14 +84,15 @@ def _spread(draws: np.ndarray):
 
 
 def calibrate_by_gap(draws: np.ndarray, truth: np.ndarray, hidden: np.ndarray,
-                     classes: np.ndarray, level: float = LEVEL) -> GapCalibration:
+                     classes: np.ndarray, level: float = LEVEL,
+                     n_classes: int = len(CLASSES)) -> GapCalibration:
     """The per-class split-conformal quantiles from ``draws`` (samples, rows, columns) of
-    data whose ``hidden`` cells (true values in ``truth``) were hidden before filling."""
+    data whose ``hidden`` cells (true values in ``truth``) were hidden before filling;
+    ``classes`` from ``gap_classes`` (or ``by_variable``, with its ``n_classes``)."""
     median, q05, q95 = _spread(draws)
     y, med, cls = truth[hidden], median[hidden], classes[hidden]
     half = (q95[hidden] - q05[hidden]) / 2
     raw = float(np.mean((q05[hidden] <= y) & (y <= q95[hidden]))) if len(y) else float("nan")
-    n_classes = len(CLASSES)
     scale, tau, cells = np.zeros(n_classes), np.zeros(n_classes), np.zeros(n_classes, int)
 
     def quantile(score):
