@@ -152,7 +152,7 @@ def learned_methods(args) -> dict[str, tuple[str, dict, bool]]:
 
 def run_peers(args, fit, periods, results, cpu) -> None:
     """The PyPOTS peers in their own environment, through ``pypots_peers.py``."""
-    script = Path(__file__).with_name("pypots_peers.py")
+    script = Path(args.peers_script)
     peers = [m for m in args.methods if m in PEERS]
     if not peers:
         return
@@ -174,6 +174,9 @@ def run_peers(args, fit, periods, results, cpu) -> None:
             return
         with np.load(fills, allow_pickle=False) as out:
             for m in peers:
+                if f"{m}_val" not in out.files:
+                    print(f"  {m}: no fill (skipped by pypots_peers.py)")
+                    continue
                 results[m] = {name: p.score(out[f"{m}_{name}"].astype(float))
                               for name, p in periods.items()}
                 cpu[m] = float(out[f"{m}_cpu_seconds"])
@@ -236,6 +239,8 @@ def main() -> None:
     parser.add_argument("--masks", type=Path, default=None, help="masks .npz (default: "
                         "benchmarks/results/impute_gaps_masks_seed<SEED>.npz)")
     parser.add_argument("--peers-python", default="/work/venvs/pypots/bin/python")
+    parser.add_argument("--peers-script", default=str(Path(__file__).with_name(
+        "pypots_peers.py")), help="the PyPOTS peers' script (default: beside this one)")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     args = parser.parse_args()
     args.masks = args.masks or Path(f"benchmarks/results/impute_gaps_masks_seed{args.seed}.npz")
