@@ -242,7 +242,12 @@ def main() -> None:
     parser.add_argument("--peers-script", default=str(Path(__file__).with_name(
         "pypots_peers.py")), help="the PyPOTS peers' script (default: beside this one)")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
+    parser.add_argument("--merge", type=Path, nargs="+", default=None, help="print one table "
+                        "from the results JSON of runs on the same masks (methods run apart)")
     args = parser.parse_args()
+    if args.merge:
+        merge_runs(args.merge)
+        return
     args.masks = args.masks or Path(f"benchmarks/results/impute_gaps_masks_seed{args.seed}.npz")
     torch.set_num_threads(1)
     table = load_air_quality()
@@ -279,9 +284,24 @@ def main() -> None:
     out = args.out or Path(f"benchmarks/results/impute_gaps_{args.split}_budget"
                            f"{args.budget:g}.json")
     out.write_text(json.dumps({"command": shlex.join(sys.argv), "budget": args.budget,
+                               "samples": args.samples,
                                "cpu_seconds": cpu, "results": results,
                                "intervals": intervals}, indent=1))
     print(f"wrote {out}; load {Path('/proc/loadavg').read_text().split()[:3]}")
+
+
+def merge_runs(paths: list[Path]) -> None:
+    """The tables of several runs' JSON (same split, seed and masks), side by side."""
+    results, cpu, intervals, samples = {}, {}, {}, 0
+    for path in paths:
+        run = json.loads(path.read_text())
+        print(f"{path}: {run['command']}")
+        results.update(run["results"])
+        cpu.update(run["cpu_seconds"])
+        if run["intervals"]:
+            intervals, samples = run["intervals"], run.get("samples", 10)
+    periods = next(iter(results.values())).keys()
+    print_tables(results, cpu, intervals, periods, argparse.Namespace(samples=samples))
 
 
 def print_tables(results, cpu, intervals, periods, args) -> None:
