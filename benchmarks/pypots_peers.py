@@ -145,7 +145,7 @@ def run_method(method: str, train_w: np.ndarray, val_w: np.ndarray, test_w: np.n
     set_random_seed(seed)
     val_set = validation_set(val_w)
     n_steps, n_features = train_w.shape[1:]
-    # timing probe: one epoch on a quarter of the windows, then a fill of one batch
+    # timing probe: one epoch on a quarter of the windows, then a fill of PROBE_FILL windows
     probe_train = max(1, min(len(train_w), math.ceil(PROBE_FRACTION * len(train_w))))
     share = probe_train / len(train_w)
     probe_val = max(1, math.ceil(share * len(val_w)))
