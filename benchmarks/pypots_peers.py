@@ -162,6 +162,8 @@ def run_method(method: str, train_w: np.ndarray, val_w: np.ndarray, test_w: np.n
     if epochs < 1:
         return {"skipped": f"one epoch ~{epoch_cost:.0f} CPU s and the fill ~{fill_cost:.0f} "
                            f"CPU s leave no epoch within {budget:.0f} s"}
+    print(f"{method}: probe ~{epoch_cost:.1f} CPU s per epoch, fill ~{fill_cost:.1f} s: "
+          f"{epochs} epochs planned", flush=True)
     set_random_seed(seed)
     model = build_model(method, n_steps, n_features, epochs, verbose)
     model.fit({"X": train_w}, val_set)
