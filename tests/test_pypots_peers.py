@@ -75,6 +75,7 @@ def test_bad_input_gets_one_error_line_and_status_2(tmp_path, capsys):
     assert not (tmp_path / "f.npz").exists()
 
 
+@pytest.mark.slow  # about 30 s idle, and only where the benchmark's own environment exists
 @pytest.mark.skipif(not PYPOTS_PYTHON.is_file(), reason="no PyPOTS environment (see the script)")
 def test_self_test_fills_sine_waves_in_the_pypots_environment(tmp_path):
     env = {**os.environ, "HOME": str(tmp_path), "OMP_NUM_THREADS": "1"}  # PyPOTS writes ~/.pypots
