@@ -185,7 +185,8 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
         else:
             from fashionlab.impute.intervals import sample_intervals, with_interval_columns
             result.intervals = sample_intervals(result.method, config.params, table.values,
-                                                config.samples, config.seed)
+                                                config.samples, config.seed,
+                                                result.numeric_columns)
             filled, table = result.intervals.median, with_interval_columns(table, result.intervals)
         write_table(table, filled, out, config.flags, exclusive=not config.force)
     return result
@@ -304,9 +305,11 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
         )
     if result.intervals is not None:
         iv = result.intervals
+        cal = iv.calibration
         lines.append(f"90% intervals from {config.samples} draws: their own 5%-95% spread "
                      f"covered {iv.raw_coverage:.3f} of {iv.cells:,} calibration cells; "
-                     f"stretched x{iv.scale:.3g} to cover 0.9 (split conformal)")
+                     f"stretched x{cal.scale.min():.3g}-x{cal.scale.max():.3g} to cover 0.9 "
+                     "per gap length (split conformal)")
     if result.text_columns:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")
