@@ -537,9 +537,9 @@ def test_start_blend_forests_fit_on_a_sample_of_a_long_table(monkeypatch):
 def test_forest_rows_grow_with_the_cells_allowed_and_shrink_as_tables_widen():
     from fashionlab.impute.mixture_forest import FOREST_CELLS, FOREST_ROWS, forest_rows
 
-    assert [forest_rows(c) for c in (1, 16, 57, 132)] == [
-        max(FOREST_ROWS, FOREST_CELLS // c) for c in (1, 16, 57, 132)]
-    assert forest_rows(16) > forest_rows(57) >= FOREST_ROWS == forest_rows(10**6)
+    assert (FOREST_ROWS, FOREST_CELLS) == (2_000, 250_000)
+    assert [forest_rows(c) for c in (1, 11, 16, 57, 125, 132)] == [
+        250_000, 22_727, 15_625, 4_385, 2_000, 2_000]
 
 
 def test_forest_splits_draw_from_half_the_other_columns_at_most_the_cap():
