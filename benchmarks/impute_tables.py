@@ -383,7 +383,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from fashionlab.data.air_quality import load_air_quality
 from fashionlab.data.fashion_mnist import load_fashion_mnist
-from fashionlab.impute import GainImputer, hide_completely_at_random, make_imputer
+from fashionlab.impute import GainImputer, hide_completely_at_random, make_imputer, mixture_forest
 from fashionlab.impute.masking import minmax_errors
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -559,6 +559,9 @@ def main() -> None:
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help="baselines to score beside GAIN (the gain/mf ratio needs "
                              "missforest; mice and missforest are slow on wide tables)")
+    parser.add_argument("--forest-cells", type=int, default=mixture_forest.FOREST_CELLS,
+                        help="mixture_forest.FOREST_CELLS for this run (0: each fold's forests "
+                             "fit on at most FOREST_ROWS rows, the rule before issue 22)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     if args.masks < 1:
@@ -567,6 +570,7 @@ def main() -> None:
     if set(args.baselines) - set(BASELINES):
         parser.error(f"--baselines: choose among {','.join(BASELINES)}")
     gain_params = {"n_iterations": args.iterations, **json.loads(args.gain_params)}
+    mixture_forest.FOREST_CELLS = args.forest_cells
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     results = [run_table(t, args, gain_params) for t in args.tables.split(",")]
