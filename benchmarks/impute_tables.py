@@ -9,7 +9,16 @@ observed range), so every column weighs the same. Tables:
   variables), without time order: a seeded sample of rows, real gaps included;
 * ``air-wide``: the same 12 stations side by side, 132 numeric columns, one row per
   hour (a seeded sample of hours): a wide table;
-* ``cancer``, ``diabetes``, ``wine``: scikit-learn's bundled data sets (no download).
+* ``cancer``, ``diabetes``, ``wine``: scikit-learn's bundled data sets (no download);
+* larger tables (issue 22), ``--large-rows`` (5,000) rows each: ``air-large`` (the
+  ``air`` table at that size), ``fashion`` (Fashion-MNIST training images, each 7 x 7
+  block of pixels averaged: 16 columns), ``letter-like`` (synthetic, 26 Gaussian classes,
+  16 columns of integers 0-15, a stand-in for UCI letter); and ``digits``, scikit-learn's
+  1,797 x 64 as is (UCI's 5,620-row optdigits is not available offline).
+
+``--forest-cells`` sets ``mixture_forest.FOREST_CELLS`` for the run (0: each fold's
+forests fit on at most 2,000 rows, the rule before issue 22); results of the larger
+tables: docs/imputation.md, "Larger tables".
 
 ``--masks K`` draws K independent scored masks per table (mask ``j`` seeded
 ``seed + 1000 j``; mask 0 is the one-mask run's), each with its own *validation*
