@@ -27,8 +27,7 @@ FLOPs per image are counted by ``torch.utils.flop_counter`` on one training step
 algorithm, in plain PyTorch modules of the same architecture: 2 x the multiply-adds of
 the matrix products and convolutions, forward and backward (element-wise layers,
 BatchNorm and Adam not counted). The tutorial's DCGAN step takes both gradients from one
-forward pass; fashionlab's updates D first and then runs D again on the fakes for G's
-step (the pytorch/examples order), so it counts more FLOPs per image.
+forward pass, and so does fashionlab's ``dcgan`` (``--step-order shared``, its default).
 
     python -m venv /work/venvs/tf && /work/venvs/tf/bin/pip install tensorflow-cpu numpy
     python benchmarks/vs_notebooks.py --data-dir /work/shared/data/fashion-mnist
@@ -56,6 +55,7 @@ from fashionlab.classifier.train import ClassifierConfig, train_classifier
 from fashionlab.data import load_fashion_mnist
 from fashionlab.data.fashion_mnist import locate
 from fashionlab.gan.step import gan_step, make_amp
+from fashionlab.gan.train import GanConfig
 from fashionlab.models import create_model
 from fashionlab.runtime.device import configure_backends, cpu_has_fast_bf16
 from fashionlab.runtime.threads import allowed_cores, choose_threads, load_average
@@ -136,9 +136,10 @@ def gan_flops_per_image(batch: int = 8) -> dict[str, float]:
     opt_g = torch.optim.Adam(generator.parameters(), 1e-4)
     opt_d = torch.optim.Adam(discriminator.parameters(), 1e-4)
     amp = make_amp(torch.device("cpu"), "fp32")
+    order = GanConfig(model="dcgan").resolved().step_order  # what the trainer runs
     return {"tutorial": counted(tutorial) / batch,
             "fashionlab": counted(lambda: gan_step(generator, discriminator, opt_g, opt_d, real,
-                                                   None, noise, "bce", amp)) / batch}
+                                                   None, noise, "bce", amp, order)) / batch}
 
 
 # --------------------------------------------------------------------------- Keras side
@@ -320,7 +321,7 @@ def main() -> None:
     if gan is not None:
         flops = gan_flops_per_image()
         print(f"\nDCGAN: {flops['tutorial'] / 1e6:.0f} MFLOP per image for the tutorial's step, "
-              f"{flops['fashionlab'] / 1e6:.0f} for fashionlab's (D run again for G's step)")
+              f"{flops['fashionlab'] / 1e6:.0f} for fashionlab's step")
         per_name = {name: flops["tutorial" if name.startswith("Keras") else "fashionlab"]
                     for name in gan}
         print_table(f"DCGAN, batch 256, {args.rounds} rounds x {args.gan_steps} steps, "

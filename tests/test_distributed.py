@@ -1,8 +1,9 @@
 """Both trainers under `torchrun --nproc_per_node=2` (gloo, CPU) on tiny synthetic data.
 
 The test launches this file through torchrun; each process trains a classifier and
-a conditional GAN for one short epoch, then (as the test's own bookkeeping, not the
-library's) saves its final weights so the test can check that all ranks agree.
+a conditional GAN for one short epoch (in each step order), then (as the test's own
+bookkeeping, not the library's) saves its final weights so the test can check that all
+ranks agree.
 """
 
 from __future__ import annotations
@@ -48,7 +49,13 @@ def worker(out: Path) -> None:
     gan = train_gan(GanConfig(
         model="cgan", model_args={"g_width": 16, "d_width": 8}, epochs=1, batch_size=16,
         samples=2, device="cpu", out=str(out / "gan")), data)
+    shared = train_gan(GanConfig(
+        model="cgan", model_args={"g_width": 16, "d_width": 8}, epochs=1, batch_size=16,
+        samples=2, device="cpu", out=str(out / "gan-shared"), step_order="shared",
+        figures=False), data)
     torch.save({
+        "shared_generator": shared.generator.state_dict(),
+        "shared_discriminator": shared.discriminator.state_dict(),
         "classifier": wrapped[0].state_dict(),
         "classifier_history": clf.history,
         "generator": gan.generator.state_dict(),
@@ -68,7 +75,8 @@ def test_two_cpu_processes_train_both_models_in_lockstep(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
 
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2)]
-    for key in ("classifier", "generator", "discriminator"):
+    for key in ("classifier", "generator", "discriminator", "shared_generator",
+                "shared_discriminator"):
         first, second = ranks[0][key], ranks[1][key]
         assert first.keys() == second.keys()
         for name in first:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from conftest import synthetic_fashion
@@ -95,7 +96,9 @@ def test_dcgan_trains_with_the_tutorial_settings_unless_told_otherwise():
     config = GanConfig(model="dcgan").resolved()
     assert (config.epochs, config.batch_size, config.loss) == (100, 256, "bce")
     assert (config.lr_g, config.lr_d, config.betas, config.ema) == (1e-4, 1e-4, (0.9, 0.999), 0)
+    assert config.step_order == "shared"  # the tutorial's two tapes over one D pass
     assert GanConfig().resolved().model == "lite"
+    assert GanConfig().resolved().step_order == "alternating"
     assert GanConfig(model="dcgan", lr_g=3e-4, betas=(0, 0.9)).resolved().betas == (0.0, 0.9)
 
 
@@ -114,6 +117,44 @@ def test_gan_step_updates_both_networks_and_returns_tensors():
     assert all(torch.isfinite(v) for v in out.values())
     assert all(not torch.equal(a, b) for a, b in zip(g0, generator.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(d0, discriminator.parameters(), strict=True))
+
+
+def test_shared_step_is_the_tutorials_two_tapes_over_one_pass():
+    # the TensorFlow tutorial: D and G gradients from one D pass, both at the same D
+    torch.manual_seed(0)
+    generator, discriminator = create_model("dcgan", "gan", dropout=0.0)
+    real, noise = torch.rand(8, 1, 28, 28) * 2 - 1, torch.randn(8, 100)
+    fake = generator(noise)
+    real_logits, fake_logits = discriminator(real), discriminator(fake)
+    loss_d = (F.binary_cross_entropy_with_logits(real_logits, torch.ones(8))
+              + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros(8)))
+    loss_g = F.binary_cross_entropy_with_logits(fake_logits, torch.ones(8))
+    want_g = torch.autograd.grad(loss_g, list(generator.parameters()), retain_graph=True)
+    want_d = torch.autograd.grad(loss_d, list(discriminator.parameters()))
+    before = [p.detach().clone() for p in (*generator.parameters(), *discriminator.parameters())]
+
+    opt_g = torch.optim.SGD(generator.parameters(), lr=1.0)  # a step is then minus the gradient
+    opt_d = torch.optim.SGD(discriminator.parameters(), lr=1.0)
+    out = gan_step(generator, discriminator, opt_g, opt_d, real, None, noise, "bce",
+                   make_amp(torch.device("cpu"), "fp32"), order="shared")
+    after = [*generator.parameters(), *discriminator.parameters()]
+    for old, new, grad in zip(before, after, [*want_g, *want_d], strict=True):
+        torch.testing.assert_close(old - new, grad, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(out["loss_g"], loss_g.detach())
+
+
+def test_keras_dropout_keeps_one_minus_p_and_scales_as_nn_dropout():
+    from fashionlab.gan.models import KerasDropout
+    layer = KerasDropout(0.3)
+    x = torch.ones(200_000)
+    torch.manual_seed(1)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.005
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / 0.7))
+    torch.manual_seed(1)
+    assert torch.equal(layer(x), y)  # seeded
+    assert torch.equal(layer.eval()(x), x)
 
 
 def test_sample_uses_eval_mode_and_restores_train_mode():

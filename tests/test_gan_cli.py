@@ -118,7 +118,8 @@ def test_resume_errors_through_the_cli(capsys, tmp_path, runs):
     code, _, err = cli(capsys, "train", "gan", "--resume", runs["lite"], "--epochs", 3,
                        "--lr", 0.001, "--batch-size", 64)
     assert_one_line_error(code, err, "--batch-size, --lr/--lr-g, --lr/--lr-d cannot be given "
-                          "with --resume: a resumed run keeps its settings")
+                          "with --resume: a resumed run keeps its settings (only --epochs, "
+                          "--device and --data-dir may change)")
 
 
 def test_dcgan_dry_run_on_the_real_data(capsys, tmp_path, fashion_dir, monkeypatch):

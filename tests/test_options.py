@@ -46,3 +46,15 @@ def test_the_defaults_an_impute_error_lists_can_be_typed_back(tmp_path, capsys):
     argv = [arg for pair in listed for arg in ("--param", pair)]
     assert main(["impute", str(src), "--out", str(out), "--method", "mice", *argv]) == 0
     assert out.is_file()
+
+
+def test_the_resume_refusal_names_what_each_trainer_lets_change():
+    from fashionlab.inpaint.train import InpaintConfig
+    from fashionlab.options import refuse_with_resume
+
+    with pytest.raises(FashionlabError) as caught:
+        refuse_with_resume(InpaintConfig, {"steps": 5}, {"steps": 10}, ("data_dir",))
+    assert str(caught.value) == ("--steps cannot be given with --resume: a resumed run keeps "
+                                 "its settings (only --data-dir may change)")
+    refuse_with_resume(InpaintConfig, {"steps": 10}, {"steps": 10}, ("data_dir",))  # unchanged
+

@@ -185,11 +185,16 @@ def refuse_with_resume(cls: type, given: dict[str, Any], stored: Mapping[str, An
               and json.loads(_json(given[f.name])) != stored.get(f.name)]
     if differ:
         raise FashionlabError(f"{', '.join(differ)} cannot be given with --resume: "
-                              f"{RESUME_KEEPS}")
+                              f"{resume_keeps(cls, allowed)}")
 
 
-RESUME_KEEPS = ("a resumed run keeps its settings (only --epochs, --device and --data-dir may "
-                "change)")
+def resume_keeps(cls: type, allowed: Sequence[str]) -> str:
+    """What a resumed run of ``cls`` keeps: its settings, but for the ``allowed`` options."""
+    flags = [flag_of(f, d) for f, d in declared(cls) if f.name in allowed]
+    if not flags:
+        return "a resumed run keeps its settings"
+    listed = flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " and " + flags[-1]
+    return f"a resumed run keeps its settings (only {listed} may change)"
 
 
 def positive_int(text: str) -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError
-from fashionlab.options import RESUME_KEEPS, add_options, refuse_with_resume
+from fashionlab.options import add_options, refuse_with_resume, resume_keeps
 from fashionlab.runtime.device import device_option
 
 
@@ -48,7 +48,8 @@ def resume_check(cls, given: dict, args: argparse.Namespace, kind: str,
 
     for flag, used in (("--dry-run", args.dry_run), ("--recipe", getattr(args, "recipe", None))):
         if used:
-            raise FashionlabError(f"{flag} cannot be given with --resume: {RESUME_KEEPS}")
+            raise FashionlabError(f"{flag} cannot be given with --resume: "
+                                  f"{resume_keeps(cls, allowed)}")
     refuse_with_resume(cls, given, read_config(args.resume, kind).get("trainer", {}), allowed,
                        shown)
 

@@ -37,7 +37,8 @@ def run_train_gan(args: argparse.Namespace) -> None:
     if args.lr is not None:  # --lr sets both rates, unless one is given on its own
         given = {"lr_g": args.lr, "lr_d": args.lr, **given}
     if args.resume:  # --model is checked against the run's by train_gan, with its own message
-        resume_check(GanConfig, given, args, "gan", ("epochs", "device", "data_dir", "model"),
+        unchecked = {name: value for name, value in given.items() if name != "model"}
+        resume_check(GanConfig, unchecked, args, "gan", ("epochs", "device", "data_dir"),
                       {"lr_g": "--lr/--lr-g", "lr_d": "--lr/--lr-d"})
     config = GanConfig(**given, resume=args.resume)
     if args.dry_run:

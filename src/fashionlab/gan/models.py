@@ -87,6 +87,21 @@ class DCGANGenerator(nn.Module):
         return self.up(x)  # (B, 1, 28, 28)
 
 
+class KerasDropout(nn.Dropout):
+    """Dropout as Keras computes it: keep where a uniform draw is >= p, scale by 1/(1-p).
+
+    The same function as ``nn.Dropout`` (which draws a Bernoulli mask); on CPUs the
+    uniform draw is about twice as fast, and the tutorial's discriminator drops 30% of
+    two large activations at every step.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
 class DCGANDiscriminator(nn.Module):
     """The tutorial's discriminator: Conv 64 -> Conv 128 (stride 2, LeakyReLU, dropout) -> logit."""
 
@@ -96,10 +111,10 @@ class DCGANDiscriminator(nn.Module):
         self.body = nn.Sequential(
             nn.Conv2d(1, 64, 5, stride=2, padding=2),  # (B, 64, 14, 14)
             nn.LeakyReLU(negative_slope),
-            nn.Dropout(dropout),
+            KerasDropout(dropout),
             nn.Conv2d(64, 128, 5, stride=2, padding=2),  # (B, 128, 7, 7)
             nn.LeakyReLU(negative_slope),
-            nn.Dropout(dropout),
+            KerasDropout(dropout),
             nn.Flatten(),
         )
         self.head = nn.Linear(128 * 7 * 7, 1)
@@ -188,13 +203,14 @@ DEFAULT_MODEL = "lite"  # `fashionlab train gan` without --model
 # What each model was designed to train with; the trainer fills unset options from here.
 TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
     # the TensorFlow tutorial: BCE, Adam(1e-4) with Keras' default betas, batch 256, 100 epochs
+    # and both updates from one discriminator pass (its two gradient tapes)
     "dcgan": dict(loss="bce", lr_g=1e-4, lr_d=1e-4, betas=(0.9, 0.999), ema=0.0,
-                  batch_size=256, epochs=100),
+                  batch_size=256, epochs=100, step_order="shared"),
     # hinge loss + spectral norm allow a large learning rate; EMA smooths the generator
     "lite": dict(loss="hinge", lr_g=4e-4, lr_d=4e-4, betas=(0.0, 0.9), ema=0.999,
-                 batch_size=128, epochs=20),
+                 batch_size=128, epochs=20, step_order="alternating"),
     "cgan": dict(loss="hinge", lr_g=4e-4, lr_d=4e-4, betas=(0.0, 0.9), ema=0.999,
-                 batch_size=128, epochs=20),
+                 batch_size=128, epochs=20, step_order="alternating"),
 }
 
 

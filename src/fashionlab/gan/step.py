@@ -15,6 +15,9 @@ from torch import nn
 from fashionlab.runtime.device import bf16_autocast
 
 LOSSES = ("bce", "hinge")
+# alternating: D is updated, then run again on the fakes for G's step (pytorch/examples);
+# shared: both losses from one D pass, both updates from the same D (the TensorFlow tutorial)
+STEP_ORDERS = ("alternating", "shared")
 
 
 def d_loss(real: torch.Tensor, fake: torch.Tensor, kind: str) -> torch.Tensor:
@@ -35,9 +38,17 @@ def g_loss(fake: torch.Tensor, kind: str) -> torch.Tensor:
 def gan_step(
     generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
     opt_d: torch.optim.Optimizer, real: torch.Tensor, labels: torch.Tensor | None,
-    noise: torch.Tensor, loss: str, amp: Any,
+    noise: torch.Tensor, loss: str, amp: Any, order: str = "alternating",
 ) -> dict[str, torch.Tensor]:
-    """One D step on real + detached fakes, then one G step; returns tensors (no host sync)."""
+    """One D step and one G step in ``order`` (``STEP_ORDERS``); returns tensors (no host sync).
+
+    alternating: D steps on real + detached fakes, then G steps against the updated D.
+    shared: one D pass over real + fakes gives both losses, and both networks step from
+    it, as the TensorFlow tutorial's two tapes do; it skips a D pass on the fakes.
+    """
+    if order == "shared":
+        return _shared_step(generator, discriminator, opt_g, opt_d, real, labels, noise, loss,
+                            amp)
     with amp():
         fake = generator(noise, labels)  # (B, 1, 28, 28)
         both_labels = None if labels is None else torch.cat([labels, labels])
@@ -54,6 +65,31 @@ def gan_step(
     loss_g = g_loss(gen_logits, loss)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()  # also fills D's gradients; the next D step clears them
+    opt_g.step()
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+            "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}
+
+
+def _shared_step(
+    generator: nn.Module, discriminator: nn.Module, opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer, real: torch.Tensor, labels: torch.Tensor | None,
+    noise: torch.Tensor, loss: str, amp: Any,
+) -> dict[str, torch.Tensor]:
+    """Both losses from one D pass; G's gradient reaches the fakes before D's update."""
+    with amp():
+        fake = generator(noise, labels)
+        # two D calls: one over both would also take G's gradient through the real half
+        real_logits = discriminator(real, labels).float()
+        fake_logits = discriminator(fake.to(real.dtype), labels).float()
+    loss_d = d_loss(real_logits, fake_logits, loss)
+    loss_g = g_loss(fake_logits, loss)
+    # the gradient at the fakes only (no D parameter gradients, so DDP's hooks stay quiet)
+    (grad_fake,) = torch.autograd.grad(loss_g, fake, retain_graph=True)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward(inputs=list(discriminator.parameters()))
+    opt_g.zero_grad(set_to_none=True)
+    fake.backward(grad_fake)
+    opt_d.step()
     opt_g.step()
     return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
             "d_real": real_logits.detach().mean(), "d_fake": fake_logits.detach().mean()}

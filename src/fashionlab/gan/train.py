@@ -32,7 +32,7 @@ from fashionlab.data.batches import shuffled_batches
 from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.gan.figures import drop_frames_after, save_epoch_grid, save_progress_gif
-from fashionlab.gan.step import LOSSES, gan_step, make_amp, sample
+from fashionlab.gan.step import LOSSES, STEP_ORDERS, gan_step, make_amp, sample
 from fashionlab.options import check_choices, option
 from fashionlab.runtime.checkpoints import (
     CHECKPOINT,
@@ -84,6 +84,10 @@ class GanConfig:
                                     shown_default="the model's (dcgan: 256)")
     loss: str | None = option(None, "bce (on logits) or hinge", choices=LOSSES,
                               shown_default="the model's")
+    step_order: str | None = option(
+        None, "alternating: G steps against the just-updated D; shared: both step from one D "
+        "pass (the TensorFlow tutorial)", choices=STEP_ORDERS,
+        shown_default="the model's (dcgan: shared)")
     lr_g: float | None = option(None, "generator Adam learning rate",
                                 shown_default="the model's")
     lr_d: float | None = option(None, "discriminator Adam learning rate",
@@ -320,7 +324,8 @@ def train_one_epoch(
         idx = idx.to(device, non_blocking=True)
         noise = torch.randn(len(idx), noise_dim, device=device)
         out = gan_step(generator, discriminator, opt_g, opt_d, images[idx],
-                       None if labels is None else labels[idx], noise, config.loss, amp)
+                       None if labels is None else labels[idx], noise, config.loss, amp,
+                       config.step_order)
         if ema is not None:
             average_into(ema, _unwrap(generator), ema_rate(config.ema, first_step + i))
         totals[:4] += torch.stack([out["loss_d"], out["loss_g"], out["d_real"], out["d_fake"]])
