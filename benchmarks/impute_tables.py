@@ -9,7 +9,16 @@ observed range), so every column weighs the same. Tables:
   variables), without time order: a seeded sample of rows, real gaps included;
 * ``air-wide``: the same 12 stations side by side, 132 numeric columns, one row per
   hour (a seeded sample of hours): a wide table;
-* ``cancer``, ``diabetes``, ``wine``: scikit-learn's bundled data sets (no download).
+* ``cancer``, ``diabetes``, ``wine``: scikit-learn's bundled data sets (no download);
+* larger tables (issue 22), ``--large-rows`` (5,000) rows each: ``air-large`` (the
+  ``air`` table at that size), ``fashion`` (Fashion-MNIST training images, each 7 x 7
+  block of pixels averaged: 16 columns), ``letter-like`` (synthetic, 26 Gaussian classes,
+  16 columns of integers 0-15, a stand-in for UCI letter); and ``digits``, scikit-learn's
+  1,797 x 64 as is (UCI's 5,620-row optdigits is not available offline).
+
+``--forest-cells`` sets ``mixture_forest.FOREST_CELLS`` for the run (0: each fold's
+forests fit on at most 2,000 rows, the rule before issue 22); results of the larger
+tables: docs/imputation.md, "Larger tables".
 
 ``--masks K`` draws K independent scored masks per table (mask ``j`` seeded
 ``seed + 1000 j``; mask 0 is the one-mask run's), each with its own *validation*
@@ -372,14 +381,25 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_digits,
+    load_wine,
+    make_classification,
+)
 from sklearn.exceptions import ConvergenceWarning
 
 from fashionlab.data.air_quality import load_air_quality
-from fashionlab.impute import GainImputer, hide_completely_at_random, make_imputer
+from fashionlab.data.fashion_mnist import load_fashion_mnist
+from fashionlab.impute import GainImputer, hide_completely_at_random, make_imputer, mixture_forest
 from fashionlab.impute.masking import minmax_errors
 
-AIR_QUALITY = Path(__file__).resolve().parents[2] / "shared" / "data" / "air-quality"
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+AIR_QUALITY = SHARED_DATA / "air-quality"
+FASHION_MNIST = SHARED_DATA / "fashion-mnist"
+FASHION_BLOCK = 7  # pixels per side of the blocks averaged: 28 x 28 images -> 4 x 4 = 16 columns
+LARGE_TABLES = ("air-large", "fashion", "letter-like")  # --large-rows rows each
 AIR_VARIABLES = ["PM2.5", "PM10", "SO2", "NO2", "CO", "O3", "TEMP", "PRES", "DEWP", "RAIN", "WSPM"]
 BASELINES = ("mean", "knn", "mice", "missforest")
 # Further fraction of the still-observed cells hidden for the validation mask. 10% leaves
@@ -414,11 +434,41 @@ def wide_air_quality_table(rows: int, seed: int) -> np.ndarray:
     return frame.sample(n=rows, random_state=seed).to_numpy(dtype=float)
 
 
-def load_table(name: str, rows: int, seed: int) -> np.ndarray:
+def fashion_table(rows: int, seed: int) -> np.ndarray:
+    """``rows`` Fashion-MNIST training images (a seeded draw), each 7 x 7 block of pixels
+    averaged: 16 columns of pixel means in [0, 255], many of them mostly 0 (background)."""
+    images, _ = load_fashion_mnist(FASHION_MNIST, download=False).pick("train", rows, seed)
+    side = 28 // FASHION_BLOCK
+    blocks = images.double().reshape(rows, side, FASHION_BLOCK, side, FASHION_BLOCK)
+    return blocks.mean(dim=(2, 4)).reshape(rows, side * side).numpy()
+
+
+def letter_like_table(rows: int, seed: int) -> np.ndarray:
+    """A synthetic stand-in for UCI's letter table (20,000 x 16): 26 classes of one Gaussian
+    cluster each in 10 informative dimensions, 16 columns (4 of them linear mixtures of the
+    others, 2 pure noise), each rescaled to the integers 0-15 as letter's features are."""
+    X, _ = make_classification(n_samples=rows, n_features=16, n_informative=10,
+                               n_redundant=4, n_classes=26, n_clusters_per_class=1,
+                               random_state=seed)
+    low, high = X.min(axis=0), X.max(axis=0)
+    return np.round(15 * (X - low) / (high - low))
+
+
+def load_table(name: str, rows: int, seed: int, large_rows: int = 5000) -> np.ndarray:
+    """Table ``name``: ``rows`` rows of ``air`` and ``air-wide``, ``large_rows`` rows of the
+    ``LARGE_TABLES``, the bundled scikit-learn tables whole (digits: 1,797 x 64)."""
     if name == "air":
         return air_quality_table(rows, seed)
     if name == "air-wide":
         return wide_air_quality_table(rows, seed)
+    if name == "air-large":
+        return air_quality_table(large_rows, seed)
+    if name == "fashion":
+        return fashion_table(large_rows, seed)
+    if name == "letter-like":
+        return letter_like_table(large_rows, seed)
+    if name == "digits":
+        return load_digits().data.astype(float)
     loaders = {"cancer": load_breast_cancer, "diabetes": lambda: load_diabetes(scaled=False),
                "wine": load_wine}
     return loaders[name]().data.astype(float)
@@ -473,7 +523,7 @@ def score_mask(X: np.ndarray, seed: int, gain_params: dict, grid: bool,
 
 def run_table(name: str, args: argparse.Namespace, gain_params: dict) -> dict:
     """``args.masks`` independent masks of one table (the air sample drawn once per seed)."""
-    X = load_table(name, args.rows, args.seed)
+    X = load_table(name, args.rows, args.seed, args.large_rows)
     per_mask = []
     for j in range(args.masks):
         r = score_mask(X, mask_seed(args.seed, j), gain_params, args.grid, args.validation_only,
@@ -502,6 +552,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default="air,cancer,diabetes,wine")
     parser.add_argument("--rows", type=int, default=1000, help="rows sampled from the air table")
+    parser.add_argument("--large-rows", type=int, default=5000,
+                        help=f"rows of each of {', '.join(LARGE_TABLES)}")
     parser.add_argument("--iterations", type=int, default=GainImputer().n_iterations)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--masks", type=int, default=1,
@@ -516,6 +568,9 @@ def main() -> None:
     parser.add_argument("--baselines", default=",".join(BASELINES),
                         help="baselines to score beside GAIN (the gain/mf ratio needs "
                              "missforest; mice and missforest are slow on wide tables)")
+    parser.add_argument("--forest-cells", type=int, default=mixture_forest.FOREST_CELLS,
+                        help="mixture_forest.FOREST_CELLS for this run (0: each fold's forests "
+                             "fit on at most FOREST_ROWS rows, the rule before issue 22)")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
     if args.masks < 1:
@@ -524,6 +579,7 @@ def main() -> None:
     if set(args.baselines) - set(BASELINES):
         parser.error(f"--baselines: choose among {','.join(BASELINES)}")
     gain_params = {"n_iterations": args.iterations, **json.loads(args.gain_params)}
+    mixture_forest.FOREST_CELLS = args.forest_cells
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
     results = [run_table(t, args, gain_params) for t in args.tables.split(",")]

@@ -10,7 +10,7 @@ import pytest
 
 from fashionlab.cli import main
 from fashionlab.errors import FashionlabError
-from fashionlab.impute.base import make_imputer
+from fashionlab.impute.base import IMPUTERS, make_imputer
 from fashionlab.impute.persist import load_imputer, save_imputer
 
 
@@ -37,21 +37,64 @@ def run(capsys, *args):
     return code, out.out, out.err
 
 
-FAST = {"window-gain": {"epochs": 2, "d_model": 16, "disc_hidden": 8, "n_heads": 2}}
+FAST = {"window-gain": {"epochs": 2, "d_model": 16, "disc_hidden": 8, "n_heads": 2},
+        "gain": {"n_iterations": 20, "forest_trees": 3, "n_generators": 2, "n_components": 1,
+                 "start_folds": 2, "batch_size": 32},
+        "mixture-forest": {"forest_trees": 3, "n_components": 1, "n_folds": 2},
+        "mice": {"max_iter": 3}, "missforest": {"n_estimators": 5, "max_iter": 2},
+        "nearest-station": {"n_variables": 2}}
+ROW_WISE = ["mean", "median", "knn", "mice", "missforest", "mixture-forest", "gain"]
 
 
-@pytest.mark.parametrize("method", ["mean", "median", "knn", "locf", "interpolate",
-                                    "nearest-station", "window-gain"])
+def fitted(method: str, rows: int = 96):
+    params = FAST.get(method, {})
+    return make_imputer(method, params, random_state=0).fit(series(rows).iloc[:, 1:].to_numpy())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("method", list(IMPUTERS))
 def test_a_saved_imputer_fills_as_the_fitted_one(tmp_path, method):
-    history = series(96).iloc[:, 1:].to_numpy()
     new = series(48, seed=1).iloc[:, 1:].to_numpy()
-    params = {**FAST.get(method, {}), **({"n_variables": 2} if method == "nearest-station"
-                                          else {})}
-    imputer = make_imputer(method, params, random_state=0).fit(history)
+    imputer = fitted(method)
     save_imputer(imputer, tmp_path / "model", ["a_pm", "a_t", "b_pm", "b_t"])
+    text = (tmp_path / "model" / "model.json").read_text()
+    assert "pickle" not in text and "ExtraTrees" not in text
     loaded, meta = load_imputer(tmp_path / "model")
     assert meta["method"] == method and meta["columns"][0] == "a_pm"
+    assert type(loaded) is type(imputer)
     np.testing.assert_array_equal(loaded.transform(new), imputer.transform(new))
+    save_imputer(loaded, tmp_path / "again", meta["columns"])  # a loaded model saves too
+    np.testing.assert_array_equal(load_imputer(tmp_path / "again")[0].transform(new),
+                                  imputer.transform(new))
+
+
+def test_loading_never_unpickles(tmp_path, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("unpickled")
+
+    imputer = fitted("missforest")
+    save_imputer(imputer, tmp_path / "model", ["a_pm", "a_t", "b_pm", "b_t"])
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(np, "load", refuse)
+    assert load_imputer(tmp_path / "model")[1]["method"] == "missforest"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("method", ROW_WISE)
+def test_the_fill_of_a_row_takes_nothing_from_the_new_file(tmp_path, method):
+    """Rows from another distribution beside a row change neither its fill nor the model."""
+    save_imputer(fitted(method), tmp_path / "model", ["a_pm", "a_t", "b_pm", "b_t"])
+    before = {p.name: p.read_bytes() for p in (tmp_path / "model").iterdir()}
+    model = load_imputer(tmp_path / "model")[0]
+    new = series(48, seed=1).iloc[:, 1:].to_numpy()
+    other = series(200, seed=2).iloc[:, 1:].to_numpy() * 3 + 5  # another distribution
+    alone = model.transform(new)
+    beside = model.transform(np.concatenate([other, new, other]))[200:248]
+    np.testing.assert_allclose(beside, alone, rtol=1e-12, atol=1e-12)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "model").iterdir()} == before
 
 
 def test_apply_on_a_later_period_fills_as_the_fitted_model_on_the_whole_file(tmp_path, capsys):
@@ -117,6 +160,13 @@ def test_apply_with_a_model_fitted_on_other_columns_is_refused(tmp_path, capsys)
     other = write(tmp_path / "other.csv", series(24).drop(columns=["b_t"]))
     check_error(capsys, tmp_path, ["impute", "apply", model, other, "--out",
                                    tmp_path / "out.csv"], "it lacks 'b_t'")
+    extra = series(24)
+    extra["c_pm"] = 1.0
+    check_error(capsys, tmp_path, ["impute", "apply", model, write(tmp_path / "extra.csv", extra),
+                                   "--out", tmp_path / "out.csv"], "it has 'c_pm' the model")
+    swapped = write(tmp_path / "swapped.csv", series(24)[["time", "a_t", "a_pm", "b_pm", "b_t"]])
+    check_error(capsys, tmp_path, ["impute", "apply", model, swapped, "--out",
+                                   tmp_path / "out.csv"], "they are in another order")
     units = series(24)
     units["a_t"] *= 1000  # kelvin to millikelvin
     path = write(tmp_path / "units.csv", units)
@@ -139,8 +189,16 @@ def test_a_time_series_method_refuses_rows_out_of_time_order(tmp_path, capsys, f
     check_error(capsys, tmp_path, ["impute", "fit", path, "--method", "interpolate", "--out",
                                    tmp_path / "model"], message)
     assert not (tmp_path / "model" / "model.json").exists()
-    check_error(capsys, tmp_path, ["impute", "apply", bad(tmp_path), path, "--out",
+    model = bad(tmp_path)
+    check_error(capsys, tmp_path, ["impute", "apply", model, path, "--out",
                                    tmp_path / "out.csv"], message)
+    check_error(capsys, tmp_path, ["impute", "apply", model, path, "--out",
+                                   tmp_path / "out.csv", "--chunk-rows", "2"], message)
+    for method in ("interpolate", "window-gain"):  # the one-shot command too
+        check_error(capsys, tmp_path, ["impute", path, "--method", method, "--out",
+                                       tmp_path / "out.csv"], message)
+    assert main(["impute", str(path), "--method", "mean", "--out",  # row-wise: no clock needed
+                 str(tmp_path / "mean.csv")]) == 0
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -166,10 +224,40 @@ def test_a_damaged_or_foreign_model_folder_is_refused(tmp_path, capsys, damage, 
                                    tmp_path / "out.csv"], message)
 
 
-def test_a_method_without_a_pickle_free_form_is_refused_when_saved(tmp_path):
-    imputer = make_imputer("mice", {"max_iter": 2}, 0).fit(series(30).iloc[:, 1:].to_numpy())
-    with pytest.raises(FashionlabError, match="mice cannot be saved yet"):
+def test_a_fitted_value_without_a_pickle_free_form_is_refused_when_saved(tmp_path):
+    imputer = fitted("mean")
+    imputer.odd_ = object()
+    with pytest.raises(FashionlabError, match="mean cannot be saved: object at model/odd_"):
         save_imputer(imputer, tmp_path / "m", ["a", "b", "c", "d"])
+    assert not (tmp_path / "m" / "model.json").exists()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("method", list(IMPUTERS))
+def test_every_saved_method_refuses_a_damaged_or_foreign_folder(tmp_path, capsys, method):
+    save_imputer(fitted(method), tmp_path / "model", ["a_pm", "a_t", "b_pm", "b_t"])
+    new = write(tmp_path / "new.csv", series(24))
+    model_json, arrays = (tmp_path / "model" / name for name in ("model.json",
+                                                                   "arrays.safetensors"))
+    good_json, good_arrays = model_json.read_text(), arrays.read_bytes()
+    damages = {
+        "one byte of the arrays": lambda: arrays.write_bytes(
+            good_arrays[:-1] + bytes([good_arrays[-1] ^ 1])),
+        "arrays cut short": lambda: arrays.write_bytes(good_arrays[: len(good_arrays) // 2]),
+        "references renamed": lambda: model_json.write_text(
+            good_json.replace('"model/', '"lost/').replace('"model"', '"lost"')),
+        "another method": lambda: model_json.write_text(
+            good_json.replace(f'"method": "{method}"', '"method": "nope"', 1)),
+        "another version": lambda: model_json.write_text(
+            good_json.replace('"version": 2', '"version": 1')),
+    }
+    for name, damage in damages.items():
+        damage()
+        message = "from another version" if name == "another version" else "is damaged"
+        check_error(capsys, tmp_path, ["impute", "apply", tmp_path / "model", new, "--out",
+                                       tmp_path / "out.csv"], message)
+        model_json.write_text(good_json)
+        arrays.write_bytes(good_arrays)
 
 
 def test_samples_write_a_median_and_a_calibrated_interval(tmp_path, capsys):

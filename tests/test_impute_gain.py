@@ -523,10 +523,23 @@ def test_start_blend_forests_fit_on_a_sample_of_a_long_table(monkeypatch):
         for c, forest in enumerate(forests):
             assert forest.estimators_[0].tree_.n_node_samples[0] == observed[rows, c].sum()
     monkeypatch.setattr(mixture_forest, "FOREST_ROWS", 25)
+    monkeypatch.setattr(mixture_forest, "FOREST_CELLS", 0)
     capped = GainImputer(**params).fit(X_missing)  # 25 of each fold's 60 rows
     assert all(15 <= forest.estimators_[0].tree_.n_node_samples[0] <= 25
                for forests in capped.start_fill_.fold_forests_ for forest in forests)
     assert np.isfinite(capped.transform(X_missing)).all()
+    monkeypatch.setattr(mixture_forest, "FOREST_CELLS", 200)  # 5 columns: 40 rows
+    wider = GainImputer(**params).fit(X_missing)
+    assert all(26 <= forest.estimators_[0].tree_.n_node_samples[0] <= 40
+               for forests in wider.start_fill_.fold_forests_ for forest in forests)
+
+
+def test_forest_rows_grow_with_the_cells_allowed_and_shrink_as_tables_widen():
+    from fashionlab.impute.mixture_forest import FOREST_CELLS, FOREST_ROWS, forest_rows
+
+    assert (FOREST_ROWS, FOREST_CELLS) == (2_000, 250_000)
+    assert [forest_rows(c) for c in (1, 11, 16, 57, 125, 132)] == [
+        250_000, 22_727, 15_625, 4_385, 2_000, 2_000]
 
 
 def test_forest_splits_draw_from_half_the_other_columns_at_most_the_cap():

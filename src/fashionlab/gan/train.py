@@ -84,10 +84,9 @@ class GanConfig:
                                     shown_default="the model's (dcgan: 256)")
     loss: str | None = option(None, "bce (on logits) or hinge", choices=LOSSES,
                               shown_default="the model's")
-    step_order: str | None = option(
-        None, "alternating: G steps against the just-updated D; shared: both step from one D "
-        "pass (the TensorFlow tutorial)", choices=STEP_ORDERS,
-        shown_default="the model's (dcgan: shared)")
+    step_order: str | None = option(None, "alternating: G steps against the updated D; shared: "
+                                    "both from one D pass (the TensorFlow tutorial)",
+                                    choices=STEP_ORDERS, shown_default="the model's")
     lr_g: float | None = option(None, "generator Adam learning rate",
                                 shown_default="the model's")
     lr_d: float | None = option(None, "discriminator Adam learning rate",

@@ -11,7 +11,10 @@ Where things are:
 * ``gain_training``: the one GAIN step and loop (tables, windows, and ``fashionlab.inpaint``);
 * ``timeseries``: LOCF, interpolation, nearest station; ``window_gain`` (with
   ``window_networks``): GAIN on windows of hours;
-* ``masking``, ``protocols``: hidden cells and their scores; ``table``: the CSV command.
+* ``masking``, ``protocols``: hidden cells and their scores; ``table``: the CSV command;
+* ``fit_apply``, ``persist`` (``saved_state``, ``array_models``): fit once, save without
+  pickle, apply; ``chunked`` (``csv_chunks``, ``time_order``): apply in chunks of rows;
+  ``on_dask``: fill a Dask DataFrame.
 """
 
 from fashionlab.impute.base import (
@@ -31,6 +34,7 @@ from fashionlab.impute.baselines import (
 from fashionlab.impute.gain import GainImputer
 from fashionlab.impute.masking import hide_completely_at_random, masked_errors
 from fashionlab.impute.mixture_forest import MixtureForestImputer
+from fashionlab.impute.on_dask import fill_dask  # needs the dask extra only when called
 from fashionlab.impute.timeseries import (  # registers locf, interpolate, nearest-station
     LinearInterpolationImputer,
     LocfImputer,
@@ -50,6 +54,7 @@ __all__ = [
     "MissForestImputer",
     "MixtureForestImputer",
     "WindowGainImputer",
+    "fill_dask",
     "get_imputer_class",
     "hide_completely_at_random",
     "imputer_names",

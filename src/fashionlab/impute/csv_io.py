@@ -165,10 +165,33 @@ def _detect_quoting(text: str, delimiter: str) -> str:
 def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray | None:
     """Floats (NaN = empty) for a numeric column, None for a text column; errors name the cell."""
     label = f"column {name!r}" if name.strip() else f"column {j + 1}"
-    values = np.full(len(cells), np.nan)
+    values, filled, bad = parse_numbers(cells)
+    if filled == 0:
+        hint = "" if name.strip() else " (a delimiter at the end of every line?)"
+        raise FashionlabError(
+            f"{path}: {label} is entirely empty{hint}; drop it or fill it before imputing"
+        )
+    if len(bad) * 2 >= filled:
+        return None  # mostly text: a text column, kept as it is
+    check_numbers(path, label, cells, values, bad)
+    return values
+
+
+def parse_numbers(cells: list[str]) -> tuple[np.ndarray, int, list[int]]:
+    """(floats, NaN where a cell is empty or text; how many cells are not empty; indexes of
+    the cells that are text)."""
+    values = [np.nan] * len(cells)
     bad: list[int] = []
     filled = 0
     for i, cell in enumerate(cells):
+        try:  # most cells are plain numbers: float() alone, then the checks of _number
+            value = float(cell)
+        except ValueError:
+            value = None
+        if value is not None and value == value and cell.isascii() and "_" not in cell:
+            values[i] = value
+            filled += 1
+            continue
         cell = cell.strip()
         if cell.lower() in MISSING_MARKERS:
             continue
@@ -178,35 +201,34 @@ def _parse_column(path: Path, name: str, j: int, cells: list[str]) -> np.ndarray
             bad.append(i)
         else:
             values[i] = value
-    if filled == 0:
-        hint = "" if name.strip() else " (a delimiter at the end of every line?)"
-        raise FashionlabError(
-            f"{path}: {label} is entirely empty{hint}; drop it or fill it before imputing"
-        )
-    if len(bad) * 2 >= filled:
-        return None  # mostly text: a text column, kept as it is
+    return np.array(values, dtype=np.float64), filled, bad
+
+
+def check_numbers(path: Path, label: str, cells: list[str], values: np.ndarray,
+                  bad: list[int], first_row: int = 1) -> None:
+    """The error for the first text, infinite or too large cell of a numeric column (data
+    row numbers count from ``first_row``), if any."""
     if bad:
         i = bad[0]
         raise FashionlabError(
-            f"{path}: numeric {label} holds text {cells[i].strip()!r} in data row {i + 1}; "
-            "fix the cell or leave it empty"
+            f"{path}: numeric {label} holds text {cells[i].strip()!r} in data row "
+            f"{i + first_row}; fix the cell or leave it empty"
         )
     infinite = np.flatnonzero(np.isinf(values))
     if len(infinite):
         i = int(infinite[0])
         raise FashionlabError(
-            f"{path}: {label} holds an infinite value {cells[i].strip()!r} in data row {i + 1}; "
-            "replace it with a number or leave it empty"
+            f"{path}: {label} holds an infinite value {cells[i].strip()!r} in data row "
+            f"{i + first_row}; replace it with a number or leave it empty"
         )
     huge = np.flatnonzero(np.abs(values) > LARGEST)
     if len(huge):
         i = int(huge[0])
         raise FashionlabError(
-            f"{path}: {label} holds {cells[i].strip()!r} in data row {i + 1}: values beyond "
-            f"±{LARGEST:g} overflow 64-bit arithmetic in the imputers (sums of squares); "
-            "rescale the column (for example, store it in larger units)"
+            f"{path}: {label} holds {cells[i].strip()!r} in data row {i + first_row}: values "
+            f"beyond ±{LARGEST:g} overflow 64-bit arithmetic in the imputers (sums of "
+            "squares); rescale the column (for example, store it in larger units)"
         )
-    return values
 
 
 def _number(cell: str) -> float | None:
@@ -251,8 +273,17 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool,
     its byte order mark, if it had one. With ``exclusive``, a file that appeared at ``path``
     since the command started is an error, not replaced (``atomic_write_bytes``)."""
     missing = np.isnan(table.values)
-    header = list(table.header)
     flagged = [k for k in range(len(table.numeric)) if flags and missing[:, k].any()]
+    lines = [header_line(table, flagged), *row_lines(table, filled, flagged)]
+    text = table.newline.join(lines) + table.newline
+    atomic_write_bytes(path, text.encode("utf-8-sig" if table.bom else "utf-8"), exclusive)
+    return int(missing.sum())
+
+
+def header_line(table: Table, flagged: list[int]) -> str:
+    """The header, with a ``<column>_imputed`` name for each numeric column in ``flagged``
+    (indexes into ``table.numeric``), made unique."""
+    header = list(table.header)
     taken = set(header)
     for k in flagged:
         name = f"{table.header[table.numeric[k]]}_imputed"
@@ -260,8 +291,15 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool,
             name += "_"
         taken.add(name)
         header.append(name)
+    return _csv_line(header, [table.quoting != "minimal"] * len(header), table.delimiter)
+
+
+def row_lines(table: Table, filled: np.ndarray, flagged: list[int]) -> list[str]:
+    """The data lines of ``table``, empty numeric cells taken from ``filled`` (rows of
+    ``table.values``), a 1/0 flag for each column in ``flagged``."""
+    missing = np.isnan(table.values)
     numeric = set(table.numeric)
-    lines = [_csv_line(header, [table.quoting != "minimal"] * len(header), table.delimiter)]
+    lines = []
     for i, row in enumerate(table.rows):
         out = list(row)
         for k, j in enumerate(table.numeric):
@@ -272,15 +310,17 @@ def write_table(table: Table, filled: np.ndarray, path: Path, flags: bool,
             table.quoting == "text" and j < len(row) and j not in numeric
             and cell.strip().lower() not in MISSING_MARKERS) for j, cell in enumerate(out)]
         lines.append(_csv_line(out, quote, table.delimiter))
-    text = table.newline.join(lines) + table.newline
-    atomic_write_bytes(path, text.encode("utf-8-sig" if table.bom else "utf-8"), exclusive)
-    return int(missing.sum())
+    return lines
 
 
 def _csv_line(cells: list[str], quote: list[bool], delimiter: str) -> str:
     """One CSV line: a cell in quotes where ``quote`` says so or where it must be (it holds
     the delimiter, a quote or a line break; quotes inside are doubled)."""
+    special = _SPECIAL.get(delimiter) or _SPECIAL.setdefault(
+        delimiter, re.compile('[\n\r"' + re.escape(delimiter) + "]"))
     return delimiter.join(
-        '"' + cell.replace('"', '""') + '"'
-        if wanted or any(c in cell for c in (delimiter, '"', "\n", "\r")) else cell
+        '"' + cell.replace('"', '""') + '"' if wanted or special.search(cell) else cell
         for cell, wanted in zip(cells, quote, strict=True))
+
+
+_SPECIAL: dict[str, re.Pattern] = {}  # per delimiter: the characters that need quotes

@@ -12,17 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import IMPUTERS, make_imputer
-from fashionlab.impute.csv_io import Table, read_table, write_table
+from fashionlab.impute.chunked import CHUNK_ROWS, fill_file
+from fashionlab.impute.csv_io import Table, read_table
 from fashionlab.impute.persist import load_imputer, save_imputer
 from fashionlab.impute.table import check_output_path
+from fashionlab.impute.time_order import TIME_SERIES, check_time_order
 from fashionlab.options import format_key_values, option
-
-TIME_SERIES = ("locf", "interpolate", "nearest-station", "window-gain")
-UNITS_STDS = 10.0  # a new column whose mean is this many history stds away: other units
 
 
 @dataclass
@@ -31,9 +29,7 @@ class ImputeFitConfig:
 
     input: Path = option(help="history CSV file to fit on (never written)", positional=True)
     out: Path = option(help="model folder to write (a new folder)")
-    method: str = option("interpolate", f"one of: {', '.join(IMPUTERS)} (those that can be "
-                         "saved: mean, median, knn, locf, interpolate, nearest-station, "
-                         "window-gain)")
+    method: str = option("interpolate", f"one of: {', '.join(IMPUTERS)}")
     seed: int = option(0, "seeds the imputer")
     params: dict = option(factory=dict, flag="--param",
                           help="a keyword argument of the imputer, VALUE as JSON (repeatable)")
@@ -49,32 +45,16 @@ class ImputeApplyConfig:
     force: bool = option(False, "overwrite an existing --out file")
     flags: bool = option(False, "add a <column>_imputed column (1 = filled) for each column "
                          "with gaps")
-
-
-def check_time_order(table: Table, path: Path) -> None:
-    """A text column of dates must be strictly increasing: no row out of order, no repeat."""
-    numeric = set(table.numeric)
-    for j, name in enumerate(table.header):
-        if j in numeric:
-            continue
-        cells = pd.Series([row[j] for row in table.rows])
-        times = pd.to_datetime(cells, errors="coerce", format="mixed")
-        if times.isna().any():
-            continue  # not a time column
-        repeated = np.flatnonzero(times.duplicated().to_numpy())
-        if len(repeated):
-            raise FashionlabError(f"{path}: time {cells[repeated[0]]!r} in column {name!r} "
-                                  f"appears twice (data row {repeated[0] + 1}); a time-series "
-                                  "method needs one row per time")
-        back = np.flatnonzero(np.diff(times.to_numpy()) < np.timedelta64(0))
-        if len(back):
-            i = int(back[0]) + 1
-            raise FashionlabError(f"{path}: data row {i + 1} ({cells[i]!r}) comes before the "
-                                  f"row above it in column {name!r}; sort the rows by time")
+    chunk_rows: int = option(CHUNK_ROWS, "rows read, filled and written at a time (memory "
+                             "does not grow with the file)")
 
 
 def _columns(table: Table) -> list[str]:
     return [table.header[j] for j in table.numeric]
+
+
+def _text_columns(table: Table) -> list[int]:
+    return [j for j in range(len(table.header)) if j not in table.numeric]
 
 
 def fit_model(config: ImputeFitConfig) -> dict:
@@ -89,7 +69,7 @@ def fit_model(config: ImputeFitConfig) -> dict:
     path = Path(config.input).expanduser()
     table = read_table(path)
     if config.method in TIME_SERIES:
-        check_time_order(table, path)
+        check_time_order(path, table.header, table.rows, _text_columns(table))
     try:
         imputer.fit(table.values)
     except (ValueError, TypeError) as exc:
@@ -103,40 +83,13 @@ def fit_model(config: ImputeFitConfig) -> dict:
             "out": out}
 
 
-def check_columns(table: Table, meta: dict, path: Path) -> None:
-    """The new file's numeric columns are the history's, in order, and in its units."""
-    columns, fitted = _columns(table), meta["columns"]
-    if columns != fitted:
-        missing = [c for c in fitted if c not in columns]
-        other = [c for c in columns if c not in fitted]
-        detail = (f"it lacks {', '.join(map(repr, missing[:3]))}" if missing else
-                  f"it has {', '.join(map(repr, other[:3]))} the model was not fitted on"
-                  if other else "they are in another order")
-        raise FashionlabError(f"{path}: the numeric columns differ from the ones the model was "
-                              f"fitted on ({len(fitted)} columns): {detail}")
-    mean, std = (np.asarray(meta["statistics"].get(k, []), float) for k in ("mean", "std"))
-    if len(mean) == len(columns):
-        with np.errstate(all="ignore"):
-            new = np.nanmean(table.values, axis=0)
-        far = np.abs(new - mean) > UNITS_STDS * np.where(std > 0, std, 1.0)
-        if far.any():
-            k = int(np.flatnonzero(far)[0])
-            raise FashionlabError(
-                f"{path}: column {columns[k]!r} looks like other units: its mean {new[k]:.4g} "
-                f"is over {UNITS_STDS:g} history standard deviations from the history's "
-                f"{mean[k]:.4g}; convert it to the history's units")
-
-
 def apply_model(config: ImputeApplyConfig) -> dict:
     """Fill the new file with the model folder's fitted imputer (no statistic of the new file
-    enters the model)."""
+    enters the model), reading, filling and writing it in chunks of ``config.chunk_rows``
+    rows (:mod:`fashionlab.impute.chunked`)."""
     imputer, meta = load_imputer(Path(config.model).expanduser())
     path = Path(config.input).expanduser()
     out = check_output_path(path, config.out, config.force)
-    table = read_table(path)
-    check_columns(table, meta, path)
-    if meta["method"] in TIME_SERIES:
-        check_time_order(table, path)
-    filled = imputer.transform(table.values)
-    cells = write_table(table, filled, out, config.flags)
-    return {"method": meta["method"], "cells": cells, "rows": len(table.rows), "out": out}
+    done = fill_file(imputer, meta, path, out, config.flags, config.chunk_rows,
+                     exclusive=not config.force)
+    return {"method": meta["method"], "cells": done["cells"], "rows": done["rows"], "out": out}

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor
 
+from fashionlab.impute.array_models import ArrayForest
+
 MAX_FEATURES = 0.5  # share of the other columns each split draws from
 
 
@@ -54,9 +56,12 @@ def blend_forest_fill(
     return out
 
 
-def forest_predict(forest: ExtraTreesRegressor, X: np.ndarray) -> np.ndarray:
+def forest_predict(forest: ExtraTreesRegressor | ArrayForest, X: np.ndarray) -> np.ndarray:
     """``forest.predict(X)`` without its per-tree input checks and job dispatch, which cost
-    more than the trees themselves on the few thousand rows of one call."""
+    more than the trees themselves on the few thousand rows of one call (a forest loaded
+    from a model folder is an ``ArrayForest``: the same predictions)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
+    if isinstance(forest, ArrayForest):
+        return forest.predict(X)
     total = sum(tree.predict(X, check_input=False) for tree in forest.estimators_)
     return total / len(forest.estimators_)

@@ -447,6 +447,16 @@ class GainImputer(MinMaxImputer):
         given = observed[rows] * (torch.rand(size, x.shape[1]) >= rate).float()
         return rows, given, self._train_start(x[rows], given, rows)
 
+    def _networks(self, n_columns: int) -> dict[str, list[torch.nn.Module]]:
+        """Fresh generators shaped as ``fit`` builds them, into which a saved model's
+        weights are loaded (``fashionlab.impute.saved_state``)."""
+        hidden = self.hidden_size or max(n_columns, 64)
+        generators = [GainGenerator(n_columns, hidden, self.depth)
+                      for _ in range(self.n_generators)]
+        if self.input_transform_ is not None:
+            generators = [_StandardisedInput(g, self.input_transform_) for g in generators]
+        return {"generators_": generators}
+
     # ------------------------------------------------------------------ fill
 
     def _train_start(self, x: torch.Tensor, given: torch.Tensor,

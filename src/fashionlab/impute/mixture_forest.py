@@ -58,11 +58,26 @@ from fashionlab.impute.gaussian import (
 )
 from fashionlab.runtime.device import torch_threads
 
-FOREST_ROWS = 2_000  # most rows (a seeded sample per fold) each fold's forests fit on
+FOREST_ROWS = 2_000  # rows each fold's forests fit on at least (all, in a shorter fold)
+FOREST_CELLS = 250_000  # ... and more rows up to this many cells (see forest_rows)
 
 FOLDS = Rule("0 or an integer >= 2", lambda v: is_integer(v) and v >= 0 and v != 1)
 POWER_TRANSFORMS = one_of(None, "yeo-johnson")
 COMPONENTS = either(one_of("auto"), whole(1))
+
+
+def forest_rows(columns: int) -> int:
+    """Most rows (a seeded sample of a longer fold) each fold's forests fit on: enough for
+    ``FOREST_CELLS`` cells of ``columns`` columns, at least ``FOREST_ROWS``.
+
+    A forest on more rows predicts better (MissForest fits on every row), and tables of a
+    few thousand rows of 16-57 columns fit whole; but a forest per column, each split
+    drawing from half the other columns, costs about rows x columns^2, so the rows allowed
+    shrink as the table widens (16 columns: 15,625 rows; 57: 4,385; 125 or more: 2,000).
+    The five folds' forests then cost about two rounds of MissForest-like's (every row,
+    every column at each split), which runs up to ten.
+    """
+    return max(FOREST_ROWS, FOREST_CELLS // max(columns, 1))
 
 
 @register_imputer("mixture-forest")
@@ -225,9 +240,10 @@ class MixtureForestImputer(MinMaxImputer):
             for f in range(len(folds)):
                 rows = np.flatnonzero(self.row_folds_ != f) if self.row_folds_ is not None \
                     else np.arange(len(x))
-                if len(rows) > FOREST_ROWS:  # a long table: a sample, the forests fit in seconds
+                most = forest_rows(x.shape[1])
+                if len(rows) > most:  # a long table: a sample, the forests' cost is bounded
                     rows = np.sort(np.random.default_rng([seed, f]).choice(
-                        rows, FOREST_ROWS, replace=False))
+                        rows, most, replace=False))
                 fill = self.mixture_fill(x[rows], observed[rows], folds[f]).double().numpy()
                 # a column seen only in fold f gets no forest (None)
                 self.fold_forests_.append(

@@ -39,6 +39,19 @@ def gap_lengths(column: np.ndarray) -> np.ndarray:
     return edges[1::2] - edges[::2]
 
 
+def run_lengths(missing: np.ndarray) -> np.ndarray:
+    """Per cell of a 2-D boolean array, the length of the run of True (down its column) it
+    lies in; 0 where False. The gap length of each missing cell, known at fill time."""
+    missing = np.asarray(missing, bool)
+    out = np.zeros(missing.shape, dtype=np.int64)
+    for j in range(missing.shape[1]):
+        padded = np.concatenate([[False], missing[:, j], [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(padded))
+        for start, stop in zip(edges[::2], edges[1::2], strict=True):
+            out[start:stop, j] = stop - start
+    return out
+
+
 def station_groups(columns: Sequence[str], separator: str = "_") -> list[list[int]]:
     """Column indexes grouped by the name before the first ``separator`` (``Aotizhongxin_PM2.5``
     -> station ``Aotizhongxin``). A table whose names do not form at least two groups of two

@@ -22,6 +22,7 @@ from fashionlab.impute.csv_io import Table, read_table, write_table
 from fashionlab.impute.evaluation import evaluate_methods, fit_fill
 from fashionlab.impute.patterns import PATTERNS, load_mask, named_groups, pattern_mask, save_mask
 from fashionlab.impute.progress import shown
+from fashionlab.impute.time_order import TIME_SERIES, check_time_order
 from fashionlab.options import format_key_values, fraction, option
 from fashionlab.runtime.files import prepare_output_file
 
@@ -155,6 +156,8 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
         get_imputer_class(name)
     out = check_output_path(input_path, config.out, config.force) if config.out else None
     table = read_table(input_path)
+    if config.method in TIME_SERIES:
+        _check_time_order(input_path, table)
     result = ImputeResult(
         rows=len(table.rows), numeric_columns=[table.header[j] for j in table.numeric],
         text_columns=table.text_columns,
@@ -173,6 +176,8 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
             result.method, result.choice, result.choice_note = choose_method(
                 table.values[rows.start : rows.stop] if rows else table.values, config.seed,
                 say)
+        if config.method == AUTO and result.method in TIME_SERIES:
+            _check_time_order(input_path, table)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
             f"{result.method}...{_slow_note(result.method, columns)}")
         if config.samples is None:
@@ -180,10 +185,16 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
         else:
             from fashionlab.impute.intervals import sample_intervals, with_interval_columns
             result.intervals = sample_intervals(result.method, config.params, table.values,
-                                                config.samples, config.seed)
+                                                config.samples, config.seed,
+                                                result.numeric_columns)
             filled, table = result.intervals.median, with_interval_columns(table, result.intervals)
         write_table(table, filled, out, config.flags, exclusive=not config.force)
     return result
+
+
+def _check_time_order(path: Path, table: Table) -> None:
+    check_time_order(path, table.header, table.rows, [
+        j for j in range(len(table.header)) if j not in table.numeric])
 
 
 def _evaluate(config: ImputeConfig, table: Table, columns: list[str], shape: str,
@@ -294,9 +305,11 @@ def format_result(result: ImputeResult, config: ImputeConfig) -> str:
         )
     if result.intervals is not None:
         iv = result.intervals
+        cal = iv.calibration
         lines.append(f"90% intervals from {config.samples} draws: their own 5%-95% spread "
                      f"covered {iv.raw_coverage:.3f} of {iv.cells:,} calibration cells; "
-                     f"stretched x{iv.scale:.3g} to cover 0.9 (split conformal)")
+                     f"stretched x{cal.scale.min():.3g}-x{cal.scale.max():.3g} to cover 0.9 "
+                     "per gap length (split conformal)")
     if result.text_columns:
         names = ", ".join(repr(name) for name in result.text_columns)
         lines.append(f"kept as text (not numeric, not filled): {names}")

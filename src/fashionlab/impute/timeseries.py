@@ -199,44 +199,77 @@ class NearestStationImputer(_TimeSeriesImputer):
         self.round_integers = round_integers
 
     def _fit_series(self, X, rng):
-        n_columns = X.shape[1]
-        if self.n_variables < 1 or n_columns % self.n_variables:
-            raise FashionlabError(
-                f"{n_columns} columns do not split into stations of n_variables="
-                f"{self.n_variables}: pass the number of variables per station "
-                "(`fashionlab impute`: --param n_variables=N)"
-            )
-        n_stations = n_columns // self.n_variables
-        self.donors_ = []  # per column: list of (donor column, intercept, slope), best first
-        for col in range(n_columns):
-            variable = col % self.n_variables
-            ranked = []
-            for station in range(n_stations):
-                donor = station * self.n_variables + variable
-                if donor == col:
-                    continue
-                both = ~np.isnan(X[:, col]) & ~np.isnan(X[:, donor])
-                if both.sum() < self.min_overlap:
-                    continue
-                y, x = X[both, col], X[both, donor]
-                if x.std() == 0 or y.std() == 0:
-                    continue
-                corr = float(np.corrcoef(x, y)[0, 1])
-                slope = corr * y.std() / x.std()
-                ranked.append((corr, donor, float(y.mean() - slope * x.mean()), slope))
-            ranked.sort(key=lambda r: -r[0])
-            self.donors_.append([(d, a, b) for _, d, a, b in ranked[: self.n_donors]])
+        self.donors_ = rank_donors(X, self.n_variables, self.n_donors, self.min_overlap)
 
     def _fill(self, X):
-        out = X.copy()
-        for col, donors in enumerate(self.donors_):
-            for donor, intercept, slope in donors:
-                gap = np.isnan(out[:, col]) & ~np.isnan(X[:, donor])
-                out[gap, col] = intercept + slope * X[gap, donor]
+        out = donor_fill(X, *donor_arrays(self.donors_, self.n_donors))
         fallback = by_windows(X, self.window, interpolate3)
         still = np.isnan(out)
         out[still] = fallback[still]
         return out
+
+
+# ---------------------------------------------------------------- station donors
+def rank_donors(X: np.ndarray, n_variables: int, n_donors: int,
+                min_overlap: int) -> list[list[tuple[int, float, float]]]:
+    """Per column of ``X`` (station-major blocks of ``n_variables``), up to ``n_donors``
+    ``(donor column, intercept, slope)``: the same variable at the other stations, best
+    correlated first over the rows where both are observed, with the straight line
+    ``column = intercept + slope * donor`` fitted on those rows."""
+    n_columns = X.shape[1]
+    if n_variables < 1 or n_columns % n_variables:
+        raise FashionlabError(
+            f"{n_columns} columns do not split into stations of n_variables="
+            f"{n_variables}: pass the number of variables per station "
+            "(`fashionlab impute`: --param n_variables=N)"
+        )
+    n_stations = n_columns // n_variables
+    observed = ~np.isnan(X)
+    donors = []
+    for col in range(n_columns):
+        variable = col % n_variables
+        ranked = []
+        for station in range(n_stations):
+            donor = station * n_variables + variable
+            if donor == col:
+                continue
+            both = observed[:, col] & observed[:, donor]
+            if both.sum() < min_overlap:
+                continue
+            y, x = X[both, col], X[both, donor]
+            if x.std() == 0 or y.std() == 0:
+                continue
+            corr = float(np.corrcoef(x, y)[0, 1])
+            slope = corr * y.std() / x.std()
+            ranked.append((corr, donor, float(y.mean() - slope * x.mean()), slope))
+        ranked.sort(key=lambda r: -r[0])
+        donors.append([(d, a, b) for _, d, a, b in ranked[:n_donors]])
+    return donors
+
+
+def donor_arrays(donors: list, n_donors: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rank_donors``' lists as padded ``(columns, n_donors)`` arrays: donor column (-1:
+    none), intercept, slope."""
+    index = np.full((len(donors), max(n_donors, 1)), -1, dtype=np.int64)
+    intercept = np.zeros(index.shape)
+    slope = np.zeros(index.shape)
+    for col, ranked in enumerate(donors):
+        for k, (donor, a, b) in enumerate(ranked[: index.shape[1]]):
+            index[col, k], intercept[col, k], slope[col, k] = donor, a, b
+    return index, intercept, slope
+
+
+def donor_fill(X: np.ndarray, index: np.ndarray, intercept: np.ndarray,
+               slope: np.ndarray) -> np.ndarray:
+    """``X`` (..., columns; NaN = missing) with each gap taken from its best donor observed
+    in the same row (``donor_arrays``' layout); NaN where no donor is observed."""
+    out = np.array(X, dtype=float, copy=True)
+    for k in range(index.shape[1]):
+        has = index[:, k] >= 0
+        donor = X[..., np.where(has, index[:, k], 0)]
+        candidate = np.where(has, intercept[:, k] + slope[:, k] * donor, np.nan)
+        out = np.where(np.isnan(out), candidate, out)
+    return out
 
 
 __all__ = [
@@ -244,6 +277,9 @@ __all__ = [
     "LocfImputer",
     "NearestStationImputer",
     "by_windows",
+    "donor_arrays",
+    "donor_fill",
     "interpolate3",
     "locf3",
+    "rank_donors",
 ]

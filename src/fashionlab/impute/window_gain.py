@@ -13,6 +13,17 @@ and the discriminator, given the imputed window and GAIN's hint (the true mask f
 ``hint_rate`` share of cells, 0.5 elsewhere), learns per cell whether it was observed.
 ``transform`` cuts the rows into consecutive windows of ``window`` rows and imputes each
 on its own: nothing crosses a window edge.
+
+Long gaps (``start="nearest-station"``, ``hide_pattern="gaps"``): the practice for a
+station outage is to fill it from the best correlated nearby station
+(:class:`~fashionlab.impute.timeseries.NearestStationImputer`). With that start the
+generator is also given the nearest-station fill of the window (donors and their lines
+fitted on the training rows only, so nothing of a filled file enters the model) and each
+cell's distance in time to the nearest observation, and learns a per-cell blend of the
+two starts plus a correction. ``hide_pattern="gaps"`` trains it on gaps shaped like real
+ones: single cells, runs in one column and whole-station outages, up to a whole window.
+A table whose columns do not form stations of ``n_variables`` starts from the
+interpolation alone, as with ``start="interpolate"``.
 """
 
 from __future__ import annotations
@@ -23,7 +34,8 @@ import time
 import numpy as np
 import torch
 
-from fashionlab.impute.base import register_imputer
+from fashionlab.errors import FashionlabError
+from fashionlab.impute.base import number_in, one_of, optional, register_imputer, whole
 from fashionlab.impute.gain_training import (
     GainLoss,
     GainNetworks,
@@ -32,7 +44,14 @@ from fashionlab.impute.gain_training import (
     weighted_mean,
 )
 from fashionlab.impute.progress import bar, tick
-from fashionlab.impute.timeseries import _TimeSeriesImputer, interpolate3
+from fashionlab.impute.timeseries import (
+    _neighbours,
+    _TimeSeriesImputer,
+    donor_arrays,
+    donor_fill,
+    interpolate3,
+    rank_donors,
+)
 from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
 
 
@@ -62,9 +81,21 @@ class WindowGainImputer(_TimeSeriesImputer):
         Weight of the reconstruction of the shown cells in the generator loss.
     max_seconds : float or None, default=None
         A training time budget: the learning rate then follows the warm-up and cosine
-        decay over whichever runs out first, the epochs or this wall time, and training
+        decay over whichever runs out first, the epochs or this time, and training
         stops when it is spent (so the result depends on the machine's speed; leave it
         None for runs that repeat exactly).
+    budget_clock : {"wall", "cpu"}, default="wall"
+        What ``max_seconds`` counts: wall time, or this process's CPU time (fair between
+        methods on a shared machine).
+    start : {"interpolate", "nearest-station"}, default="interpolate"
+        The generator's starting fill: linear interpolation inside the window, or that
+        plus the nearest-station fill (see the module docstring); a table without
+        stations of ``n_variables`` columns starts from the interpolation.
+    n_variables : int, default=11
+        Variables per station for ``start="nearest-station"`` (station-major columns).
+    hide_pattern : {"random", "gaps"}, default="random"
+        The cells hidden on purpose in training: single cells at ``hide_rate``, or
+        ``"gaps"``: single cells, runs in one column and whole-station outages.
     random_state : int or None, default=None
     device : str, default="cpu"
     verbose : bool, default=False
@@ -76,6 +107,9 @@ class WindowGainImputer(_TimeSeriesImputer):
     ----------
     mean_, std_ : per-column statistics of the observed training values (the model works in
         standardised units).
+    start_ : str, the start used ("nearest-station" only when the columns form stations).
+    donor_index_, donor_intercept_, donor_slope_ : (columns, 3) arrays, the nearest-station
+        donors in standardised units (index -1: none); None with the interpolation start.
     generator_, discriminator_ : the trained networks.
     history_ : list of dicts, one per epoch (losses, seconds).
     """
@@ -97,6 +131,10 @@ class WindowGainImputer(_TimeSeriesImputer):
         adversarial_weight: float = 0.05,
         observed_weight: float = 0.5,
         max_seconds: float | None = None,
+        budget_clock: str = "wall",
+        start: str = "interpolate",
+        n_variables: int = 11,
+        hide_pattern: str = "random",
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
@@ -117,11 +155,24 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.adversarial_weight = adversarial_weight
         self.observed_weight = observed_weight
         self.max_seconds = max_seconds
+        self.budget_clock = budget_clock
+        self.start = start
+        self.n_variables = n_variables
+        self.hide_pattern = hide_pattern
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
         self.missing_values = missing_values
         self.round_integers = round_integers
+
+    _parameter_rules = {
+        "budget_clock": one_of("wall", "cpu"),
+        "start": one_of("interpolate", "nearest-station"),
+        "n_variables": whole(1),
+        "hide_pattern": one_of("random", "gaps"),
+        "hide_rate": number_in(0, 1, closed=False),
+        "max_seconds": optional(number_in(0, np.inf)),
+    }
 
     # ------------------------------------------------------------ fit
     def _fit_series(self, X: np.ndarray, rng: np.random.Generator) -> None:
@@ -132,6 +183,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.mean_ = self.statistics_
         self.std_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         Z = (X - self.mean_) / self.std_
+        self._fit_donors(Z)
         n_rows, n_columns = Z.shape
         length = min(self.window, n_rows)
         networks = self._networks(n_columns)
@@ -141,19 +193,20 @@ class WindowGainImputer(_TimeSeriesImputer):
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
         self.history_ = []
-        start = time.perf_counter()
+        clock = time.process_time if self.budget_clock == "cpu" else time.perf_counter
+        start = clock()
         sums: dict[str, float] = {}
 
         def lr_factor(step: int) -> float | None:
             progress = step / total
             if self.max_seconds is not None:
-                progress = max(progress, (time.perf_counter() - start) / self.max_seconds)
+                progress = max(progress, (clock() - start) / self.max_seconds)
                 if progress >= 1:
                     return None  # the time budget is spent
             return _warmup_cosine(progress)
 
         def end_epoch(epoch: int) -> None:
-            sums.update(epoch=epoch, seconds=round(time.perf_counter() - start, 2))
+            sums.update(epoch=epoch, seconds=round(clock() - start, 2))
             self.history_.append(dict(sums))
             if self.verbose:
                 print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
@@ -166,8 +219,7 @@ class WindowGainImputer(_TimeSeriesImputer):
             if step % steps_per_epoch:
                 return False
             end_epoch(step // steps_per_epoch)
-            return self.max_seconds is not None and (
-                time.perf_counter() - start >= self.max_seconds)
+            return self.max_seconds is not None and clock() - start >= self.max_seconds
 
         self.generator_.train()
         self.discriminator_.train()
@@ -175,20 +227,85 @@ class WindowGainImputer(_TimeSeriesImputer):
             steps = train_gain(
                 GainNetworks(self.generator_, self.discriminator_, opt_g, opt_d),
                 GainLoss(self.hint_rate, self._objective, clip_norm=1.0, d_name="loss_d"),
-                lambda _: _training_batch(Z, length, self.batch_size, self.hide_rate, rng,
-                                          device),
+                lambda _: self._training_batch(Z, length, rng, device),
                 GainSchedule(total, lr_factor=lr_factor), after_step)
         if sums:  # the time budget ran out inside an epoch: its part, averaged as a whole
             end_epoch(steps // steps_per_epoch + 1)
         self.generator_.eval()
         self.discriminator_.eval()
 
+    def _fit_donors(self, Z: np.ndarray) -> None:
+        """The nearest-station donors of every column, from the training rows (standardised)."""
+        self.start_ = "interpolate"
+        self.donor_index_ = self.donor_intercept_ = self.donor_slope_ = None
+        if self.start != "nearest-station" or Z.shape[1] < 2 * self.n_variables:
+            return
+        try:
+            donors = rank_donors(Z, self.n_variables, N_DONORS, min_overlap=24)
+        except FashionlabError:
+            return  # the columns are not stations of n_variables: today's start
+        if any(donors):
+            self.start_ = "nearest-station"
+            self.donor_index_, self.donor_intercept_, self.donor_slope_ = donor_arrays(
+                donors, N_DONORS)
+
+    def _inputs(self, shown: np.ndarray) -> np.ndarray:
+        """The generator's input for windows ``(B, T, C)`` (NaN = not shown): the
+        interpolation (0, the training mean, where a column has no observation), and with
+        the station start also the station fill and the distance to the nearest observation
+        in time (in windows), side by side: ``(B, T, C)`` or ``(B, T, 3C)``."""
+        interp = np.nan_to_num(interpolate3(shown))
+        if getattr(self, "start_", "interpolate") != "nearest-station":
+            return interp
+        station = donor_fill(shown, self.donor_index_, self.donor_intercept_,
+                             self.donor_slope_)
+        station = np.where(np.isnan(station), interp, station)
+        t, prev_idx, next_idx, _, _ = _neighbours(shown)
+        n_steps = shown.shape[1]
+        distance = np.minimum(np.where(prev_idx >= 0, t - prev_idx, n_steps),
+                              np.where(next_idx < n_steps, next_idx - t, n_steps))
+        return np.concatenate([interp, station, distance / n_steps], axis=-1)
+
+    def _hidden(self, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Observed cells of windows ``(B, T, C)`` to hide on purpose (``hide_pattern``)."""
+        if self.hide_pattern == "random":
+            return observed & (rng.random(observed.shape) < self.hide_rate)
+        n_windows, n_steps, n_columns = observed.shape
+        rate = self.hide_rate / 3  # each of the three shapes hides about a third
+        hidden = rng.random(observed.shape) < rate
+        hidden |= _runs(rng, (n_windows, n_columns), n_steps, rate * 2)
+        groups = self.n_variables if n_columns % self.n_variables == 0 else n_columns
+        stations = _runs(rng, (n_windows, n_columns // groups), n_steps, rate * 2)
+        hidden |= np.repeat(stations, groups, axis=2)
+        return observed & hidden
+
+    def _training_batch(self, Z, length, rng, device) -> dict[str, torch.Tensor]:
+        """Random windows, some observed cells hidden on purpose, and the generator's input."""
+        starts = rng.integers(0, Z.shape[0] - length + 1, size=self.batch_size)
+        crops = Z[starts[:, None] + np.arange(length)]  # (B, T, C)
+        observed = ~np.isnan(crops)
+        hidden = self._hidden(observed, rng)
+        shown = observed & ~hidden
+        inputs = self._inputs(np.where(shown, crops, np.nan))
+
+        def tensor(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        return {
+            "inputs": tensor(inputs),
+            "real": tensor(inputs[..., : crops.shape[2]]),
+            "given": tensor(shown),
+            "target": tensor(np.nan_to_num(crops)),
+            "hidden": tensor(hidden),
+        }
+
     def _networks(self, n_columns: int) -> dict[str, torch.nn.Module]:
         """New networks for ``n_columns`` columns, by attribute name (``fit`` trains them; a
         saved model loads its weights into them)."""
+        n_starts = 2 if getattr(self, "start_", "interpolate") == "nearest-station" else 1
         return {
             "generator_": WindowGenerator(n_columns, self.window, self.d_model, self.n_layers,
-                                          self.n_heads, self.dropout),
+                                          self.n_heads, self.dropout, n_starts),
             "discriminator_": WindowDiscriminator(n_columns, self.disc_hidden),
         }
 
@@ -225,11 +342,13 @@ class WindowGainImputer(_TimeSeriesImputer):
         for i in range(0, len(windows), 256):
             chunk = windows[i : i + 256]
             mask = ~np.isnan(chunk)
-            filled = np.nan_to_num(interpolate3(chunk))  # 0 = the training mean
-            x = torch.as_tensor(filled, dtype=torch.float32, device=device)
+            x = torch.as_tensor(self._inputs(chunk), dtype=torch.float32, device=device)
             m = torch.as_tensor(mask, dtype=torch.float32, device=device)
             results.append(self.generator_(x, m).cpu().numpy().astype(np.float64))
         return np.concatenate(results)
+
+
+N_DONORS = 3  # nearest-station donors tried per column, best correlated first
 
 
 def _warmup_cosine(progress: float, warm: float = 0.05) -> float:
@@ -239,25 +358,13 @@ def _warmup_cosine(progress: float, warm: float = 0.05) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, (progress - warm) / (1 - warm))))
 
 
-def _training_batch(Z, length, batch_size, hide_rate, rng, device) -> dict[str, torch.Tensor]:
-    """Random windows, some observed cells hidden on purpose, interpolated inside each window."""
-    starts = rng.integers(0, Z.shape[0] - length + 1, size=batch_size)
-    crops = Z[starts[:, None] + np.arange(length)]  # (B, T, C)
-    observed = ~np.isnan(crops)
-    hidden = observed & (rng.random(crops.shape) < hide_rate)
-    shown = observed & ~hidden
-    filled = np.nan_to_num(interpolate3(np.where(shown, crops, np.nan)))
-
-    def tensor(a):
-        return torch.as_tensor(a, dtype=torch.float32, device=device)
-
-    filled = tensor(filled)
-    return {
-        "inputs": filled,
-        "real": filled,
-        "given": tensor(shown),
-        "target": tensor(np.nan_to_num(crops)),
-        "hidden": tensor(hidden),
-    }
-
-
+def _runs(rng: np.random.Generator, shape: tuple[int, int], n_steps: int,
+          rate: float) -> np.ndarray:
+    """``(B, T, K)`` runs: each of the ``shape`` (window, series) pairs, with probability
+    ``rate``, gets one run of 1..T steps at a random place; a quarter of them span the window."""
+    n_windows, n_series = shape
+    length = np.where(rng.random(shape) < 0.25, n_steps, rng.integers(1, n_steps + 1, shape))
+    first = rng.integers(0, n_steps, shape) - rng.integers(0, length)
+    t = np.arange(n_steps)[None, :, None]
+    inside = (t >= first[:, None, :]) & (t < (first + length)[:, None, :])
+    return inside & (rng.random(shape) < rate)[:, None, :]

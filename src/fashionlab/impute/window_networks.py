@@ -6,7 +6,10 @@ token's features mix the stations.
 
 * ``WindowGenerator``: input the window filled by linear interpolation in time plus the
   observed mask; a transformer encoder over the hours, with a depth-wise temporal
-  convolution in front, predicts a correction added to the interpolation.
+  convolution in front, predicts a correction added to the interpolation. With
+  ``n_starts=2`` it is also given a second start (the nearest-station fill) and each
+  cell's distance in time to the nearest observation; a per-cell gate, from that distance
+  and the encoder, blends the two starts, and the correction is added to the blend.
 * ``WindowDiscriminator``: GAIN's discriminator on windows: input the imputed window and
   the hint; output one logit per cell, "this cell was observed".
 """
@@ -18,7 +21,11 @@ from torch import nn
 
 
 class WindowGenerator(nn.Module):
-    """Impute a window: ``(x_filled, mask) -> x_hat``, all ``(B, T, C)``."""
+    """Impute a window: ``(x_filled, mask) -> x_hat``, all ``(B, T, C)``.
+
+    With ``n_starts=2``, ``x_filled`` is ``(B, T, 3C)``: the interpolation, the second
+    start and the distance to the nearest observation (in windows), side by side.
+    """
 
     def __init__(
         self,
@@ -28,10 +35,13 @@ class WindowGenerator(nn.Module):
         n_layers: int = 2,
         n_heads: int = 4,
         dropout: float = 0.1,
+        n_starts: int = 1,
     ) -> None:
         super().__init__()
         self.max_len = max_len
-        self.embed = nn.Linear(2 * n_columns, d_model)
+        self.n_starts = n_starts
+        width = 2 if n_starts == 1 else 4  # values (+ second start + distance) and the mask
+        self.embed = nn.Linear(width * n_columns, d_model)
         self.position = nn.Parameter(torch.zeros(1, max_len, d_model))
         nn.init.normal_(self.position, std=0.02)
         # a short depth-wise convolution over time: local slopes before global attention
@@ -50,14 +60,24 @@ class WindowGenerator(nn.Module):
         self.head = nn.Linear(d_model, n_columns)
         nn.init.zeros_(self.head.weight)  # start as the interpolation itself
         nn.init.zeros_(self.head.bias)
+        if n_starts == 2:
+            # the weight of the interpolation: high next to an observation, low far from one
+            self.gate = nn.Linear(d_model, n_columns)
+            nn.init.zeros_(self.gate.weight)
+            nn.init.constant_(self.gate.bias, 1.0)
+            self.gate_distance = nn.Parameter(torch.full((n_columns,), -4.0))
 
     def forward(self, x_filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         t = x_filled.shape[1]
         h = self.embed(torch.cat([x_filled, mask], dim=-1))  # (B, T, D)
         h = h + self.position[:, :t]
         h = h + self.local(h.transpose(1, 2)).transpose(1, 2)  # (B, T, D)
-        h = self.encoder(h)  # (B, T, D)
-        return x_filled + self.head(self.norm(h))  # (B, T, C)
+        h = self.norm(self.encoder(h))  # (B, T, D)
+        if self.n_starts == 1:
+            return x_filled + self.head(h)  # (B, T, C)
+        interp, station, distance = x_filled.chunk(3, dim=-1)  # each (B, T, C)
+        weight = torch.sigmoid(self.gate(h) + self.gate_distance * distance)  # (B, T, C)
+        return weight * interp + (1 - weight) * station + self.head(h)  # (B, T, C)
 
 
 class WindowDiscriminator(nn.Module):

@@ -27,8 +27,10 @@ import os
 import stat
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fashionlab.errors import FashionlabError
 
@@ -75,6 +77,15 @@ def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -
     """Write ``data`` to ``path`` as the module docstring says; returns the file written
     (the link's target for a symbolic link). With ``exclusive``, a file that appeared at
     ``path`` meanwhile is an error, and is left as it is."""
+    with atomic_writer(path, exclusive) as f:
+        f.write(data)
+    return writable_target(Path(path))
+
+
+@contextmanager
+def atomic_writer(path: str | Path, exclusive: bool = False) -> Iterator[BinaryIO]:
+    """A binary file to write in steps: a temporary file beside ``path`` that takes its
+    name when the block ends (as ``atomic_write_bytes``), and is removed if it raises."""
     given = Path(path)
     target = writable_target(given)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -84,7 +95,7 @@ def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -
         except FileNotFoundError:
             os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if exclusive:
@@ -98,7 +109,6 @@ def atomic_write_bytes(path: str | Path, data: bytes, exclusive: bool = False) -
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
 
 
 def _link_new(tmp: str, target: Path, given: Path) -> None:
