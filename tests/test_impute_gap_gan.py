@@ -72,7 +72,8 @@ def test_station_start_round_trips_through_a_model_folder(outage_case, tmp_path)
     gan = WindowGainImputer(**SMALL, epochs=2, start="nearest-station", n_variables=2).fit(fit)
     save_imputer(gan, tmp_path / "model", [f"s{i // 2}_v{i % 2}" for i in range(6)])
     loaded, meta = load_imputer(tmp_path / "model")
-    assert loaded.start_ == "nearest-station" and meta["params"]["start"] == "nearest-station"
+    assert loaded.start_ == "nearest-station" and loaded.get_params()["start"] == "nearest-station"
+    assert meta["method"] == "window-gain"
     np.testing.assert_array_equal(loaded.donor_index_, gan.donor_index_)
     np.testing.assert_allclose(loaded.transform(new), gan.transform(new))
 
