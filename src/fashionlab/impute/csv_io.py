@@ -52,9 +52,14 @@ class Table:
     bom: bool = False  # the file starts with a UTF-8 byte order mark (Excel's "CSV UTF-8")
 
     @property
+    def text_indexes(self) -> list[int]:
+        """Indexes of the columns kept as text (never filled)."""
+        return [j for j in range(len(self.header)) if j not in self.numeric]
+
+    @property
     def text_columns(self) -> list[str]:
         """Names of the columns kept as text (never filled)."""
-        return [name for j, name in enumerate(self.header) if j not in self.numeric]
+        return [self.header[j] for j in self.text_indexes]
 
 
 def read_table(path: str | Path) -> Table:

@@ -53,10 +53,6 @@ def _columns(table: Table) -> list[str]:
     return [table.header[j] for j in table.numeric]
 
 
-def _text_columns(table: Table) -> list[int]:
-    return [j for j in range(len(table.header)) if j not in table.numeric]
-
-
 def fit_model(config: ImputeFitConfig) -> dict:
     """Fit ``config.method`` on the history file and save it to ``config.out``."""
     if config.method not in IMPUTERS:
@@ -69,7 +65,7 @@ def fit_model(config: ImputeFitConfig) -> dict:
     path = Path(config.input).expanduser()
     table = read_table(path)
     if config.method in TIME_SERIES:
-        check_time_order(path, table.header, table.rows, _text_columns(table))
+        check_time_order(path, table.header, table.rows, table.text_indexes)
     try:
         imputer.fit(table.values)
     except (ValueError, TypeError) as exc:

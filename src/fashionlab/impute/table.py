@@ -157,7 +157,7 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
     out = check_output_path(input_path, config.out, config.force) if config.out else None
     table = read_table(input_path)
     if config.method in TIME_SERIES:
-        _check_time_order(input_path, table)
+        check_time_order(input_path, table.header, table.rows, table.text_indexes)
     result = ImputeResult(
         rows=len(table.rows), numeric_columns=[table.header[j] for j in table.numeric],
         text_columns=table.text_columns,
@@ -177,7 +177,7 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
                 table.values[rows.start : rows.stop] if rows else table.values, config.seed,
                 say)
         if config.method == AUTO and result.method in TIME_SERIES:
-            _check_time_order(input_path, table)
+            check_time_order(input_path, table.header, table.rows, table.text_indexes)
         say(f"filling {_count(result.missing_cells, 'empty cell')} in {shape} with "
             f"{result.method}...{_slow_note(result.method, columns)}")
         if config.samples is None:
@@ -190,11 +190,6 @@ def _impute_csv(config: ImputeConfig, progress: Callable[[str], None] | None) ->
             filled, table = result.intervals.median, with_interval_columns(table, result.intervals)
         write_table(table, filled, out, config.flags, exclusive=not config.force)
     return result
-
-
-def _check_time_order(path: Path, table: Table) -> None:
-    check_time_order(path, table.header, table.rows, [
-        j for j in range(len(table.header)) if j not in table.numeric])
 
 
 def _evaluate(config: ImputeConfig, table: Table, columns: list[str], shape: str,
