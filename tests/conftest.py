@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -177,3 +178,17 @@ def make_inpaint_run(path: Path, **settings):
     generator, _ = build_models(config)
     run.save_weights(generator.state_dict())
     return run
+
+
+STATION_COLUMNS = ["a_pm", "a_t", "b_pm", "b_t"]  # 2 stations x 2 variables
+
+
+def station_values(rows: int, seed: int, missing: float, outage: slice) -> np.ndarray:
+    """Hourly values of ``STATION_COLUMNS`` (daily-ish sines plus noise), a ``missing`` share
+    of cells lost at random and station a's two columns lost over the rows ``outage``."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)[:, None]
+    values = 10 + np.sin(t / 12 + np.arange(4)) + 0.1 * rng.standard_normal((rows, 4))
+    values[rng.random(values.shape) < missing] = np.nan
+    values[outage, 0:2] = np.nan
+    return values

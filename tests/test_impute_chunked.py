@@ -6,22 +6,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import STATION_COLUMNS, station_values
 from fashionlab.cli import main
 from fashionlab.impute.base import make_imputer
 from fashionlab.impute.chunked import finished
 from fashionlab.impute.csv_io import read_table, write_table
 from fashionlab.impute.persist import load_imputer, save_imputer
 
-COLUMNS = ["a_pm", "a_t", "b_pm", "b_t"]
+COLUMNS = STATION_COLUMNS
 
 
 def series(rows: int, seed: int = 0) -> pd.DataFrame:
     """2 stations x 2 variables, hourly, with gaps longer than a chunk, and text columns."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(rows)[:, None]
-    values = 10 + np.sin(t / 12 + np.arange(4)) + 0.1 * rng.standard_normal((rows, 4))
-    values[rng.random(values.shape) < 0.15] = np.nan
-    values[30:52, 0:2] = np.nan  # a station outage over several chunks
+    values = station_values(rows, seed, 0.15, slice(30, 52))  # an outage over several chunks
+    rng = np.random.default_rng(seed + 1)
     values[:9, 3] = np.nan  # a column that starts late
     values[-15:, 2] = np.nan  # and one that ends early
     frame = pd.DataFrame(values.round(3), columns=COLUMNS)

@@ -9,19 +9,16 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
+from conftest import STATION_COLUMNS, station_values
 from fashionlab.errors import FashionlabError
 from fashionlab.impute.base import make_imputer
 from fashionlab.impute.on_dask import fill_dask
 
-COLUMNS = ["a_pm", "a_t", "b_pm", "b_t"]
+COLUMNS = STATION_COLUMNS
 
 
 def frame(rows: int, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    t = np.arange(rows)[:, None]
-    values = 10 + np.sin(t / 12 + np.arange(4)) + 0.1 * rng.standard_normal((rows, 4))
-    values[rng.random(values.shape) < 0.2] = np.nan
-    values[40:60, :2] = np.nan  # an outage across a partition edge
+    values = station_values(rows, seed, 0.2, slice(40, 60))  # outage across a partition edge
     out = pd.DataFrame(values, columns=COLUMNS)
     out.insert(0, "station", "x")
     return out

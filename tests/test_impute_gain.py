@@ -112,6 +112,8 @@ def test_drop_rate_and_start_beat_the_column_mean(drop_rate, start):
         ({"hidden_size": 2.5}, "hidden_size"),
         ({"n_threads": 0}, "n_threads"),
         ({"batch_size": True}, "batch_size"),
+        ({"max_seconds": -1}, "max_seconds"),
+        ({"budget_clock": "gpu"}, "budget_clock must be 'wall' or 'cpu'"),
     ],
 )
 def test_bad_parameters_are_rejected_in_fit(params, message):
@@ -235,6 +237,29 @@ def test_auto_components_is_stored_and_used_by_the_imputer():
     assert fill.means_.shape == (fill.n_components_, 4)
     fixed = GainImputer(**FAST, n_generators=1, n_components=1, random_state=0).fit(X_missing)
     assert fixed.start_fill_.n_components_ == 1 and fixed.start_fill_.component_scores_ is None
+
+
+def test_a_cpu_budget_is_shared_by_the_generators_after_the_start():
+    X_missing, _ = hide_completely_at_random(correlated(200), 0.2, random_state=5)
+    torch.optim.Adam([torch.zeros(1)])  # its first use imports a lot: not the test's budget
+    imputer = GainImputer(n_iterations=10**7, batch_size=32, n_generators=2, start_folds=0,
+                          start_blend=0.0, n_components=1, max_seconds=1.5, budget_clock="cpu",
+                          random_state=0).fit(X_missing)
+    assert len(imputer.stop_steps_) == 2 and all(0 < s < 10**7 for s in imputer.stop_steps_)
+    assert not np.isnan(imputer.transform(X_missing)).any()
+
+
+def test_a_budget_spent_by_the_start_leaves_its_fill():
+    X_missing, _ = hide_completely_at_random(correlated(200), 0.2, random_state=6)
+    imputer = GainImputer(n_iterations=500, batch_size=32, n_generators=2, start_folds=0,
+                          start_blend=0.0, n_components=1, max_seconds=1e-9,
+                          random_state=0).fit(X_missing)
+    assert imputer.stop_steps_ == [0, 0]
+    x, given = imputer._scaled(X_missing)
+    base = imputer.start_fill_.scaled_fill(x, given).clamp(0, 1).double().numpy()
+    missing = np.isnan(X_missing)
+    np.testing.assert_allclose(imputer.transform(X_missing)[missing],
+                               (base * imputer.span_ + imputer.low_)[missing], rtol=1e-5)
 
 
 def test_early_stopping_can_keep_step_zero_the_mixture_fill():

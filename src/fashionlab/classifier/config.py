@@ -12,6 +12,7 @@ from fashionlab.data.batches import EVAL_BATCH_SIZE
 from fashionlab.data.fashion_mnist import data_dir_option
 from fashionlab.errors import FashionlabError, reject_non_finite
 from fashionlab.options import check_choices, option, positive_int
+from fashionlab.runtime.budget import CLOCKS
 from fashionlab.runtime.device import check_threads, device_option, threads_option
 from fashionlab.runtime.registry import create_model, get_entry
 from fashionlab.runtime.runs import read_config
@@ -38,7 +39,7 @@ class ClassifierConfig:
         "(--epochs is then the most); 0 = off", metavar="SECONDS")
     budget_clock: str = option(
         "wall", "count the time budget in wall-clock or in this process's CPU seconds "
-        "(what a busy shared machine cannot steal)", choices=("wall", "cpu"))
+        "(what a busy shared machine cannot steal)", choices=tuple(CLOCKS))
     batch_size: int = option(32, "images per step (Keras' default)", parse=positive_int)
     lr: float = option(1e-3, "peak learning rate; 1e-3 is Adam's default")
     weight_decay: float = option(0.0, "AdamW's decoupled decay, or SGD's L2 term; 0 = none")

@@ -8,7 +8,6 @@ epoch and the evaluation passes.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,6 +18,7 @@ from tqdm import tqdm
 from fashionlab.classifier.augment import tta_log_probs
 from fashionlab.classifier.fast_mlp import FastMLPTrainer
 from fashionlab.data.fashion_mnist import BACKGROUND
+from fashionlab.runtime.budget import CLOCKS
 from fashionlab.runtime.device import Distributed, all_reduce_sum, bf16_autocast
 from fashionlab.runtime.schedules import lr_factor
 from fashionlab.runtime.stop import StopRequest
@@ -148,7 +148,7 @@ class EpochLoop:
         totals = torch.zeros(3, device=xs.device)  # loss sum, correct, count
         starts = range(0, len(xs), config.batch_size)
         bar = tqdm(starts, desc=desc, leave=False, disable=not ctx.is_main, mininterval=0.5)
-        clock = time.process_time if config.budget_clock == "cpu" else time.perf_counter
+        clock = CLOCKS[config.budget_clock]
         begin, spent = clock(), self.train_seconds
         for i, start in enumerate(bar):
             self.train_seconds = spent + clock() - begin

@@ -36,6 +36,7 @@ each scored: ``benchmarks/impute_tables_notes.md``):
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -71,12 +72,15 @@ from fashionlab.impute.mixture_forest import (
     POWER_TRANSFORMS,
     MixtureForestImputer,
 )
+from fashionlab.runtime.budget import CLOCKS, Budget
 from fashionlab.runtime.device import torch_threads
 from fashionlab.runtime.schedules import EMA
 
 CHECK_EVERY = 250  # steps between two scores on the held-out cells (early stopping)
 POOL_ROWS = 100_000  # (row, drop mask, starting fill) triples precomputed per GAN
 BLEND_POOL_ROWS = 30_000  # POOL_ROWS with the forests' blend: their fills cost more
+POOL_BLOCK = 2048  # pool rows filled at a time
+POOL_SHARE = 0.25  # with a time budget: the most of each GAN's share its pool may use
 
 
 def drop_pair(rate) -> tuple[float, float] | None:
@@ -113,9 +117,8 @@ class _StandardisedInput(torch.nn.Module):
 class _EarlyStopping:
     """The best checked generator state so far, and when to give up."""
 
-    def __init__(self, patience: int, last_step: int):
-        self.patience, self.best, self.state, self.step, self.since = (
-            patience, np.inf, None, last_step, 0)
+    def __init__(self, patience: int):
+        self.patience, self.best, self.state, self.step, self.since = patience, np.inf, None, 0, 0
 
     def keep(self, score: float, step: int, model: torch.nn.Module) -> None:
         """Keep ``model``'s state, scored ``score`` at ``step``, as the best."""
@@ -215,6 +218,15 @@ class GainImputer(MinMaxImputer):
         GANs trained from different seeds; their fillings are averaged.
     learning_rate : float, default=3e-4
         Adam learning rate of both networks.
+    max_seconds : float or None, default=None
+        A time budget for the whole ``fit``: the starting fill first, then the GANs share
+        what is left equally, each stopping when its share is spent (or at
+        ``n_iterations``). A GAN stopped before its first step keeps the starting fill.
+        The result then depends on the machine's speed: leave it None for runs that
+        repeat exactly.
+    budget_clock : {"wall", "cpu"}, default="wall"
+        What ``max_seconds`` counts: wall time, or this process's CPU time (fair between
+        methods on a shared machine).
     n_threads : int or None, default=1
         PyTorch CPU threads while fitting and filling (None = PyTorch's setting).
         One is fastest for these small networks: more threads cost more in
@@ -236,7 +248,8 @@ class GainImputer(MinMaxImputer):
         With ``generator_input="standardised"``: the (exponents, mean, std) of the
         generator's input transform (None otherwise).
     stop_steps_ : list of int
-        The step whose averaged generator each GAN kept (0: no correction).
+        The step whose averaged generator each GAN kept (0: no correction); without
+        early stopping, the steps it trained.
     history_ : list of dict
         Losses every 100 steps of each GAN (``generator``, ``step``, ``d_loss``,
         ``adv_loss``, ``rec_loss``) and, at each check, ``held_out_mse``.
@@ -263,6 +276,8 @@ class GainImputer(MinMaxImputer):
         "hidden_size": optional(whole(1)),
         "forest_max_columns": optional(whole(1)),
         "n_threads": optional(whole(1)),
+        "max_seconds": optional(number_in(0, np.inf)),
+        "budget_clock": one_of(*CLOCKS),
         "hint_rate": number_in(0, 1),
         "start_blend": number_in(0, 1),
         "ema_decay": number_in(0, 1, closed=False),
@@ -289,7 +304,8 @@ class GainImputer(MinMaxImputer):
         forest_trees: int = 100, forest_max_columns: int | None = None, n_jobs: int | None = None,
         generator_input: str = "standardised",
         ema_decay: float = 0.999, n_generators: int = 3, learning_rate: float = 3e-4,
-        n_threads: int | None = 1, missing_values: float = np.nan, round_integers: bool = True,
+        max_seconds: float | None = None, budget_clock: str = "wall", n_threads: int | None = 1,
+        missing_values: float = np.nan, round_integers: bool = True,
         random_state=None,
     ):
         self.n_iterations = n_iterations
@@ -313,6 +329,8 @@ class GainImputer(MinMaxImputer):
         self.ema_decay = ema_decay
         self.n_generators = n_generators
         self.learning_rate = learning_rate
+        self.max_seconds = max_seconds
+        self.budget_clock = budget_clock
         self.n_threads = n_threads
         self.missing_values = missing_values
         self.round_integers = round_integers
@@ -321,6 +339,7 @@ class GainImputer(MinMaxImputer):
     # ------------------------------------------------------------------ fit
 
     def _fit(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        budget = Budget(self.max_seconds, self.budget_clock)
         drop = drop_pair(self.drop_rate)
         self._fit_scaling(X)
         x, observed = self._scaled(X)
@@ -341,12 +360,18 @@ class GainImputer(MinMaxImputer):
                 if fill.lambdas_ is not None
                 else fit_yeo_johnson(x.double(), observed.double(), transform=False))
         self.generators_, self.history_, self.stop_steps_ = [], [], []
+        gan_start = budget.fraction()  # the GANs share what the starting fill left
         for k in range(self.n_generators):
             seed = draw_seed(rng)
+            first, share = (gan_start + (1 - gan_start) * (k + i) / self.n_generators
+                            for i in (0, 1))
             with torch.random.fork_rng(devices=[]), torch_threads(self.n_threads):
                 torch.manual_seed(seed)
                 held = self._held_out(observed)
-                generator, history, stop = self._train_gan(x, observed - held, held, drop)
+                generator, history, stop = self._train_gan(
+                    x, observed - held, held, drop,
+                    lambda s=first + POOL_SHARE * (share - first): budget.over(s),
+                    lambda s=share: budget.over(s))
             self.generators_.append(generator)
             self.stop_steps_.append(stop)
             self.history_ += [{"generator": k, **h} for h in history]
@@ -363,9 +388,11 @@ class GainImputer(MinMaxImputer):
 
     def _train_gan(
         self, x: torch.Tensor, observed: torch.Tensor, held: torch.Tensor,
-        drop: tuple[float, float],
+        drop: tuple[float, float], pool_time_up: Callable[[], bool],
+        out_of_time: Callable[[], bool],
     ) -> tuple[torch.nn.Module, list[dict], int]:
-        """Train one GAN on the ``observed`` cells, stopping early on the ``held`` ones.
+        """Train one GAN on the ``observed`` cells, stopping early on the ``held`` ones or
+        when ``out_of_time()``; its pool of starting fills stops growing at ``pool_time_up()``.
 
         Returns the kept weight-averaged generator, the loss history and its step.
         """
@@ -384,10 +411,10 @@ class GainImputer(MinMaxImputer):
         averaged = EMA(generator, self.ema_decay)  # its decay warms up, see runtime.schedules.EMA
         opt_g = torch.optim.Adam(generator.parameters(), lr=self.learning_rate)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=self.learning_rate)
-        pool = self._pool(x, observed, drop) if residual else None
+        pool = self._pool(x, observed, drop, pool_time_up) if residual else None
         checked = bool(held.any())
         x_check = self._train_start(x, observed, torch.arange(n)) if checked else None
-        stopping = _EarlyStopping(self.n_iter_no_change, self.n_iterations)
+        stopping = _EarlyStopping(self.n_iter_no_change)
         history = []
         if checked and residual:  # step 0 is a candidate: G's correction starts at 0
             score = self._held_out_mse(averaged.model, x, x_check, observed, held)
@@ -416,11 +443,13 @@ class GainImputer(MinMaxImputer):
             history.append({"step": step, "held_out_mse": score})
             return stopping.check(score, step, averaged.model)
 
-        train_gain(GainNetworks(generator, discriminator, opt_g, opt_d),
-                   GainLoss(self.hint_rate, gain_objective(self.alpha), residual=residual),
-                   next_batch, GainSchedule(self.n_iterations), after_step)
-        if stopping.state is not None:
-            averaged.model.load_state_dict(stopping.state)
+        steps = train_gain(
+            GainNetworks(generator, discriminator, opt_g, opt_d),
+            GainLoss(self.hint_rate, gain_objective(self.alpha), residual=residual),
+            next_batch, GainSchedule(self.n_iterations, stop_requested=out_of_time), after_step)
+        if stopping.state is None:
+            return averaged.model, history, steps
+        averaged.model.load_state_dict(stopping.state)
         return averaged.model, history, stopping.step
 
     def _held_out_mse(
@@ -433,19 +462,29 @@ class GainImputer(MinMaxImputer):
         return weighted_mean((filled - x) ** 2, held).item()
 
     def _pool(
-        self, x: torch.Tensor, observed: torch.Tensor, drop: tuple[float, float]
+        self, x: torch.Tensor, observed: torch.Tensor, drop: tuple[float, float],
+        time_up: Callable[[], bool],
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rows, drop masks and the starting fill of each, drawn once per GAN.
 
         Up to ``POOL_ROWS`` (row, mask) pairs, each row with several masks: one
-        batched fill per training step would cost more than the step itself.
+        batched fill per training step would cost more than the step itself. The fills
+        are made ``POOL_BLOCK`` rows at a time (each row's fill is its own), and the pool
+        stops at the block where ``time_up()`` (a time budget's share for it).
         """
         pool_rows = POOL_ROWS if self.start_fill_.fold_forests_ is None else BLEND_POOL_ROWS
         size = min(pool_rows, self.n_iterations * self.batch_size)
         rows = torch.randint(0, len(x), (size,))
         rate = drop[0] + (drop[1] - drop[0]) * torch.rand(size, 1)
         given = observed[rows] * (torch.rand(size, x.shape[1]) >= rate).float()
-        return rows, given, self._train_start(x[rows], given, rows)
+        fills = []
+        for i in range(0, size, POOL_BLOCK):
+            part = slice(i, i + POOL_BLOCK)
+            fills.append(self._train_start(x[rows[part]], given[part], rows[part]))
+            if time_up():
+                break
+        fills = torch.cat(fills)
+        return rows[: len(fills)], given[: len(fills)], fills
 
     def _networks(self, n_columns: int) -> dict[str, list[torch.nn.Module]]:
         """Fresh generators shaped as ``fit`` builds them, into which a saved model's

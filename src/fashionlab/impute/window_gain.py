@@ -29,7 +29,6 @@ interpolation alone, as with ``start="interpolate"``.
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import torch
@@ -53,6 +52,7 @@ from fashionlab.impute.timeseries import (
     rank_donors,
 )
 from fashionlab.impute.window_networks import WindowDiscriminator, WindowGenerator
+from fashionlab.runtime.budget import CLOCKS, Budget
 
 
 @register_imputer("window-gain")
@@ -166,7 +166,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.round_integers = round_integers
 
     _parameter_rules = {
-        "budget_clock": one_of("wall", "cpu"),
+        "budget_clock": one_of(*CLOCKS),
         "start": one_of("interpolate", "nearest-station"),
         "n_variables": whole(1),
         "hide_pattern": one_of("random", "gaps"),
@@ -193,20 +193,17 @@ class WindowGainImputer(_TimeSeriesImputer):
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
         self.history_ = []
-        clock = time.process_time if self.budget_clock == "cpu" else time.perf_counter
-        start = clock()
+        budget = Budget(self.max_seconds, self.budget_clock)
         sums: dict[str, float] = {}
 
         def lr_factor(step: int) -> float | None:
-            progress = step / total
-            if self.max_seconds is not None:
-                progress = max(progress, (clock() - start) / self.max_seconds)
-                if progress >= 1:
-                    return None  # the time budget is spent
+            progress = max(step / total, budget.fraction())
+            if budget.over():
+                return None  # the time budget is spent
             return _warmup_cosine(progress)
 
         def end_epoch(epoch: int) -> None:
-            sums.update(epoch=epoch, seconds=round(clock() - start, 2))
+            sums.update(epoch=epoch, seconds=round(budget.spent(), 2))
             self.history_.append(dict(sums))
             if self.verbose:
                 print(" ".join(f"{k}={v:.4g}" for k, v in sums.items()), flush=True)
@@ -219,7 +216,7 @@ class WindowGainImputer(_TimeSeriesImputer):
             if step % steps_per_epoch:
                 return False
             end_epoch(step // steps_per_epoch)
-            return self.max_seconds is not None and clock() - start >= self.max_seconds
+            return budget.over()
 
         self.generator_.train()
         self.discriminator_.train()
