@@ -54,9 +54,11 @@ def test_chunks_write_the_bytes_of_the_whole_file_fill(tmp_path, method, params)
         assert out.read_bytes() == (tmp_path / "whole.csv").read_bytes(), rows
 
 
-def test_window_gain_in_chunks_fills_as_on_the_whole_file(tmp_path):
+@pytest.mark.parametrize("shifts", [1, 3])  # 3: grids offset by 4 rows read 11 rows around
+def test_window_gain_in_chunks_fills_as_on_the_whole_file(tmp_path, shifts):
     history = series(24 * 6)
-    params = {"epochs": 2, "d_model": 16, "disc_hidden": 8, "n_heads": 2, "window": 12}
+    params = {"epochs": 2, "d_model": 16, "disc_hidden": 8, "n_heads": 2, "window": 12,
+              "shifts": shifts}
     imputer = make_imputer("window-gain", params, 0).fit(history[COLUMNS].to_numpy())
     save_imputer(imputer, tmp_path / "model", COLUMNS)
     new = tmp_path / "new.csv"
@@ -75,6 +77,9 @@ def test_a_series_method_writes_a_row_once_every_column_is_seen_after_it():
     assert finished(None, np.full((3, 2), np.nan), at_end=False) == (0, 0)
     assert finished(4, x, at_end=False) == (4, 4) and finished(4, x, at_end=True) == (5, 5)
     assert finished(0, x, at_end=False) == (5, 5)
+    rows = np.ones((12, 1))  # windows of 4 whose fills read 3 rows beyond them
+    assert finished(4, rows[:5], at_end=False, halo=3) == (0, 0)
+    assert finished(4, rows, at_end=False, halo=3) == (8, 4)  # rows 8-10 read for row 7
 
 
 def test_a_bad_cell_in_a_late_chunk_is_an_error_and_no_output(tmp_path, capsys):

@@ -49,12 +49,25 @@ def test_dask_fills_as_one_process(client, method, params):
     assert (filled["station"] == "x").all() and filled.index.equals(new.index)
 
 
+def test_dask_fills_shifted_window_gain_grids_as_one_process(client):
+    params = {"epochs": 2, "d_model": 16, "disc_hidden": 8, "n_heads": 2, "window": 12,
+              "shifts": 2}
+    imputer = make_imputer("window-gain", params, 0).fit(frame(200)[COLUMNS].to_numpy())
+    new = frame(150, seed=1)
+    expected = imputer.transform(new[COLUMNS].to_numpy())
+    parts = dd.from_pandas(new, npartitions=4)  # 38 rows: 22 are lent before each
+    filled = fill_dask(parts, imputer, COLUMNS).compute(scheduler=client.get)
+    np.testing.assert_allclose(filled[COLUMNS].to_numpy(), expected, rtol=0, atol=1e-5)
+    with pytest.raises(FashionlabError, match="partition 0 holds 19 rows, fewer than the 22"):
+        fill_dask(dd.from_pandas(new, npartitions=8), imputer, COLUMNS)
+
+
 def test_dask_refuses_what_partitions_cannot_split():
     whole = make_imputer("interpolate", {}, 0).fit(frame(50)[COLUMNS].to_numpy())
     with pytest.raises(FashionlabError, match="window=None"):
         fill_dask(dd.from_pandas(frame(50), npartitions=2), whole, COLUMNS)
     windowed = make_imputer("interpolate", {"window": 24}, 0).fit(frame(50)[COLUMNS].to_numpy())
-    with pytest.raises(FashionlabError, match="partition 0 holds 10 rows"):
+    with pytest.raises(FashionlabError, match="partition 0 holds 10 rows, fewer than the 23"):
         fill_dask(dd.from_pandas(frame(50), npartitions=5), windowed, COLUMNS)
     with pytest.raises(FashionlabError, match="lacks the model's column"):
         fill_dask(dd.from_pandas(frame(50).drop(columns="b_t"), npartitions=2), windowed,

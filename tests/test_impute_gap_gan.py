@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fashionlab.errors import FashionlabError
 from fashionlab.impute.intervals import (
     CLASSES,
     OUTAGE,
@@ -86,6 +87,27 @@ def test_a_table_without_stations_keeps_the_interpolation_start():
     assert gan.start_ == "interpolate" and gan.donor_index_ is None
     assert gan.generator_.n_starts == 1
     assert not np.isnan(gan.transform(X)).any()
+
+
+def test_shifted_grids_average_and_read_only_the_rows_around():
+    X = stations(24 * 8)
+    X[40:58, :2] = np.nan  # an outage across the first grid's window edge at row 48
+    X[24:30, 3] = np.nan  # a gap that grids offset by 8 and 16 rows see with rows 8-23
+    gan = WindowGainImputer(**SMALL, epochs=2).fit(X)
+    one = gan.transform(X)
+    gan.set_params(shifts=1)
+    assert np.array_equal(gan.transform(X), one)
+    gan.set_params(shifts=3)  # grids offset by 0, 8 and 16 rows
+    three = gan.transform(X)
+    assert not np.allclose(three[40:58, :2], one[40:58, :2])
+    far = X.copy()
+    far[:24] += 5.0  # rows 0-23 and 96 on: more than 23 rows from rows 48-71
+    far[96:] -= 5.0
+    np.testing.assert_allclose(gan.transform(far)[48:72], three[48:72], rtol=0, atol=1e-6)
+    assert not np.allclose(gan.transform(far)[24:30, 3], three[24:30, 3])
+    gan.set_params(shifts=25)
+    with pytest.raises(FashionlabError, match="shifts must be at most the window"):
+        gan.transform(X)
 
 
 def test_cpu_budget_stops_training():

@@ -12,7 +12,9 @@ still needs) in memory:
 
 A row-wise method fills each chunk on its own. A time-series method needs other rows: with
 a ``window`` of L rows, chunks are cut at multiples of L and the rows of an unfinished
-window are carried to the next chunk; with ``window=None`` (the whole file is one series),
+window are carried to the next chunk (where its fills read rows beyond the window,
+``context_rows``, those after are awaited and whole windows before are carried too); with
+``window=None`` (the whole file is one series),
 a row is written once every column has an observation at or after it (its fill then no
 longer changes), and the rows from each column's last observation on are carried. Memory
 then grows with the longest gap, not with the file (a column never observed in the file
@@ -65,6 +67,11 @@ def reach(imputer: BaseImputer) -> int | None:
     """How far a row's fill looks at other rows: 0 (row-wise), a window of rows, or None
     (the whole series)."""
     return imputer.window if isinstance(imputer, _TimeSeriesImputer) else 0
+
+
+def context(imputer: BaseImputer) -> int:
+    """Rows before and after each window that its fills also read (see ``reach``)."""
+    return imputer.context_rows() if isinstance(imputer, _TimeSeriesImputer) else 0
 
 
 def model_columns(path: Path, header: list[str], fitted: list[str]) -> list[int]:
@@ -157,15 +164,18 @@ def check_units(path: Path, columns: list[str], found: Scan, meta: dict) -> None
             f"{mean[k]:.4g}; convert it to the history's units")
 
 
-def finished(span: int | None, values: np.ndarray, at_end: bool) -> tuple[int, int]:
+def finished(span: int | None, values: np.ndarray, at_end: bool,
+             halo: int = 0) -> tuple[int, int]:
     """(how many leading rows of ``values`` have their final fill, the first row a later
-    fill still needs) for a method whose fills look ``span`` rows around (see ``reach``)."""
+    fill still needs) for a method whose fills look ``span`` rows around (see ``reach``),
+    and ``halo`` rows beyond its windows (``context``). ``values`` starts at a window's
+    first row; so does the row returned second."""
     n = len(values)
     if at_end or span == 0:
         return n, n
     if span is not None:
-        done = n // span * span
-        return done, done
+        done = max(0, n - halo) // span * span
+        return done, max(0, done - -(-halo // span) * span)
     observed = ~np.isnan(values)
     if not observed.any(axis=0).all():
         return 0, 0
@@ -184,7 +194,7 @@ def fill_file(imputer: BaseImputer, meta: dict, path: Path, out: Path, flags: bo
     found = scan(path, fmt, meta, size, meta["method"] in TIME_SERIES)
     header, chunks = read_chunks(path, fmt, size)
     flagged = [k for k in range(len(found.numeric)) if flags and found.gaps[k]]
-    span = reach(imputer)
+    span, halo = reach(imputer), context(imputer)
 
     def table(rows: list[list[str]], values: np.ndarray) -> Table:
         return Table(header, rows, fmt.delimiter, found.numeric, values, found.decimals,
@@ -207,9 +217,9 @@ def fill_file(imputer: BaseImputer, meta: dict, path: Path, out: Path, flags: bo
                 values = np.concatenate([values, _parse(path, header, chunk, found.numeric,
                                                         fmt, read + 1)[0]])
                 read += len(chunk)
-            done, keep = finished(span, values, chunk is None)
+            done, keep = finished(span, values, chunk is None, halo)
             if done > written:
-                filled = imputer.transform(values[: len(values) if span is None else done])
+                filled = imputer.transform(values[: len(values) if span is None else done + halo])
                 part = table(rows[written:done], values[written:done])
                 write(row_lines(part, filled[written:done], flagged))
                 cells += int(np.isnan(part.values).sum())

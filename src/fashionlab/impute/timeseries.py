@@ -105,6 +105,11 @@ class _TimeSeriesImputer(BaseImputer):
     def _fit_series(self, X: np.ndarray, rng: np.random.Generator) -> None:
         pass
 
+    def context_rows(self) -> int:
+        """Rows before and after each window whose values its fills also read (0: a
+        window's fills read that window alone)."""
+        return 0
+
     def _fill(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

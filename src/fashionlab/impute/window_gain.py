@@ -12,7 +12,12 @@ is
 and the discriminator, given the imputed window and GAIN's hint (the true mask for a
 ``hint_rate`` share of cells, 0.5 elsewhere), learns per cell whether it was observed.
 ``transform`` cuts the rows into consecutive windows of ``window`` rows and imputes each
-on its own: nothing crosses a window edge.
+on its own: nothing crosses a window edge. With ``shifts=k`` it does so on k grids of
+windows, offset by ``window / k`` rows from each other, and averages them: a gap that one
+grid cuts at a window's edge lies inside a window of another, so each fill sees the hours on
+both sides of its gap (and the average of k fills is steadier than one). A row's fill then
+depends on the ``window - 1`` rows around it (``context_rows``), which chunked ``apply``
+and Dask lend it.
 
 Long gaps (``start="nearest-station"``, ``hide_pattern="gaps"``): the practice for a
 station outage is to fill it from the best correlated nearby station
@@ -96,6 +101,9 @@ class WindowGainImputer(_TimeSeriesImputer):
     hide_pattern : {"random", "gaps"}, default="random"
         The cells hidden on purpose in training: single cells at ``hide_rate``, or
         ``"gaps"``: single cells, runs in one column and whole-station outages.
+    shifts : int, default=1
+        Grids of windows ``transform`` averages, offset by ``window / shifts`` rows (see
+        the module docstring); 1 is consecutive windows, as in training. At most ``window``.
     random_state : int or None, default=None
     device : str, default="cpu"
     verbose : bool, default=False
@@ -135,6 +143,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         start: str = "interpolate",
         n_variables: int = 11,
         hide_pattern: str = "random",
+        shifts: int = 1,
         random_state: int | None = None,
         device: str = "cpu",
         verbose: bool = False,
@@ -159,6 +168,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.start = start
         self.n_variables = n_variables
         self.hide_pattern = hide_pattern
+        self.shifts = shifts
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -170,6 +180,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         "start": one_of("interpolate", "nearest-station"),
         "n_variables": whole(1),
         "hide_pattern": one_of("random", "gaps"),
+        "shifts": whole(1),
         "hide_rate": number_in(0, 1, closed=False),
         "max_seconds": optional(number_in(0, np.inf)),
     }
@@ -316,8 +327,25 @@ class WindowGainImputer(_TimeSeriesImputer):
         return loss, {"rec_hidden": rec_hidden, "rec_shown": rec_shown, "adv": adv}
 
     # ------------------------------------------------------------ transform
+    def context_rows(self) -> int:
+        """Rows around a window of the first grid whose values its fills read: ``window - 1``
+        on each side with shifted grids, else none."""
+        return self.window - 1 if self.shifts > 1 else 0
+
     def _fill(self, X: np.ndarray) -> np.ndarray:
+        if self.shifts > self.window:
+            raise FashionlabError(f"shifts must be at most the window ({self.window} rows), "
+                                  f"got {self.shifts}")
         Z = (X - self.mean_) / self.std_
+        grids = []
+        for k in range(self.shifts):  # grid k's windows start `offset` rows earlier
+            offset = k * self.window // self.shifts
+            padded = np.concatenate([np.full((offset, Z.shape[1]), np.nan), Z])
+            grids.append(self._fill_grid(padded)[offset:])
+        return np.mean(grids, axis=0) * self.std_ + self.mean_
+
+    def _fill_grid(self, Z: np.ndarray) -> np.ndarray:
+        """Standardised ``Z`` filled window by window, windows from its first row."""
         n_rows = Z.shape[0]
         out = np.empty_like(Z)
         starts = list(range(0, n_rows, self.window))
@@ -330,7 +358,7 @@ class WindowGainImputer(_TimeSeriesImputer):
                 out[s : s + self.window] = w
         for s in starts[len(full) :]:  # a shorter last window, on its own
             out[s:] = self._impute_windows(Z[None, s:], device)[0]
-        return out * self.std_ + self.mean_
+        return out
 
     @torch.no_grad()
     def _impute_windows(self, windows: np.ndarray, device: torch.device) -> np.ndarray:
