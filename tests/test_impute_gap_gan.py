@@ -79,6 +79,23 @@ def test_station_start_round_trips_through_a_model_folder(outage_case, tmp_path)
     np.testing.assert_allclose(loaded.transform(new), gan.transform(new))
 
 
+def test_the_gaussian_start_fills_a_table_without_stations_from_every_column(tmp_path):
+    X = stations(24 * 10)[:, :5]  # no station layout needed
+    X[30:60, 1] = np.nan  # a gap longer than a window
+    gan = WindowGainImputer(**SMALL, epochs=2, start="gaussian").fit(X)
+    assert gan.start_ == "gaussian" and gan.generator_.n_starts == 2
+    shown = X[None, 24:48]
+    second = gan._inputs((shown - gan.mean_) / gan.std_)[0, :, 5:10]
+    expected = gan.start_fill_.transform((X[24:48] - gan.mean_) / gan.std_)
+    np.testing.assert_allclose(second, expected)  # each row's conditional mean, every column
+    filled = gan.transform(X)
+    assert not np.isnan(filled).any()
+    save_imputer(gan, tmp_path / "model", [f"c{i}" for i in range(5)])
+    loaded, _ = load_imputer(tmp_path / "model")
+    assert loaded.start_ == "gaussian"
+    np.testing.assert_array_equal(loaded.transform(X), filled)
+
+
 def test_a_table_without_stations_keeps_the_interpolation_start():
     X = stations(24 * 10)[:, :5]  # 5 columns do not form stations of 2 variables
     X[30:40, 1] = np.nan
@@ -117,7 +134,7 @@ def test_cpu_budget_stops_training():
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"start": "kriging"}, "start must be 'interpolate' or 'nearest-station'"),
+    ({"start": "kriging"}, "start must be 'interpolate', 'nearest-station' or 'gaussian'"),
     ({"hide_pattern": "blocks"}, "hide_pattern must be 'random' or 'gaps'"),
     ({"budget_clock": "gpu"}, "budget_clock must be"),
 ])

@@ -123,7 +123,9 @@ def number_in(low: float, high: float, closed: bool = True) -> Rule:
 
 def one_of(*options) -> Rule:
     """One of ``options`` (compared with ``==``)."""
-    return Rule(" or ".join(map(repr, options)), lambda v: v in options)
+    names = list(map(repr, options))
+    text = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+    return Rule(text, lambda v: v in options)
 
 
 def either(first: Rule, second: Rule) -> Rule:

@@ -29,6 +29,13 @@ two starts plus a correction. ``hide_pattern="gaps"`` trains it on gaps shaped l
 ones: single cells, runs in one column and whole-station outages, up to a whole window.
 A table whose columns do not form stations of ``n_variables`` starts from the
 interpolation alone, as with ``start="interpolate"``.
+
+Long gaps in any table (``start="gaussian"``): the second start is instead each row's
+conditional mean under one normal law of all the columns (fitted on up to
+``GAUSSIAN_ROWS`` training rows, :class:`~fashionlab.impute.mixture_forest.
+MixtureForestImputer` with one component and no forests): a gap is filled from every
+column observed in its hour, other stations and other variables alike, and the
+generator learns when to trust it over the interpolation. It needs no station layout.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from fashionlab.impute.gain_training import (
     train_gain,
     weighted_mean,
 )
+from fashionlab.impute.mixture_forest import MixtureForestImputer
 from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import (
     _neighbours,
@@ -92,10 +100,12 @@ class WindowGainImputer(_TimeSeriesImputer):
     budget_clock : {"wall", "cpu"}, default="wall"
         What ``max_seconds`` counts: wall time, or this process's CPU time (fair between
         methods on a shared machine).
-    start : {"interpolate", "nearest-station"}, default="interpolate"
+    start : {"interpolate", "nearest-station", "gaussian"}, default="interpolate"
         The generator's starting fill: linear interpolation inside the window, or that
-        plus the nearest-station fill (see the module docstring); a table without
-        stations of ``n_variables`` columns starts from the interpolation.
+        plus the nearest-station fill, or plus each row's conditional mean under one
+        normal law of all the columns (see the module docstring); a table without
+        stations of ``n_variables`` columns starts from the interpolation with
+        ``"nearest-station"``.
     n_variables : int, default=11
         Variables per station for ``start="nearest-station"`` (station-major columns).
     hide_pattern : {"random", "gaps"}, default="random"
@@ -116,6 +126,8 @@ class WindowGainImputer(_TimeSeriesImputer):
     mean_, std_ : per-column statistics of the observed training values (the model works in
         standardised units).
     start_ : str, the start used ("nearest-station" only when the columns form stations).
+    start_fill_ : MixtureForestImputer or None, the one-normal fill of ``start="gaussian"``
+        (standardised units).
     donor_index_, donor_intercept_, donor_slope_ : (columns, 3) arrays, the nearest-station
         donors in standardised units (index -1: none); None with the interpolation start.
     generator_, discriminator_ : the trained networks.
@@ -177,7 +189,7 @@ class WindowGainImputer(_TimeSeriesImputer):
 
     _parameter_rules = {
         "budget_clock": one_of(*CLOCKS),
-        "start": one_of("interpolate", "nearest-station"),
+        "start": one_of("interpolate", "nearest-station", "gaussian"),
         "n_variables": whole(1),
         "hide_pattern": one_of("random", "gaps"),
         "shifts": whole(1),
@@ -194,7 +206,7 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.mean_ = self.statistics_
         self.std_ = np.where(np.isfinite(std) & (std > 0), std, 1.0)
         Z = (X - self.mean_) / self.std_
-        self._fit_donors(Z)
+        self._fit_start(Z, rng)
         n_rows, n_columns = Z.shape
         length = min(self.window, n_rows)
         networks = self._networks(n_columns)
@@ -242,10 +254,20 @@ class WindowGainImputer(_TimeSeriesImputer):
         self.generator_.eval()
         self.discriminator_.eval()
 
-    def _fit_donors(self, Z: np.ndarray) -> None:
-        """The nearest-station donors of every column, from the training rows (standardised)."""
+    def _fit_start(self, Z: np.ndarray, rng: np.random.Generator) -> None:
+        """The second start's model, from the training rows (standardised): the one-normal
+        fill, or the nearest-station donors of every column."""
         self.start_ = "interpolate"
-        self.donor_index_ = self.donor_intercept_ = self.donor_slope_ = None
+        self.donor_index_ = self.donor_intercept_ = self.donor_slope_ = self.start_fill_ = None
+        if self.start == "gaussian":
+            rows = np.sort(rng.choice(len(Z), min(len(Z), GAUSSIAN_ROWS), replace=False))
+            if np.isnan(Z[rows]).all(axis=0).any():
+                rows = np.arange(len(Z))  # a column the sample misses: every row
+            self.start_fill_ = MixtureForestImputer(
+                n_components=1, n_folds=0, forest_weight=0.0, round_integers=False,
+                random_state=int(rng.integers(2**31))).fit(Z[rows])
+            self.start_ = "gaussian"
+            return
         if self.start != "nearest-station" or Z.shape[1] < 2 * self.n_variables:
             return
         try:
@@ -260,19 +282,32 @@ class WindowGainImputer(_TimeSeriesImputer):
     def _inputs(self, shown: np.ndarray) -> np.ndarray:
         """The generator's input for windows ``(B, T, C)`` (NaN = not shown): the
         interpolation (0, the training mean, where a column has no observation), and with
-        the station start also the station fill and the distance to the nearest observation
+        a second start also that start's fill and the distance to the nearest observation
         in time (in windows), side by side: ``(B, T, C)`` or ``(B, T, 3C)``."""
         interp = np.nan_to_num(interpolate3(shown))
-        if getattr(self, "start_", "interpolate") != "nearest-station":
+        start = getattr(self, "start_", "interpolate")
+        if start == "interpolate":
             return interp
-        station = donor_fill(shown, self.donor_index_, self.donor_intercept_,
-                             self.donor_slope_)
-        station = np.where(np.isnan(station), interp, station)
+        if start == "gaussian":
+            second = self._gaussian_fill(shown, interp)
+        else:
+            second = donor_fill(shown, self.donor_index_, self.donor_intercept_,
+                                self.donor_slope_)
+        second = np.where(np.isnan(second), interp, second)
         t, prev_idx, next_idx, _, _ = _neighbours(shown)
         n_steps = shown.shape[1]
         distance = np.minimum(np.where(prev_idx >= 0, t - prev_idx, n_steps),
                               np.where(next_idx < n_steps, next_idx - t, n_steps))
-        return np.concatenate([interp, station, distance / n_steps], axis=-1)
+        return np.concatenate([interp, second, distance / n_steps], axis=-1)
+
+    def _gaussian_fill(self, shown: np.ndarray, interp: np.ndarray) -> np.ndarray:
+        """Each row's conditional mean given its shown cells (a row with none: ``interp``)."""
+        flat = shown.reshape(-1, shown.shape[2])
+        some = ~np.isnan(flat).all(axis=1)
+        out = interp.reshape(flat.shape).copy()
+        if some.any():
+            out[some] = self.start_fill_.transform(flat[some])
+        return out.reshape(shown.shape)
 
     def _hidden(self, observed: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Observed cells of windows ``(B, T, C)`` to hide on purpose (``hide_pattern``)."""
@@ -310,7 +345,7 @@ class WindowGainImputer(_TimeSeriesImputer):
     def _networks(self, n_columns: int) -> dict[str, torch.nn.Module]:
         """New networks for ``n_columns`` columns, by attribute name (``fit`` trains them; a
         saved model loads its weights into them)."""
-        n_starts = 2 if getattr(self, "start_", "interpolate") == "nearest-station" else 1
+        n_starts = 1 if getattr(self, "start_", "interpolate") == "interpolate" else 2
         return {
             "generator_": WindowGenerator(n_columns, self.window, self.d_model, self.n_layers,
                                           self.n_heads, self.dropout, n_starts),
@@ -374,6 +409,7 @@ class WindowGainImputer(_TimeSeriesImputer):
 
 
 N_DONORS = 3  # nearest-station donors tried per column, best correlated first
+GAUSSIAN_ROWS = 4000  # training rows of the one-normal start (its cost: rows x columns^2)
 
 
 def _warmup_cosine(progress: float, warm: float = 0.05) -> float:
