@@ -93,8 +93,9 @@ class WindowGainImputer(_TimeSeriesImputer):
     observed_weight : float, default=0.5
         Weight of the reconstruction of the shown cells in the generator loss.
     max_seconds : float or None, default=None
-        A training time budget: the learning rate then follows the warm-up and cosine
-        decay over whichever runs out first, the epochs or this time, and training
+        A time budget for ``fit``, the second start's fit included: the learning rate
+        then follows the warm-up and cosine decay over whichever runs out first, the
+        epochs or this time, and training
         stops when it is spent (so the result depends on the machine's speed; leave it
         None for runs that repeat exactly).
     budget_clock : {"wall", "cpu"}, default="wall"
@@ -199,6 +200,7 @@ class WindowGainImputer(_TimeSeriesImputer):
 
     # ------------------------------------------------------------ fit
     def _fit_series(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        budget = Budget(self.max_seconds, self.budget_clock)  # the start's fit counts too
         torch.manual_seed(int(rng.integers(2**31)))
         device = torch.device(self.device)
         with np.errstate(all="ignore"):
@@ -216,7 +218,6 @@ class WindowGainImputer(_TimeSeriesImputer):
         steps_per_epoch = max(1, math.ceil(n_rows / length / self.batch_size))
         total = self.epochs * steps_per_epoch
         self.history_ = []
-        budget = Budget(self.max_seconds, self.budget_clock)
         sums: dict[str, float] = {}
 
         def lr_factor(step: int) -> float | None:
