@@ -126,6 +126,8 @@ def test_shifted_grids_average_and_read_only_the_rows_around():
     gan.set_params(shifts=25)
     with pytest.raises(FashionlabError, match="shifts must be at most the window"):
         gan.transform(X)
+    with pytest.raises(FashionlabError, match="shifts must be at most the window"):
+        WindowGainImputer(**SMALL, epochs=10**6, shifts=25).fit(X)  # at once, not trained first
 
 
 def test_cpu_budget_stops_training():

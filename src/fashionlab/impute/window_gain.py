@@ -200,6 +200,7 @@ class WindowGainImputer(_TimeSeriesImputer):
 
     # ------------------------------------------------------------ fit
     def _fit_series(self, X: np.ndarray, rng: np.random.Generator) -> None:
+        self._check_shifts()  # before training, not after
         budget = Budget(self.max_seconds, self.budget_clock)  # the start's fit counts too
         torch.manual_seed(int(rng.integers(2**31)))
         device = torch.device(self.device)
@@ -363,15 +364,18 @@ class WindowGainImputer(_TimeSeriesImputer):
         return loss, {"rec_hidden": rec_hidden, "rec_shown": rec_shown, "adv": adv}
 
     # ------------------------------------------------------------ transform
+    def _check_shifts(self) -> None:
+        if self.shifts > self.window:
+            raise FashionlabError(f"shifts must be at most the window ({self.window} rows), "
+                                  f"got {self.shifts}")
+
     def context_rows(self) -> int:
         """Rows around a window of the first grid whose values its fills read: ``window - 1``
         on each side with shifted grids, else none."""
         return self.window - 1 if self.shifts > 1 else 0
 
     def _fill(self, X: np.ndarray) -> np.ndarray:
-        if self.shifts > self.window:
-            raise FashionlabError(f"shifts must be at most the window ({self.window} rows), "
-                                  f"got {self.shifts}")
+        self._check_shifts()
         Z = (X - self.mean_) / self.std_
         grids = []
         for k in range(self.shifts):  # grid k's windows start `offset` rows earlier
