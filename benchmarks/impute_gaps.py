@@ -27,9 +27,10 @@ interval calibrated per gap class and variable (``fashionlab.impute.intervals``)
 hidden cells of ``--calibrate``'s period (``fit``, the default: the fit period's hidden
 cells, which the models never saw but whose hours they were fitted on; ``val``: the period
 just before the test, so its coverage there is in-sample; it has few cells of gaps over 72
-hours, and gave lower test coverage on them, docs/imputation-gaps.md), and the CRPS of the normal with the
-interval's width (sigma = half-width / 1.645) against a reference normal centred on the
-same median fill with the standard deviation of the validation residuals of that bucket.
+hours, and gave lower test coverage on them, docs/imputation-gaps.md), and the CRPS of the
+normal with the interval's width (sigma = half-width / 1.645) against a reference normal
+centred on the same median fill with the standard deviation of the validation residuals of
+that bucket.
 
     OMP_NUM_THREADS=1 python benchmarks/impute_gaps.py --split val --budget 150
     OMP_NUM_THREADS=1 python benchmarks/impute_gaps.py --split test --budget 150
