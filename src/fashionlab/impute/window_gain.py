@@ -59,6 +59,7 @@ from fashionlab.impute.progress import bar, tick
 from fashionlab.impute.timeseries import (
     _neighbours,
     _TimeSeriesImputer,
+    by_windows,
     donor_arrays,
     donor_fill,
     interpolate3,
@@ -386,19 +387,8 @@ class WindowGainImputer(_TimeSeriesImputer):
 
     def _fill_grid(self, Z: np.ndarray) -> np.ndarray:
         """Standardised ``Z`` filled window by window, windows from its first row."""
-        n_rows = Z.shape[0]
-        out = np.empty_like(Z)
-        starts = list(range(0, n_rows, self.window))
-        full = [s for s in starts if s + self.window <= n_rows]
         device = torch.device(self.device)
-        if full:
-            windows = np.stack([Z[s : s + self.window] for s in full])
-            imputed = self._impute_windows(windows, device)
-            for s, w in zip(full, imputed, strict=True):
-                out[s : s + self.window] = w
-        for s in starts[len(full) :]:  # a shorter last window, on its own
-            out[s:] = self._impute_windows(Z[None, s:], device)[0]
-        return out
+        return by_windows(Z, self.window, lambda windows: self._impute_windows(windows, device))
 
     @torch.no_grad()
     def _impute_windows(self, windows: np.ndarray, device: torch.device) -> np.ndarray:
