@@ -15,6 +15,14 @@ class FashionlabError(Exception):
     """A user-facing error: bad input, missing data, a run folder that does not fit."""
 
 
+def spoken_list(words: list[str], conjunction: str) -> str:
+    """``words`` as a message names them: "a", "a or b", "a, b or c" (``conjunction``: or,
+    and)."""
+    if len(words) == 1:
+        return words[0]
+    return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
 def reject_non_finite(config: Any) -> None:
     """A FashionlabError for the first option of a config dataclass that is nan or infinite.
 

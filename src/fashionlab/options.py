@@ -22,7 +22,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import numpy as np
 
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, spoken_list
 
 
 def parse_key_values(pairs: Sequence[str], option: str) -> dict[str, Any]:
@@ -193,8 +193,7 @@ def resume_keeps(cls: type, allowed: Sequence[str]) -> str:
     flags = [flag_of(f, d) for f, d in declared(cls) if f.name in allowed]
     if not flags:
         return "a resumed run keeps its settings"
-    listed = flags[0] if len(flags) == 1 else ", ".join(flags[:-1]) + " and " + flags[-1]
-    return f"a resumed run keeps its settings (only {listed} may change)"
+    return f"a resumed run keeps its settings (only {spoken_list(flags, 'and')} may change)"
 
 
 def positive_int(text: str) -> int:

@@ -33,7 +33,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
-from fashionlab.errors import FashionlabError
+from fashionlab.errors import FashionlabError, spoken_list
 from fashionlab.options import format_key_values
 
 IMPUTERS: dict[str, type[BaseImputer]] = {}
@@ -123,9 +123,7 @@ def number_in(low: float, high: float, closed: bool = True) -> Rule:
 
 def one_of(*options) -> Rule:
     """One of ``options`` (compared with ``==``)."""
-    names = list(map(repr, options))
-    text = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
-    return Rule(text, lambda v: v in options)
+    return Rule(spoken_list(list(map(repr, options)), "or"), lambda v: v in options)
 
 
 def either(first: Rule, second: Rule) -> Rule:
