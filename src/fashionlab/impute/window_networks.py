@@ -7,9 +7,10 @@ token's features mix the stations.
 * ``WindowGenerator``: input the window filled by linear interpolation in time plus the
   observed mask; a transformer encoder over the hours, with a depth-wise temporal
   convolution in front, predicts a correction added to the interpolation. With
-  ``n_starts=2`` it is also given a second start (the nearest-station fill) and each
-  cell's distance in time to the nearest observation; a per-cell gate, from that distance
-  and the encoder, blends the two starts, and the correction is added to the blend.
+  ``n_starts=2`` it is also given a second start (the nearest-station or the one-normal
+  fill) and each cell's distance in time to the nearest observation; a per-cell gate, from
+  that distance and the encoder, blends the two starts, and the correction is added to the
+  blend.
 * ``WindowDiscriminator``: GAIN's discriminator on windows: input the imputed window and
   the hint; output one logit per cell, "this cell was observed".
 """
@@ -75,9 +76,9 @@ class WindowGenerator(nn.Module):
         h = self.norm(self.encoder(h))  # (B, T, D)
         if self.n_starts == 1:
             return x_filled + self.head(h)  # (B, T, C)
-        interp, station, distance = x_filled.chunk(3, dim=-1)  # each (B, T, C)
+        interp, second, distance = x_filled.chunk(3, dim=-1)  # each (B, T, C)
         weight = torch.sigmoid(self.gate(h) + self.gate_distance * distance)  # (B, T, C)
-        return weight * interp + (1 - weight) * station + self.head(h)  # (B, T, C)
+        return weight * interp + (1 - weight) * second + self.head(h)  # (B, T, C)
 
 
 class WindowDiscriminator(nn.Module):
